@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Runs every wsguard test: formatting, vet, unit and integration tests with
+# the race detector, the headless-Chromium browser tests, and a short run of
+# every fuzz target on its seed corpus. Browser tests are never skipped: this
+# script installs Debian's chromium when it can, and stops otherwise.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_chromium() {
+  for c in chromium chromium-browser google-chrome; do
+    if command -v "$c" >/dev/null 2>&1; then return 0; fi
+  done
+  return 1
+}
+
+if ! need_chromium; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "== installing Debian's chromium for the browser tests"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "chromium is required for the browser tests: install it (Debian: sudo apt-get install chromium) and run again" >&2
+    exit 1
+  fi
+fi
+export CHROME_BIN="${CHROME_BIN:-$(command -v chromium || command -v chromium-browser || command -v google-chrome)}"
+
+echo "== gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+  echo "not gofmt'd:"; echo "$unformatted"; exit 1
+fi
+
+echo "== go vet"
+go vet ./...
+
+echo "== go test -race"
+go test -race -count=1 -timeout 20m ./...
+
+echo "== fuzz targets (10s each)"
+for pkg in $(go list ./...); do
+  for f in $(go test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true); do
+    echo "-- $pkg $f"
+    go test -run '^$' -fuzz "^${f}\$" -fuzztime 10s "$pkg" >/dev/null
+  done
+done
+echo "all tests passed"
