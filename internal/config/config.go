@@ -1,0 +1,170 @@
+package config
+
+import (
+	"fmt"
+	"time"
+)
+
+// Duration is a time.Duration written in YAML as "30s", "15m", "24h".
+type Duration time.Duration
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("%q is not a duration (examples: 30s, 15m, 24h)", string(b))
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalText writes d as a Go duration string.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// Config is the whole configuration. The zero value is not valid: start from Default.
+type Config struct {
+	Listen         string   `yaml:"listen"`          // HTTPS/WSS address. Default localhost:8443.
+	DataDir        string   `yaml:"data_dir"`        // SQLite database, dev CA, audit log. Default ./wsguard-data.
+	PublicURL      string   `yaml:"public_url"`      // The URL browsers use. Default https://localhost:8443.
+	AllowedOrigins []string `yaml:"allowed_origins"` // Exact scheme://host[:port]. Default: the origin of public_url.
+	InsecureDev    bool     `yaml:"insecure_dev"`    // Allows plain ws on loopback only; warns at every start. Default false.
+	Store          string   `yaml:"store"`           // "" or sqlite:PATH; postgres://... later. Default SQLite in data_dir.
+	Broker         string   `yaml:"broker"`          // "" or "memory"; redis://... later. Default in-process.
+	TrustedProxies []string `yaml:"trusted_proxies"` // CIDRs whose X-Forwarded-* headers are believed. Default none.
+	AdminListen    string   `yaml:"admin_listen"`    // Metrics and admin API. Default localhost:9443.
+	DrainTimeout   Duration `yaml:"drain_timeout"`   // SIGTERM drain budget. Default 10s.
+
+	TLS         TLS                  `yaml:"tls"`
+	JWT         JWT                  `yaml:"jwt"`
+	Identity    Identity             `yaml:"identity"`
+	Limits      Limits               `yaml:"limits"`
+	Compression Compression          `yaml:"compression"`
+	Namespaces  map[string]Namespace `yaml:"namespaces"`
+	Audit       Audit                `yaml:"audit"`
+}
+
+// TLS configures the listener.
+type TLS struct {
+	CertFile       string   `yaml:"cert_file"`       // PEM certificate chain; reloaded on change and SIGHUP. Default: dev CA leaf.
+	KeyFile        string   `yaml:"key_file"`        // PEM private key.
+	Profile        string   `yaml:"profile"`         // intermediate (TLS 1.2+, AEAD) | modern (TLS 1.3 only). Default intermediate.
+	ACMEDomains    []string `yaml:"acme_domains"`    // Public host names for ACME certificates.
+	RedirectListen string   `yaml:"redirect_listen"` // Optional plain-HTTP listener that only redirects to HTTPS. Default off.
+	HSTSPreload    bool     `yaml:"hsts_preload"`    // Adds "preload" to HSTS. Default false.
+	ClientCAFile   string   `yaml:"client_ca_file"`  // Optional mutual TLS for the service API.
+}
+
+// JWT configures bearer-token verification.
+type JWT struct {
+	Audience string   `yaml:"audience"`
+	Issuer   string   `yaml:"issuer"`
+	JWKSURL  string   `yaml:"jwks_url"`
+	Keys     []JWTKey `yaml:"keys"`
+	Leeway   Duration `yaml:"leeway"` // Clock-skew allowance, at most 60s. Default 5s.
+}
+
+// JWTKey is one verification key; its algorithm is fixed.
+type JWTKey struct {
+	KID           string `yaml:"kid"`
+	Alg           string `yaml:"alg"` // HS256 | RS256 | ES256 | EdDSA
+	SecretFile    string `yaml:"secret_file"`
+	PublicKeyFile string `yaml:"public_key_file"`
+}
+
+// Identity configures accounts and sessions.
+type Identity struct {
+	Require2FA      string   `yaml:"require_2fa"`      // admins | all | none. Default admins.
+	SessionIdle     Duration `yaml:"session_idle"`     // Idle lifetime. Default 30m.
+	SessionAbsolute Duration `yaml:"session_absolute"` // Absolute lifetime. Default 12h.
+	MaxHashing      int      `yaml:"max_hashing"`      // Concurrent argon2id computations. Default 4.
+}
+
+// Limits bound what one client can make the server do.
+type Limits struct {
+	MaxMessageBytes       int64    `yaml:"max_message_bytes"`        // Read limit per message (M1). Default 65536.
+	SendQueue             int      `yaml:"send_queue"`               // Outbound frames queued per connection before cutting it (M6). Default 256.
+	MessagesPerSecond     float64  `yaml:"messages_per_second"`      // Per connection (M4). Default 20.
+	MessageBurst          int      `yaml:"message_burst"`            // Default 40.
+	UserMessagesPerSecond float64  `yaml:"user_messages_per_second"` // Per user across connections. Default 50.
+	IPMessagesPerSecond   float64  `yaml:"ip_messages_per_second"`   // Per IP across users. Default 200.
+	HandshakesPerSecond   float64  `yaml:"handshakes_per_second"`    // Per IP (M5). Default 10.
+	HandshakeBurst        int      `yaml:"handshake_burst"`          // Default 30.
+	LoginsPerMinute       float64  `yaml:"logins_per_minute"`        // Per IP. Default 30.
+	ConnsPerUser          int      `yaml:"conns_per_user"`           // Default 20.
+	ConnsPerIP            int      `yaml:"conns_per_ip"`             // Default 200.
+	MaxConns              int      `yaml:"max_conns"`                // Global. Default 100000.
+	BanAfterFailures      int      `yaml:"ban_after_failures"`       // Failed origin/credential/validation checks per IP before a ban. Default 50.
+	BanDuration           Duration `yaml:"ban_duration"`             // Default 10m.
+	ConnLifetime          Duration `yaml:"conn_lifetime"`            // Absolute lifetime of a WebSocket. Default 24h.
+	IdleTimeout           Duration `yaml:"idle_timeout"`             // No frame (pong included) for this long closes (M8). Default 60s.
+	PingInterval          Duration `yaml:"ping_interval"`            // Default 25s.
+	WriteTimeout          Duration `yaml:"write_timeout"`            // Per write (M6). Default 10s.
+	HandshakeTimeout      Duration `yaml:"handshake_timeout"`        // TLS handshake and request headers (M7). Default 10s.
+}
+
+// Compression configures permessage-deflate. Off by default.
+type Compression struct {
+	Enabled         bool  `yaml:"enabled"`
+	MaxDecompressed int64 `yaml:"max_decompressed"` // Required when enabled; must be >0.
+}
+
+// Namespace lists who may do what in channels "<name>:*". Each list holds
+// "users" (any signed-in user), "owner" (user:<name> semantics), "role:<r>", "scope" (API keys by scope).
+type Namespace struct {
+	Subscribe []string `yaml:"subscribe"`
+	Publish   []string `yaml:"publish"`
+	History   []string `yaml:"history"`
+	Presence  []string `yaml:"presence"`
+}
+
+// Audit configures the security event log.
+type Audit struct {
+	File string `yaml:"file"` // JSON lines, hash-chained. Default <data_dir>/audit.log.
+}
+
+// Default returns the configuration wsguard runs with when given none.
+func Default() Config {
+	return Config{
+		Listen:       "localhost:8443",
+		DataDir:      "./wsguard-data",
+		PublicURL:    "https://localhost:8443",
+		AdminListen:  "localhost:9443",
+		DrainTimeout: Duration(10 * time.Second),
+		TLS:          TLS{Profile: "intermediate"},
+		JWT:          JWT{Leeway: Duration(5 * time.Second)},
+		Identity: Identity{
+			Require2FA:      "admins",
+			SessionIdle:     Duration(30 * time.Minute),
+			SessionAbsolute: Duration(12 * time.Hour),
+			MaxHashing:      4,
+		},
+		Limits: Limits{
+			MaxMessageBytes:       64 << 10,
+			SendQueue:             256,
+			MessagesPerSecond:     20,
+			MessageBurst:          40,
+			UserMessagesPerSecond: 50,
+			IPMessagesPerSecond:   200,
+			HandshakesPerSecond:   10,
+			HandshakeBurst:        30,
+			LoginsPerMinute:       30,
+			ConnsPerUser:          20,
+			ConnsPerIP:            200,
+			MaxConns:              100000,
+			BanAfterFailures:      50,
+			BanDuration:           Duration(10 * time.Minute),
+			ConnLifetime:          Duration(24 * time.Hour),
+			IdleTimeout:           Duration(60 * time.Second),
+			PingInterval:          Duration(25 * time.Second),
+			WriteTimeout:          Duration(10 * time.Second),
+			HandshakeTimeout:      Duration(10 * time.Second),
+		},
+		Namespaces: map[string]Namespace{
+			"room": {Subscribe: []string{"users"}, Publish: []string{"users"}, History: []string{"users"}, Presence: []string{"users"}},
+			"user": {Subscribe: []string{"owner"}, Publish: []string{"owner"}, History: []string{"owner"}, Presence: []string{"owner"}},
+		},
+	}
+}

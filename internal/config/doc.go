@@ -1,0 +1,27 @@
+// Package config loads wsguard's configuration: defaults, one YAML file,
+// WSGUARD_* environment overrides, derived defaults, then validation.
+//
+// Order: Default(), then the file (strict: unknown keys, wrong types and
+// extra documents are errors naming file, line and dotted key), then the
+// environment (WSGUARD_<KEY>, nested keys joined by "_" and uppercased,
+// lists comma-separated; an unknown WSGUARD_ variable is an error, except
+// WSGUARD_CONFIG, which names the file), then derived defaults:
+// allowed_origins = origin of public_url, audit.file = <data_dir>/audit.log.
+// Maps in the file (namespaces) are merged into the defaults, so "room" and
+// "user" keep their rules unless redefined.
+//
+// Threat model: the dangerous configuration. A setting that weakens
+// security is never the default and never silent. Validate is the
+// secure-config gate that serve runs before listening: it refuses plain ws
+// outside loopback development, "*" or "null" origins (cookie auth is
+// always on), JWT keys without audience and issuer or with an algorithm
+// outside the per-key allowlist, compression without a decompressed-size
+// cap, and insecure_dev on a reachable address. Every refusal names the key
+// to change and the values allowed. Warnings lists the weakening settings
+// that are allowed but on, for a log line, an audit event and a metric at
+// every start. Error messages never print secrets: secrets live in files
+// (jwt.keys[].secret_file) and DSN passwords are redacted.
+//
+// Concurrency: Config is a plain value; Load, Validate and Warnings share
+// no state and are safe to call from any goroutine.
+package config
