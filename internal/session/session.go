@@ -1,0 +1,192 @@
+// Package session manages signed-in browser sessions.
+//
+// Threat model: a stolen or fixed session cookie. The cookie value is 32
+// random bytes; only its SHA-256 is stored, so a database leak does not hand
+// out live sessions. A fresh id is issued at every privilege change (login,
+// second factor), so a cookie planted before login is worthless after it
+// (session fixation). Sessions end after an idle period and at an absolute
+// lifetime, whatever the activity. The cookie is __Host- prefixed, Secure,
+// HttpOnly and SameSite=Strict.
+//
+// Concurrency: a Manager is safe for concurrent use; all state is in the store.
+package session
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/wsguard/wsguard/internal/clock"
+	"github.com/wsguard/wsguard/internal/csrf"
+	"github.com/wsguard/wsguard/internal/store"
+)
+
+// CookieName is the session cookie. The __Host- prefix makes browsers refuse
+// it unless Secure, Path=/ and without Domain: no subdomain can set or read it.
+const CookieName = "__Host-wsguard"
+
+// Errors for audit reasons.
+var (
+	ErrNoSession = errors.New("no session cookie")
+	ErrUnknown   = errors.New("session unknown or revoked")
+	ErrIdle      = errors.New("session idle too long")
+	ErrExpired   = errors.New("session reached its absolute lifetime")
+)
+
+// Manager creates, finds and ends sessions.
+type Manager struct {
+	Store store.Store
+	Clock clock.Clock
+	// Idle ends a session not used for this long. Zero means 30 minutes.
+	Idle time.Duration
+	// Absolute ends a session this long after creation. Zero means 12 hours.
+	Absolute time.Duration
+}
+
+func (m *Manager) idle() time.Duration {
+	if m.Idle > 0 {
+		return m.Idle
+	}
+	return 30 * time.Minute
+}
+
+func (m *Manager) absolute() time.Duration {
+	if m.Absolute > 0 {
+		return m.Absolute
+	}
+	return 12 * time.Hour
+}
+
+func (m *Manager) now() time.Time {
+	if m.Clock == nil {
+		return time.Now()
+	}
+	return m.Clock.Now()
+}
+
+// HashID returns the stored form of a cookie value.
+func HashID(cookieValue string) string {
+	s := sha256.Sum256([]byte(cookieValue))
+	return hex.EncodeToString(s[:])
+}
+
+func randomString(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic("crypto/rand failed: " + err.Error())
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// Create starts a new session for u and returns the cookie value (shown to
+// nobody but the browser) and the stored session.
+func (m *Manager) Create(ctx context.Context, u store.User, twoFADone bool, ip, userAgent string) (string, store.Session, error) {
+	value := randomString(32)
+	now := m.now()
+	if len(userAgent) > 256 {
+		userAgent = userAgent[:256]
+	}
+	s := store.Session{
+		IDHash:     HashID(value),
+		PublicID:   randomString(12),
+		UserID:     u.ID,
+		Username:   u.Name,
+		CSRFSecret: csrf.NewSecret(),
+		TwoFADone:  twoFADone,
+		CreatedAt:  now,
+		LastSeen:   now,
+		IP:         ip,
+		UserAgent:  userAgent,
+	}
+	if err := m.Store.CreateSession(ctx, s); err != nil {
+		return "", store.Session{}, fmt.Errorf("create session: %w", err)
+	}
+	return value, s, nil
+}
+
+// Rotate replaces the session behind oldValue by a new one with the same
+// user, marking the second factor done when twoFADone. The old id stops
+// working at once.
+func (m *Manager) Rotate(ctx context.Context, old store.Session, u store.User, twoFADone bool) (string, store.Session, error) {
+	value, s, err := m.Create(ctx, u, twoFADone, old.IP, old.UserAgent)
+	if err != nil {
+		return "", store.Session{}, err
+	}
+	if err := m.Store.DeleteSession(ctx, old.IDHash); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return "", store.Session{}, fmt.Errorf("end old session: %w", err)
+	}
+	return value, s, nil
+}
+
+// Lookup finds the live session of r's cookie, enforcing the idle and
+// absolute lifetimes (an expired session is deleted) and recording activity.
+func (m *Manager) Lookup(ctx context.Context, r *http.Request) (store.Session, error) {
+	c, err := r.Cookie(CookieName)
+	if err != nil || c.Value == "" {
+		return store.Session{}, ErrNoSession
+	}
+	if len(c.Value) != 43 { // 32 bytes base64url: anything else was never ours
+		return store.Session{}, ErrUnknown
+	}
+	return m.ByHash(ctx, HashID(c.Value))
+}
+
+// ByHash is Lookup for a known id hash.
+func (m *Manager) ByHash(ctx context.Context, idHash string) (store.Session, error) {
+	s, err := m.Store.SessionByHash(ctx, idHash)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Session{}, ErrUnknown
+	}
+	if err != nil {
+		return store.Session{}, err
+	}
+	now := m.now()
+	if reason := m.Expired(s, now); reason != nil {
+		_ = m.Store.DeleteSession(ctx, s.IDHash)
+		return store.Session{}, reason
+	}
+	// Record activity at most once a minute: a write per request would make
+	// every page view and handshake a database write.
+	if now.Sub(s.LastSeen) > time.Minute {
+		s.LastSeen = now
+		_ = m.Store.UpdateSession(ctx, s)
+	}
+	return s, nil
+}
+
+// Expired says why s is no longer valid at now, or nil.
+func (m *Manager) Expired(s store.Session, now time.Time) error {
+	if !now.Before(s.CreatedAt.Add(m.absolute())) {
+		return ErrExpired
+	}
+	if !now.Before(s.LastSeen.Add(m.idle())) {
+		return ErrIdle
+	}
+	return nil
+}
+
+// Deadline is when s ends at the latest (its absolute lifetime); a live
+// socket of the session is closed then.
+func (m *Manager) Deadline(s store.Session) time.Time { return s.CreatedAt.Add(m.absolute()) }
+
+// SetCookie sends the session cookie.
+func SetCookie(w http.ResponseWriter, value string) {
+	http.SetCookie(w, &http.Cookie{
+		Name: CookieName, Value: value, Path: "/", Secure: true, HttpOnly: true,
+		SameSite: http.SameSiteStrictMode,
+	})
+}
+
+// ClearCookie removes the session cookie from the browser.
+func ClearCookie(w http.ResponseWriter) {
+	http.SetCookie(w, &http.Cookie{
+		Name: CookieName, Value: "", Path: "/", Secure: true, HttpOnly: true,
+		SameSite: http.SameSiteStrictMode, MaxAge: -1,
+	})
+}

@@ -1,0 +1,41 @@
+// SQLite implementation notes (the package overview is in store.go).
+//
+// # SQLite
+//
+// OpenSQLite opens the embedded store: modernc.org/sqlite (pure Go), WAL
+// journal, synchronous=FULL, foreign keys on, writers taking the lock up
+// front (BEGIN IMMEDIATE) and waiting BusyTimeout for it. Schema changes are
+// the numbered files in migrations/, embedded in the binary and applied at
+// open; schema_version records the last one applied.
+//
+// # Threat model
+//
+//   - A false acknowledgement (ATTACKS F1, F6): Publish answers only after
+//     COMMIT returned with synchronous=FULL, so an acknowledged message
+//     survives kill -9 and power loss. Any failure (disk full, lock held past
+//     BusyTimeout, I/O error) rolls the whole batch back and answers every
+//     caller in it with an error wrapping ErrUnavailable.
+//   - Duplicates on retry (F3): a (From, CID) pair is remembered for
+//     DedupeWindow, across batches and within one; a repeat answers the
+//     first offset and stores nothing. The window bounds the table a flood
+//     of unique cids could grow.
+//   - Races on one-time credentials (K4, I4): TakeTicket is one DELETE ...
+//     RETURNING, UseRecoveryCode one DELETE, AcceptTOTPStep one compare-and-
+//     set UPDATE; two concurrent uses cannot both succeed.
+//   - Unbounded reads: Since and History clamp limit to MaxLimit (1000).
+//   - Secrets: only hashes computed by callers are stored; nothing here logs.
+//
+// # Concurrency
+//
+// Every method is safe for concurrent use. Publishes are queued to one
+// committer goroutine that owns a dedicated connection: it takes every
+// queued publish (up to MaxBatch), assigns gap-free per-channel offsets
+// from the channels table, commits once, calls OnCommit with the stored
+// messages in offset order, then answers the callers. Other writes run on
+// the pooled connections and serialise in SQLite. Close stops taking
+// publishes, commits (or fails with ErrUnavailable) everything queued,
+// and only then closes the database.
+//
+// (This comment is detached on purpose: the package doc is in store.go.)
+
+package store

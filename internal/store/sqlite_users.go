@@ -1,0 +1,187 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+)
+
+const userColumns = `id, name, password_hash, admin, disabled, roles, totp_secret, totp_last_step, created_at`
+
+type rowScanner interface{ Scan(dest ...any) error }
+
+func scanUser(r rowScanner) (User, error) {
+	var u User
+	var admin, disabled int
+	var roles, created string
+	if err := r.Scan(&u.ID, &u.Name, &u.PasswordHash, &admin, &disabled, &roles, &u.TOTPSecret, &u.TOTPLastStep, &created); err != nil {
+		return User{}, err
+	}
+	u.Admin, u.Disabled = admin != 0, disabled != 0
+	u.Roles = decodeList(roles)
+	u.CreatedAt = parseTime(created)
+	return u, nil
+}
+
+// CreateUser stores u with a new ID; CreatedAt is set from the clock when
+// zero. A taken name answers ErrExists.
+func (s *SQLite) CreateUser(ctx context.Context, u User) (User, error) {
+	if u.Name == "" {
+		return User{}, errors.New("store: create user: empty name")
+	}
+	if u.CreatedAt.IsZero() {
+		u.CreatedAt = s.clk.Now()
+	}
+	u.CreatedAt = u.CreatedAt.UTC()
+	res, err := s.db.ExecContext(ctx,
+		`INSERT INTO users (name, password_hash, admin, disabled, roles, totp_secret, totp_last_step, created_at)
+		 VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		u.Name, u.PasswordHash, boolInt(u.Admin), boolInt(u.Disabled), encodeList(u.Roles), u.TOTPSecret, u.TOTPLastStep, fmtTime(u.CreatedAt))
+	if err != nil {
+		return User{}, dbErr(fmt.Sprintf("create user %q", u.Name), err)
+	}
+	if u.ID, err = res.LastInsertId(); err != nil {
+		return User{}, dbErr("create user", err)
+	}
+	return u, nil
+}
+
+// UserByName answers ErrNotFound for an unknown name.
+func (s *SQLite) UserByName(ctx context.Context, name string) (User, error) {
+	u, err := scanUser(s.db.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE name = ?`, name))
+	if err != nil {
+		return User{}, dbErr(fmt.Sprintf("user %q", name), err)
+	}
+	return u, nil
+}
+
+// UserByID answers ErrNotFound for an unknown id.
+func (s *SQLite) UserByID(ctx context.Context, id int64) (User, error) {
+	u, err := scanUser(s.db.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
+	if err != nil {
+		return User{}, dbErr(fmt.Sprintf("user %d", id), err)
+	}
+	return u, nil
+}
+
+// ListUsers returns every user, oldest first.
+func (s *SQLite) ListUsers(ctx context.Context) ([]User, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+userColumns+` FROM users ORDER BY id`)
+	if err != nil {
+		return nil, dbErr("list users", err)
+	}
+	defer rows.Close()
+	var out []User
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, dbErr("list users", err)
+		}
+		out = append(out, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, dbErr("list users", err)
+	}
+	return out, nil
+}
+
+// UpdateUser rewrites every field of the user with u.ID except CreatedAt.
+// TOTPLastStep never moves backwards here, so a stale read-modify-write
+// cannot reopen a replay window AcceptTOTPStep closed (set TOTPSecret to
+// enrol afresh; the step resets only when the secret changes).
+func (s *SQLite) UpdateUser(ctx context.Context, u User) error {
+	res, err := s.db.ExecContext(ctx,
+		`UPDATE users SET name = ?, password_hash = ?, admin = ?, disabled = ?, roles = ?,
+		   totp_last_step = CASE WHEN totp_secret = ? THEN MAX(totp_last_step, ?) ELSE ? END,
+		   totp_secret = ?
+		 WHERE id = ?`,
+		u.Name, u.PasswordHash, boolInt(u.Admin), boolInt(u.Disabled), encodeList(u.Roles),
+		u.TOTPSecret, u.TOTPLastStep, u.TOTPLastStep, u.TOTPSecret, u.ID)
+	if err != nil {
+		return dbErr(fmt.Sprintf("update user %q", u.Name), err)
+	}
+	return affectedOne(res, fmt.Sprintf("update user %d", u.ID))
+}
+
+// AcceptTOTPStep records step as used when it is newer than the last one,
+// in one compare-and-set statement, so two concurrent logins with the same
+// code cannot both pass. false means replay.
+func (s *SQLite) AcceptTOTPStep(ctx context.Context, userID int64, step int64) (bool, error) {
+	res, err := s.db.ExecContext(ctx, `UPDATE users SET totp_last_step = ? WHERE id = ? AND totp_last_step < ?`, step, userID, step)
+	if err != nil {
+		return false, dbErr("accept totp step", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, dbErr("accept totp step", err)
+	}
+	if n == 1 {
+		return true, nil
+	}
+	if _, err := s.UserByID(ctx, userID); err != nil {
+		return false, err
+	}
+	return false, nil
+}
+
+// AnyAdmin reports whether an admin account exists (disabled or not), so
+// first-run setup is offered only on an empty install.
+func (s *SQLite) AnyAdmin(ctx context.Context) (bool, error) {
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM users WHERE admin = 1`).Scan(&n); err != nil {
+		return false, dbErr("any admin", err)
+	}
+	return n > 0, nil
+}
+
+// SetRecoveryCodes replaces the user's recovery code hashes in one transaction.
+func (s *SQLite) SetRecoveryCodes(ctx context.Context, userID int64, hashes []string) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return dbErr("set recovery codes", err)
+	}
+	defer tx.Rollback()
+	var one int
+	if err := tx.QueryRowContext(ctx, `SELECT 1 FROM users WHERE id = ?`, userID).Scan(&one); err != nil {
+		return dbErr(fmt.Sprintf("set recovery codes: user %d", userID), err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM recovery_codes WHERE user_id = ?`, userID); err != nil {
+		return dbErr("set recovery codes", err)
+	}
+	for _, h := range hashes {
+		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO recovery_codes (user_id, hash) VALUES (?, ?)`, userID, h); err != nil {
+			return dbErr("set recovery codes", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return dbErr("set recovery codes", err)
+	}
+	return nil
+}
+
+// UseRecoveryCode deletes the code with this hash; false when none matched.
+// The delete is the check, so a code cannot be spent twice concurrently.
+func (s *SQLite) UseRecoveryCode(ctx context.Context, userID int64, hash string) (bool, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM recovery_codes WHERE user_id = ? AND hash = ?`, userID, hash)
+	if err != nil {
+		return false, dbErr("use recovery code", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, dbErr("use recovery code", err)
+	}
+	return n == 1, nil
+}
+
+// affectedOne turns "no row changed" into ErrNotFound.
+func affectedOne(res sql.Result, op string) error {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return dbErr(op, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("store: %s: %w", op, ErrNotFound)
+	}
+	return nil
+}

@@ -1,0 +1,156 @@
+// Package store keeps what must survive a restart: users, sessions, API keys,
+// one-time tickets and the per-channel message log.
+//
+// Store is an interface so that PostgreSQL can implement it for scale-out;
+// SQLite (modernc.org/sqlite, no cgo) is the embedded default. Secrets are
+// never stored in the clear: sessions, tickets, API keys and recovery codes
+// are kept only as hashes computed by the caller.
+//
+// Durability: Publish returns only after the message is committed (fsync'd).
+// Concurrent publishes are group-committed: many messages, one transaction.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// Errors callers can test for with errors.Is.
+var (
+	ErrNotFound    = errors.New("not found")
+	ErrExists      = errors.New("already exists")
+	ErrUnavailable = errors.New("store unavailable")
+)
+
+// Message is one entry in a channel's log.
+type Message struct {
+	Channel string
+	Offset  uint64 // per channel, strictly increasing, gap-free, from 1
+	From    string
+	TS      time.Time
+	Data    json.RawMessage
+	CID     string // client message id, optional; (From, CID) is unique within the dedupe window
+}
+
+// PublishResult is what Publish answers once the message is durable.
+type PublishResult struct {
+	Offset    uint64
+	Duplicate bool // the (From, CID) pair was seen before: Offset is the first result, nothing stored
+	Message   Message
+}
+
+// User is an account.
+type User struct {
+	ID           int64
+	Name         string
+	PasswordHash string // argon2id PHC string
+	Admin        bool
+	Disabled     bool
+	Roles        []string
+	TOTPSecret   string // base32; empty when 2FA is not enrolled
+	TOTPLastStep int64  // last accepted time step, to refuse replays
+	CreatedAt    time.Time
+}
+
+// Session is a signed-in browser session. ID is the hash of the cookie value.
+type Session struct {
+	IDHash     string // hex sha256 of the cookie value; the value itself is never stored
+	PublicID   string // opaque id shown in /settings/sessions
+	UserID     int64
+	Username   string
+	CSRFSecret string // per-session secret the CSRF token is derived from
+	TwoFADone  bool   // false while the second factor is pending
+	CreatedAt  time.Time
+	LastSeen   time.Time
+	IP         string
+	UserAgent  string
+}
+
+// APIKey is a service credential, stored by hash.
+type APIKey struct {
+	ID        int64
+	Name      string
+	Hash      string
+	Scopes    []string
+	CreatedAt time.Time
+	Revoked   bool
+}
+
+// Ticket is a one-time WebSocket credential, stored by hash.
+type Ticket struct {
+	Hash      string
+	Subject   string // username or token subject
+	Roles     []string
+	Origin    string // the Origin that requested it; the handshake must come from it
+	ExpiresAt time.Time
+}
+
+// Revocation asks every node to close live sockets.
+type Revocation struct {
+	ID        int64
+	SessionID string // public session id; empty: every socket of User
+	User      string
+	Reason    string
+	CreatedAt time.Time
+}
+
+// Store is the persistence layer. Every method is safe for concurrent use.
+type Store interface {
+	// Publish appends m to its channel (m.Offset and m.TS are assigned) and
+	// returns once durable. With a non-empty CID already seen for m.From, it
+	// returns the first result with Duplicate set and stores nothing.
+	// Errors wrap ErrUnavailable when the database cannot commit.
+	Publish(ctx context.Context, m Message) (PublishResult, error)
+	// Since returns messages of channel with offset > after, oldest first, at
+	// most limit. complete is false when after is older than what is retained.
+	Since(ctx context.Context, channel string, after uint64, limit int) (msgs []Message, complete bool, err error)
+	// History returns up to limit messages with offset < before (0: latest), oldest first.
+	History(ctx context.Context, channel string, before uint64, limit int) ([]Message, error)
+	// Latest returns the channel's last offset (0 when empty).
+	Latest(ctx context.Context, channel string) (uint64, error)
+
+	CreateUser(ctx context.Context, u User) (User, error) // ErrExists on a taken name
+	UserByName(ctx context.Context, name string) (User, error)
+	UserByID(ctx context.Context, id int64) (User, error)
+	ListUsers(ctx context.Context) ([]User, error)
+	UpdateUser(ctx context.Context, u User) error
+	// AcceptTOTPStep records step as used if it is newer than the last one; false means replay.
+	AcceptTOTPStep(ctx context.Context, userID int64, step int64) (bool, error)
+	AnyAdmin(ctx context.Context) (bool, error)
+
+	SetRecoveryCodes(ctx context.Context, userID int64, hashes []string) error
+	// UseRecoveryCode deletes the code with this hash; false when none matched.
+	UseRecoveryCode(ctx context.Context, userID int64, hash string) (bool, error)
+
+	CreateSession(ctx context.Context, s Session) error
+	SessionByHash(ctx context.Context, idHash string) (Session, error)
+	UpdateSession(ctx context.Context, s Session) error
+	DeleteSession(ctx context.Context, idHash string) error
+	ListSessions(ctx context.Context, userID int64) ([]Session, error)
+	// DeleteUserSessions deletes every session of the user except keepHash, returning the deleted ones.
+	DeleteUserSessions(ctx context.Context, userID int64, keepHash string) ([]Session, error)
+
+	CreateAPIKey(ctx context.Context, k APIKey) (APIKey, error)
+	APIKeyByHash(ctx context.Context, hash string) (APIKey, error)
+	ListAPIKeys(ctx context.Context) ([]APIKey, error)
+	RevokeAPIKey(ctx context.Context, name string) error
+
+	CreateTicket(ctx context.Context, t Ticket) error
+	// TakeTicket deletes and returns the ticket: a second call answers ErrNotFound.
+	TakeTicket(ctx context.Context, hash string) (Ticket, error)
+
+	// AddRevocation records that live sockets of a session (public id) or,
+	// with an empty SessionID, of a user must close. Servers poll these, so a
+	// CLI command reaches a running server.
+	AddRevocation(ctx context.Context, r Revocation) error
+	// RevocationsAfter returns revocations with ID > after, oldest first.
+	RevocationsAfter(ctx context.Context, after int64) ([]Revocation, error)
+	// LastRevocationID is where a starting server begins polling.
+	LastRevocationID(ctx context.Context) (int64, error)
+
+	// Ping reports whether the store can serve (readiness).
+	Ping(ctx context.Context) error
+	Close() error
+}
