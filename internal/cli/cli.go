@@ -1,0 +1,368 @@
+// Package cli implements the wsguard subcommands. Each command loads the
+// same configuration as serve (file, WSGUARD_* environment, flags) and acts
+// on the same store, so `user disable` on a node's data takes effect on the
+// running server.
+package cli
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+
+	"github.com/wsguard/wsguard/internal/audit"
+	"github.com/wsguard/wsguard/internal/config"
+	"github.com/wsguard/wsguard/internal/identity"
+	"github.com/wsguard/wsguard/internal/server"
+	"github.com/wsguard/wsguard/internal/store"
+)
+
+const usage = `wsguard: real-time messaging over WebSockets, secure by default
+
+Usage:
+  wsguard serve [--config FILE]             run the server (default https://localhost:8443)
+  wsguard config check FILE                 validate a config file
+  wsguard user add NAME [--admin] [--password-stdin]
+  wsguard user list | disable NAME | enable NAME | reset-2fa NAME
+  wsguard session revoke --user NAME        end every session of a user
+  wsguard audit verify [FILE]               check the audit log's hash chain
+  wsguard version                           print the version and module versions
+
+Every command takes --config FILE; WSGUARD_<KEY> environment variables override the file.
+`
+
+// Main runs one command and returns the exit code.
+func Main(args []string, stdin io.Reader, stdout, stderr io.Writer, env []string) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "serve":
+		err = serve(args[1:], stdout, stderr, env)
+	case "config":
+		err = configCmd(args[1:], stdout)
+	case "user":
+		err = userCmd(args[1:], stdin, stdout, env)
+	case "session":
+		err = sessionCmd(args[1:], stdout, env)
+	case "audit":
+		err = auditCmd(args[1:], stdout, env)
+	case "version":
+		version(stdout)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+	default:
+		fmt.Fprintf(stderr, "wsguard: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "wsguard: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// loadConfig parses --config from fs's args and loads it with env.
+func loadConfig(path string, env []string) (config.Config, error) {
+	if path == "" {
+		for _, kv := range env {
+			if v, ok := strings.CutPrefix(kv, "WSGUARD_CONFIG="); ok {
+				path = v
+			}
+		}
+	}
+	cfg, err := config.Load(path, env)
+	if err != nil {
+		return cfg, err
+	}
+	return cfg, cfg.Validate()
+}
+
+func newFlags(name string) (*flag.FlagSet, *string) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	cfgPath := fs.String("config", "", "config file (YAML)")
+	return fs, cfgPath
+}
+
+// parseInterspersed lets flags follow positional arguments (user add NAME --admin).
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+func serve(args []string, stdout, stderr io.Writer, env []string) error {
+	fs, cfgPath := newFlags("serve")
+	if _, err := parseInterspersed(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*cfgPath, env)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data_dir: %w", err)
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	srv, err := server.New(cfg, server.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	runErr := srv.Run(ctx, server.Listeners{}, hup)
+	return errors.Join(runErr, srv.Close())
+}
+
+func configCmd(args []string, stdout io.Writer) error {
+	if len(args) != 2 || args[0] != "check" {
+		return errors.New("usage: wsguard config check FILE")
+	}
+	if err := config.Check(args[1]); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: ok\n", args[1])
+	return nil
+}
+
+func openStore(cfg config.Config) (store.Store, error) {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data_dir: %w", err)
+	}
+	path := filepath.Join(cfg.DataDir, "wsguard.db")
+	if p, ok := strings.CutPrefix(cfg.Store, "sqlite:"); ok {
+		path = p
+	} else if cfg.Store != "" {
+		return nil, fmt.Errorf("store: %q is not supported by this command yet", cfg.Store)
+	}
+	return store.OpenSQLite(path, store.SQLiteOptions{})
+}
+
+func userCmd(args []string, stdin io.Reader, stdout io.Writer, env []string) error {
+	fs, cfgPath := newFlags("user")
+	admin := fs.Bool("admin", false, "make the user an admin")
+	pwStdin := fs.Bool("password-stdin", false, "read the password from standard input")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) == 0 {
+		return errors.New("usage: wsguard user add|list|disable|enable|reset-2fa [NAME]")
+	}
+	cfg, err := loadConfig(*cfgPath, env)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	ctx := context.Background()
+	al, err := audit.Open(cfg.Audit.File, audit.Options{})
+	if err != nil {
+		return err
+	}
+	defer al.Close()
+	needName := func() (string, error) {
+		if len(pos) != 2 {
+			return "", fmt.Errorf("usage: wsguard user %s NAME", pos[0])
+		}
+		return pos[1], nil
+	}
+	switch pos[0] {
+	case "add":
+		name, err := needName()
+		if err != nil {
+			return err
+		}
+		if !*pwStdin {
+			return errors.New("user add: pass the password on standard input with --password-stdin (never as an argument: it would show in ps and shell history)")
+		}
+		line, err := bufio.NewReader(io.LimitReader(stdin, 4096)).ReadString('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			return err
+		}
+		line = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
+		h := identity.NewHasher(identity.HasherOptions{})
+		u, err := server.CreateUser(ctx, st, h, name, line, *admin)
+		if err != nil {
+			return err
+		}
+		al.Record(audit.Event{Type: "user.created", Reason: "cli", User: u.Name, Fields: map[string]string{"admin": fmt.Sprint(u.Admin)}})
+		fmt.Fprintf(stdout, "user %s created\n", u.Name)
+	case "list":
+		users, err := st.ListUsers(ctx)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "NAME\tADMIN\tDISABLED\t2FA\tCREATED")
+		for _, u := range users {
+			fmt.Fprintf(tw, "%s\t%v\t%v\t%v\t%s\n", u.Name, u.Admin, u.Disabled, u.TOTPSecret != "", u.CreatedAt.UTC().Format("2006-01-02 15:04"))
+		}
+		return tw.Flush()
+	case "disable", "enable":
+		name, err := needName()
+		if err != nil {
+			return err
+		}
+		u, err := st.UserByName(ctx, name)
+		if err != nil {
+			return fmt.Errorf("user %q: %w", name, err)
+		}
+		u.Disabled = pos[0] == "disable"
+		if err := st.UpdateUser(ctx, u); err != nil {
+			return err
+		}
+		if u.Disabled {
+			if _, err := st.DeleteUserSessions(ctx, u.ID, ""); err != nil {
+				return err
+			}
+			// A running server closes the user's live sockets within a second.
+			if err := st.AddRevocation(ctx, store.Revocation{User: u.Name, Reason: "user disabled"}); err != nil {
+				return err
+			}
+		}
+		al.Record(audit.Event{Type: "user." + pos[0] + "d", Reason: "cli", User: u.Name})
+		fmt.Fprintf(stdout, "user %s %sd\n", u.Name, pos[0])
+	case "reset-2fa":
+		name, err := needName()
+		if err != nil {
+			return err
+		}
+		u, err := st.UserByName(ctx, name)
+		if err != nil {
+			return fmt.Errorf("user %q: %w", name, err)
+		}
+		u.TOTPSecret, u.TOTPLastStep = "", 0
+		if err := st.UpdateUser(ctx, u); err != nil {
+			return err
+		}
+		if err := st.SetRecoveryCodes(ctx, u.ID, nil); err != nil {
+			return err
+		}
+		if _, err := st.DeleteUserSessions(ctx, u.ID, ""); err != nil {
+			return err
+		}
+		if err := st.AddRevocation(ctx, store.Revocation{User: u.Name, Reason: "two-factor reset"}); err != nil {
+			return err
+		}
+		al.Record(audit.Event{Type: "2fa.reset", Reason: "cli", User: u.Name})
+		fmt.Fprintf(stdout, "two-factor reset for %s; every session ended\n", u.Name)
+	default:
+		return fmt.Errorf("unknown user command %q (allowed: add, list, disable, enable, reset-2fa)", pos[0])
+	}
+	return nil
+}
+
+func sessionCmd(args []string, stdout io.Writer, env []string) error {
+	fs, cfgPath := newFlags("session")
+	user := fs.String("user", "", "end every session of this user")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 || pos[0] != "revoke" || *user == "" {
+		return errors.New("usage: wsguard session revoke --user NAME")
+	}
+	cfg, err := loadConfig(*cfgPath, env)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	u, err := st.UserByName(context.Background(), *user)
+	if err != nil {
+		return fmt.Errorf("user %q: %w", *user, err)
+	}
+	ended, err := st.DeleteUserSessions(context.Background(), u.ID, "")
+	if err != nil {
+		return err
+	}
+	if err := st.AddRevocation(context.Background(), store.Revocation{User: u.Name, Reason: "sessions revoked by admin"}); err != nil {
+		return err
+	}
+	al, err := audit.Open(cfg.Audit.File, audit.Options{})
+	if err == nil {
+		al.Record(audit.Event{Type: "session.revoked", Reason: "cli", User: u.Name, Fields: map[string]string{"count": fmt.Sprint(len(ended))}})
+		al.Close()
+	}
+	fmt.Fprintf(stdout, "%d session(s) of %s ended\n", len(ended), u.Name)
+	return nil
+}
+
+func auditCmd(args []string, stdout io.Writer, env []string) error {
+	fs, cfgPath := newFlags("audit")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) < 1 || pos[0] != "verify" || len(pos) > 2 {
+		return errors.New("usage: wsguard audit verify [FILE]")
+	}
+	path := ""
+	if len(pos) == 2 {
+		path = pos[1]
+	} else {
+		cfg, err := loadConfig(*cfgPath, env)
+		if err != nil {
+			return err
+		}
+		path = cfg.Audit.File
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	n, err := audit.Verify(f)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	fmt.Fprintf(stdout, "%s: %d lines, hash chain intact\n", path, n)
+	return nil
+}
+
+func version(w io.Writer) {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		fmt.Fprintln(w, "wsguard (no build info)")
+		return
+	}
+	fmt.Fprintf(w, "wsguard %s (%s)\n", bi.Main.Version, bi.GoVersion)
+	for _, d := range bi.Deps {
+		v := d.Version
+		if d.Replace != nil {
+			v += " => " + d.Replace.Path + " " + d.Replace.Version
+		}
+		fmt.Fprintf(w, "  %s %s\n", d.Path, v)
+	}
+}

@@ -1,0 +1,443 @@
+package conn
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gorilla/websocket"
+	"golang.org/x/time/rate"
+
+	"github.com/wsguard/wsguard/internal/authz"
+	"github.com/wsguard/wsguard/internal/hub"
+	"github.com/wsguard/wsguard/internal/store"
+)
+
+// Limiter is a shared token bucket (per user, per IP); ratelimit implements it.
+type Limiter interface {
+	Allow(key string, now time.Time) (ok bool, retryAfter time.Duration)
+}
+
+// Hooks let the server count what happens; every field may be nil.
+type Hooks struct {
+	MessageIn   func()
+	RateLimited func(limit string)
+	Cut         func(reason string) // slow consumer, flood, bad frames
+	BadFrame    func(ip string)     // for temporary bans
+	Closed      func(code int, reason string)
+}
+
+// Options configure one connection. Zero values get the documented defaults.
+type Options struct {
+	Principal authz.Principal
+	SessionID string    // public session id; "" for token clients
+	IP        string    // client IP (after trusted-proxy resolution)
+	Expires   time.Time // credential expiry; zero means none
+	// Refresh verifies a new token for the same subject and returns its expiry. Nil: refresh is refused.
+	Refresh func(ctx context.Context, token string) (time.Time, error)
+
+	// MaxMessageBytes is the read limit, enforced before buffering (M1). Zero means 64 KiB.
+	MaxMessageBytes int64
+	// SendQueue bounds queued outbound frames; a full queue cuts the connection (M6). Zero means 256.
+	SendQueue int
+	// MessagesPerSecond and MessageBurst limit requests per connection (M4). Zero means 20 and 40.
+	MessagesPerSecond float64
+	MessageBurst      int
+	// UserLimit and IPLimit are shared across connections; nil means none.
+	UserLimit, IPLimit Limiter
+	// IdleTimeout closes a connection that sends nothing, pongs included (M8). Zero means 60 s.
+	IdleTimeout time.Duration
+	// PingInterval is how often the server pings. Zero means 25 s.
+	PingInterval time.Duration
+	// WriteTimeout bounds each write (M6). Zero means 10 s.
+	WriteTimeout time.Duration
+	// Lifetime ends the connection whatever its credential. Zero means 24 h.
+	Lifetime time.Duration
+	// ExpiringNotice is how long before Expires the "expiring" push is sent. Zero means 30 s.
+	ExpiringNotice time.Duration
+	// Compressed marks permessage-deflate as negotiated: the read limit is then applied after decompression.
+	Compressed bool
+	Hooks      Hooks
+}
+
+func (o *Options) defaults() {
+	if o.MaxMessageBytes <= 0 {
+		o.MaxMessageBytes = 64 << 10
+	}
+	if o.SendQueue <= 0 {
+		o.SendQueue = 256
+	}
+	if o.MessagesPerSecond <= 0 {
+		o.MessagesPerSecond = 20
+	}
+	if o.MessageBurst <= 0 {
+		o.MessageBurst = 40
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = 60 * time.Second
+	}
+	if o.PingInterval <= 0 {
+		o.PingInterval = 25 * time.Second
+	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = 10 * time.Second
+	}
+	if o.Lifetime <= 0 {
+		o.Lifetime = 24 * time.Hour
+	}
+	if o.ExpiringNotice <= 0 {
+		o.ExpiringNotice = 30 * time.Second
+	}
+}
+
+// maxBadFrames is how many invalid requests a connection may send before it
+// is closed with 1008; maxRateLimited how many refused-for-rate requests
+// before 4008.
+const (
+	maxBadFrames   = 10
+	maxRateLimited = 20
+	maxReplay      = 1000
+)
+
+type subscription struct {
+	last       uint64
+	recovering bool
+	pending    []*hub.Frame
+}
+
+// Conn is one accepted WebSocket connection.
+type Conn struct {
+	ws    *websocket.Conn
+	hub   *hub.Hub
+	store store.Store
+	rules *authz.Rules
+	opt   Options
+
+	queue   chan []byte
+	done    chan struct{}
+	closing sync.Once
+	limiter *rate.Limiter
+
+	mu        sync.Mutex
+	subs      map[string]*subscription
+	expires   time.Time
+	expiryGen int // bumps on refresh so old timers do nothing
+
+	badFrames, rateLimited int
+}
+
+// New wraps an upgraded connection.
+func New(ws *websocket.Conn, h *hub.Hub, st store.Store, rules *authz.Rules, opt Options) *Conn {
+	opt.defaults()
+	return &Conn{
+		ws: ws, hub: h, store: st, rules: rules, opt: opt,
+		queue:   make(chan []byte, opt.SendQueue),
+		done:    make(chan struct{}),
+		limiter: rate.NewLimiter(rate.Limit(opt.MessagesPerSecond), opt.MessageBurst),
+		subs:    map[string]*subscription{},
+		expires: opt.Expires,
+	}
+}
+
+// User is the principal's name.
+func (c *Conn) User() string { return c.opt.Principal.Name }
+
+// SessionID is the public session id, "" for token clients.
+func (c *Conn) SessionID() string { return c.opt.SessionID }
+
+// Revoke closes the connection; it never blocks.
+func (c *Conn) Revoke(code int, reason string) { c.Close(code, reason) }
+
+// Done is closed when the connection is closing.
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// Close sends a close frame with code and reason and tears the connection
+// down. It never blocks: the close frame is written on its own goroutine
+// with a short deadline, because the peer may be the slow reader being cut.
+func (c *Conn) Close(code int, reason string) {
+	c.closing.Do(func() {
+		close(c.done)
+		if c.opt.Hooks.Closed != nil {
+			c.opt.Hooks.Closed(code, reason)
+		}
+		go func() {
+			_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
+			// Give the peer a moment to answer the close, then drop TCP.
+			time.Sleep(100 * time.Millisecond)
+			_ = c.ws.Close()
+		}()
+	})
+}
+
+// Serve runs the connection until it ends. It registers with the hub and
+// unregisters (and unsubscribes everything) on the way out.
+func (c *Conn) Serve(ctx context.Context) {
+	c.hub.Register(c)
+	defer c.cleanup()
+	go c.writeLoop()
+	c.armTimers()
+	go func() {
+		select {
+		case <-ctx.Done():
+			c.Close(CloseGoingAway, "server shutting down")
+		case <-c.done:
+		}
+	}()
+	c.readLoop(ctx)
+}
+
+func (c *Conn) cleanup() {
+	c.Close(CloseNormal, "")
+	c.hub.Unregister(c)
+	c.mu.Lock()
+	chans := make([]string, 0, len(c.subs))
+	for ch := range c.subs {
+		chans = append(chans, ch)
+	}
+	c.subs = map[string]*subscription{}
+	c.mu.Unlock()
+	for _, ch := range chans {
+		c.hub.Unsubscribe(ch, c, c.User())
+	}
+}
+
+// armTimers schedules the absolute lifetime and the credential expiry.
+func (c *Conn) armTimers() {
+	life := time.AfterFunc(c.opt.Lifetime, func() { c.Close(CloseSessionEnded, "connection lifetime reached") })
+	go func() { <-c.done; life.Stop() }()
+	c.mu.Lock()
+	exp, gen := c.expires, c.expiryGen
+	c.mu.Unlock()
+	c.armExpiry(exp, gen)
+}
+
+func (c *Conn) armExpiry(exp time.Time, gen int) {
+	if exp.IsZero() {
+		return
+	}
+	until := time.Until(exp)
+	notice := until - c.opt.ExpiringNotice
+	if c.opt.Refresh != nil && notice > 0 {
+		t := time.AfterFunc(notice, func() {
+			if c.currentGen() == gen {
+				b, _ := json.Marshal(map[string]any{"push": "expiring", "in": int(c.opt.ExpiringNotice.Seconds())})
+				c.send(b)
+			}
+		})
+		go func() { <-c.done; t.Stop() }()
+	}
+	t := time.AfterFunc(until, func() {
+		if c.currentGen() == gen {
+			c.Close(CloseSessionEnded, "credential expired")
+		}
+	})
+	go func() { <-c.done; t.Stop() }()
+}
+
+func (c *Conn) currentGen() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.expiryGen
+}
+
+func (c *Conn) readLoop(ctx context.Context) {
+	c.ws.SetReadLimit(c.opt.MaxMessageBytes)
+	_ = c.ws.SetReadDeadline(time.Now().Add(c.opt.IdleTimeout))
+	c.ws.SetPongHandler(func(string) error {
+		return c.ws.SetReadDeadline(time.Now().Add(c.opt.IdleTimeout))
+	})
+	for {
+		typ, r, err := c.ws.NextReader()
+		if err != nil {
+			c.closeForReadError(err)
+			return
+		}
+		_ = c.ws.SetReadDeadline(time.Now().Add(c.opt.IdleTimeout))
+		// The limit is applied to what we read, so it also holds after
+		// decompression (a small compressed frame cannot inflate past it).
+		data, err := io.ReadAll(io.LimitReader(r, c.opt.MaxMessageBytes+1))
+		if err != nil {
+			c.closeForReadError(err)
+			return
+		}
+		if int64(len(data)) > c.opt.MaxMessageBytes {
+			c.Close(CloseTooBig, "message larger than the read limit")
+			return
+		}
+		if typ != websocket.TextMessage {
+			c.Close(CloseUnsupported, "only JSON text frames are accepted")
+			return
+		}
+		if !utf8.Valid(data) {
+			c.Close(CloseInvalidUTF8, "text frame is not valid UTF-8")
+			return
+		}
+		if c.opt.Hooks.MessageIn != nil {
+			c.opt.Hooks.MessageIn()
+		}
+		if !c.allowRate() {
+			continue
+		}
+		req, err := ParseRequest(data)
+		if err != nil {
+			c.badFrame(err)
+			continue
+		}
+		c.handle(ctx, req)
+		select {
+		case <-c.done:
+			return
+		default:
+		}
+	}
+}
+
+func (c *Conn) closeForReadError(err error) {
+	var ce *websocket.CloseError
+	switch {
+	case errors.As(err, &ce):
+		c.Close(CloseNormal, "")
+	case errors.Is(err, websocket.ErrReadLimit):
+		// gorilla has already sent 1009.
+		c.Close(CloseTooBig, "message larger than the read limit")
+	default:
+		// Idle timeout, protocol violation (gorilla sent 1002) or a dead peer.
+		c.Close(ClosePolicy, "read failed")
+	}
+}
+
+func (c *Conn) allowRate() bool {
+	now := time.Now()
+	ok := c.limiter.AllowN(now, 1)
+	limit := "connection"
+	if ok && c.opt.UserLimit != nil {
+		ok, _ = c.opt.UserLimit.Allow(c.User(), now)
+		limit = "user"
+	}
+	if ok && c.opt.IPLimit != nil {
+		ok, _ = c.opt.IPLimit.Allow(c.opt.IP, now)
+		limit = "ip"
+	}
+	if ok {
+		c.rateLimited = 0
+		return true
+	}
+	if c.opt.Hooks.RateLimited != nil {
+		c.opt.Hooks.RateLimited(limit)
+	}
+	c.rateLimited++
+	if c.rateLimited > maxRateLimited {
+		if c.opt.Hooks.Cut != nil {
+			c.opt.Hooks.Cut("flood")
+		}
+		c.Close(CloseRateLimited, "message rate limit exceeded")
+		return false
+	}
+	c.send(encodeReply(reply{ID: 0, Error: &ErrorBody{Code: CodeRateLimited, Message: "too many messages (" + limit + " limit): slow down"}}))
+	return false
+}
+
+func (c *Conn) badFrame(err error) {
+	c.badFrames++
+	if c.opt.Hooks.BadFrame != nil {
+		c.opt.Hooks.BadFrame(c.opt.IP)
+	}
+	c.send(encodeReply(reply{ID: 0, Error: &ErrorBody{Code: CodeBadRequest, Message: err.Error()}}))
+	if c.badFrames >= maxBadFrames {
+		if c.opt.Hooks.Cut != nil {
+			c.opt.Hooks.Cut("bad_frames")
+		}
+		c.Close(ClosePolicy, "too many invalid requests")
+	}
+}
+
+// send queues a frame, cutting the connection when the queue is full.
+func (c *Conn) send(b []byte) {
+	select {
+	case <-c.done:
+		return
+	default:
+	}
+	select {
+	case c.queue <- b:
+	default:
+		if c.opt.Hooks.Cut != nil {
+			c.opt.Hooks.Cut("slow_consumer")
+		}
+		c.Close(CloseRateLimited, "slow consumer: send queue full")
+	}
+}
+
+// Deliver queues a channel frame; it never blocks (see hub.Subscriber).
+func (c *Conn) Deliver(f *hub.Frame) {
+	c.mu.Lock()
+	s := c.subs[f.Channel]
+	if s == nil {
+		c.mu.Unlock()
+		return
+	}
+	if s.recovering {
+		if len(s.pending) >= c.opt.SendQueue {
+			c.mu.Unlock()
+			if c.opt.Hooks.Cut != nil {
+				c.opt.Hooks.Cut("slow_consumer")
+			}
+			c.Close(CloseRateLimited, "slow consumer: send queue full")
+			return
+		}
+		s.pending = append(s.pending, f)
+		c.mu.Unlock()
+		return
+	}
+	if f.Offset != 0 {
+		if f.Offset <= s.last {
+			c.mu.Unlock()
+			return
+		}
+		s.last = f.Offset
+	}
+	c.mu.Unlock()
+	c.send(f.Data)
+}
+
+func (c *Conn) writeLoop() {
+	ping := time.NewTicker(c.opt.PingInterval)
+	defer ping.Stop()
+	for {
+		select {
+		case <-c.done:
+			return
+		case b := <-c.queue:
+			if !c.write(b) {
+				return
+			}
+			// Drain what is already queued without going back to select.
+			for n := len(c.queue); n > 0; n-- {
+				if !c.write(<-c.queue) {
+					return
+				}
+			}
+		case <-ping.C:
+			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.opt.WriteTimeout)); err != nil {
+				c.Close(ClosePolicy, "ping failed")
+				return
+			}
+		}
+	}
+}
+
+func (c *Conn) write(b []byte) bool {
+	_ = c.ws.SetWriteDeadline(time.Now().Add(c.opt.WriteTimeout))
+	if err := c.ws.WriteMessage(websocket.TextMessage, b); err != nil {
+		if c.opt.Hooks.Cut != nil {
+			c.opt.Hooks.Cut("write_timeout")
+		}
+		c.Close(CloseRateLimited, "write failed or timed out")
+		return false
+	}
+	return true
+}

@@ -1,0 +1,17 @@
+// Package conn runs one WebSocket connection after the handshake guard has
+// accepted it: the read loop (limits, strict JSON, authorization on every
+// operation, rate limits), the bounded writer, pings, and the deadlines that
+// end a connection (idle, credential expiry, absolute lifetime).
+//
+// Threat model: the peer is untrusted. A message is refused before it is
+// buffered past the read limit; text must be valid UTF-8 (1007); requests
+// are decoded strictly (unknown fields, trailing data, deep nesting refused);
+// every operation is checked against the channel rules, not only subscribe;
+// a client that floods is answered rate_limited and then cut (4008); a
+// client that does not read is cut when its bounded queue fills (4008), so
+// the server's memory never grows with a slow reader.
+//
+// Concurrency: one goroutine reads and handles requests in order; one
+// goroutine writes. Deliver and Revoke may be called from any goroutine and
+// never block.
+package conn

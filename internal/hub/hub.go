@@ -1,0 +1,263 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"hash/maphash"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/wsguard/wsguard/internal/broker"
+	"github.com/wsguard/wsguard/internal/store"
+)
+
+// Frame is an encoded server-to-client message shared, read-only, by every
+// subscriber it is delivered to. Offset is 0 for frames outside the log
+// (presence).
+type Frame struct {
+	Channel string
+	Offset  uint64
+	Data    []byte
+	Sent    time.Time // when the message was committed, for delivery latency
+}
+
+// Subscriber is a local connection. Deliver must not block.
+type Subscriber interface {
+	Deliver(f *Frame)
+}
+
+// Member is a registered connection that a revocation can close.
+type Member interface {
+	Subscriber
+	User() string
+	SessionID() string // public session id, "" for token clients
+	// Revoke closes the connection with the given close code and reason; it must not block.
+	Revoke(code int, reason string)
+}
+
+// CloseSessionEnded is the close code for revoked or expired credentials.
+const CloseSessionEnded = 4001
+
+const shardCount = 64
+
+type shard struct {
+	mu   sync.RWMutex
+	subs map[string]map[Subscriber]struct{}
+	// presence counts connections per user per channel.
+	presence map[string]map[string]int
+}
+
+// Hub is the node's live state.
+type Hub struct {
+	store  store.Store
+	broker broker.Broker
+	seed   maphash.Seed
+	shards [shardCount]shard
+
+	mu      sync.Mutex
+	members map[Member]struct{}
+
+	// OnDeliver, when set, is told of every frame delivered to a local subscriber.
+	OnDeliver func(f *Frame, n int)
+}
+
+// New returns a hub publishing through st and fanning out through b. It
+// subscribes to b at once; Close unsubscribes.
+func New(st store.Store, b broker.Broker) *Hub {
+	h := &Hub{store: st, broker: b, seed: maphash.MakeSeed(), members: map[Member]struct{}{}}
+	for i := range h.shards {
+		h.shards[i].subs = map[string]map[Subscriber]struct{}{}
+		h.shards[i].presence = map[string]map[string]int{}
+	}
+	return h
+}
+
+// Start subscribes the hub to its broker; the returned func stops it.
+func (h *Hub) Start() (stop func()) { return h.broker.Subscribe(h.onEvent) }
+
+func (h *Hub) shard(channel string) *shard {
+	return &h.shards[maphash.String(h.seed, channel)%shardCount]
+}
+
+// Register makes m reachable by revocations.
+func (h *Hub) Register(m Member) {
+	h.mu.Lock()
+	h.members[m] = struct{}{}
+	h.mu.Unlock()
+}
+
+// Unregister forgets m.
+func (h *Hub) Unregister(m Member) {
+	h.mu.Lock()
+	delete(h.members, m)
+	h.mu.Unlock()
+}
+
+// Count returns the number of registered connections.
+func (h *Hub) Count() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.members)
+}
+
+// Subscribe adds s to channel. It reports whether user is newly present
+// there (its first connection on this node), in which case a presence join is published.
+func (h *Hub) Subscribe(channel string, s Subscriber, user string) {
+	sh := h.shard(channel)
+	sh.mu.Lock()
+	set := sh.subs[channel]
+	if set == nil {
+		set = map[Subscriber]struct{}{}
+		sh.subs[channel] = set
+	}
+	set[s] = struct{}{}
+	users := sh.presence[channel]
+	if users == nil {
+		users = map[string]int{}
+		sh.presence[channel] = users
+	}
+	users[user]++
+	first := users[user] == 1
+	sh.mu.Unlock()
+	if first {
+		h.publishPresence(channel, []string{user}, nil)
+	}
+}
+
+// Unsubscribe removes s from channel.
+func (h *Hub) Unsubscribe(channel string, s Subscriber, user string) {
+	sh := h.shard(channel)
+	sh.mu.Lock()
+	set := sh.subs[channel]
+	if _, ok := set[s]; !ok {
+		sh.mu.Unlock()
+		return
+	}
+	delete(set, s)
+	if len(set) == 0 {
+		delete(sh.subs, channel)
+	}
+	last := false
+	if users := sh.presence[channel]; users != nil {
+		users[user]--
+		if users[user] <= 0 {
+			delete(users, user)
+			last = true
+		}
+		if len(users) == 0 {
+			delete(sh.presence, channel)
+		}
+	}
+	sh.mu.Unlock()
+	if last {
+		h.publishPresence(channel, nil, []string{user})
+	}
+}
+
+// Members lists the users present in channel on this node, sorted.
+func (h *Hub) Members(channel string) []string {
+	sh := h.shard(channel)
+	sh.mu.RLock()
+	out := make([]string, 0, len(sh.presence[channel]))
+	for u := range sh.presence[channel] {
+		out = append(out, u)
+	}
+	sh.mu.RUnlock()
+	sort.Strings(out)
+	return out
+}
+
+// Publish stores a message and returns once it is durable; delivery follows
+// through Committed and the broker.
+func (h *Hub) Publish(ctx context.Context, from, channel, cid string, data json.RawMessage) (store.PublishResult, error) {
+	return h.store.Publish(ctx, store.Message{Channel: channel, From: from, CID: cid, Data: data})
+}
+
+// Committed is the store's OnCommit hook: it encodes each message once and
+// hands it to the broker, in offset order.
+func (h *Hub) Committed(msgs []store.Message) {
+	for _, m := range msgs {
+		e := broker.Event{Kind: broker.KindMessage, Channel: m.Channel, Offset: m.Offset, Frame: EncodePush(m)}
+		if err := h.broker.Publish(context.Background(), e); err != nil {
+			// The message is durable: subscribers recover it with since.
+			slog.Warn("broker publish failed", "channel", m.Channel, "offset", m.Offset, "err", err)
+		}
+	}
+}
+
+// Revoke asks every node to close the connections of a session (public id)
+// or, when sessionID is empty, of a user.
+func (h *Hub) Revoke(ctx context.Context, sessionID, user, reason string) error {
+	return h.broker.Publish(ctx, broker.Event{Kind: broker.KindRevoke, SessionID: sessionID, User: user, Reason: reason})
+}
+
+func (h *Hub) onEvent(e broker.Event) {
+	switch e.Kind {
+	case broker.KindMessage, broker.KindPresence:
+		h.deliver(&Frame{Channel: e.Channel, Offset: e.Offset, Data: e.Frame, Sent: time.Now()})
+	case broker.KindRevoke, broker.KindKick:
+		h.closeMatching(e.SessionID, e.User, e.Reason)
+	}
+}
+
+func (h *Hub) deliver(f *Frame) {
+	sh := h.shard(f.Channel)
+	sh.mu.RLock()
+	set := sh.subs[f.Channel]
+	n := len(set)
+	for s := range set {
+		s.Deliver(f)
+	}
+	sh.mu.RUnlock()
+	if h.OnDeliver != nil && n > 0 {
+		h.OnDeliver(f, n)
+	}
+}
+
+func (h *Hub) closeMatching(sessionID, user, reason string) {
+	if reason == "" {
+		reason = "session ended"
+	}
+	h.mu.Lock()
+	var hit []Member
+	for m := range h.members {
+		if (sessionID != "" && m.SessionID() == sessionID) || (sessionID == "" && user != "" && m.User() == user) {
+			hit = append(hit, m)
+		}
+	}
+	h.mu.Unlock()
+	for _, m := range hit {
+		m.Revoke(CloseSessionEnded, reason)
+	}
+}
+
+// ForEach calls fn for every registered member (used by sweeps).
+func (h *Hub) ForEach(fn func(Member)) {
+	h.mu.Lock()
+	ms := make([]Member, 0, len(h.members))
+	for m := range h.members {
+		ms = append(ms, m)
+	}
+	h.mu.Unlock()
+	for _, m := range ms {
+		fn(m)
+	}
+}
+
+func (h *Hub) publishPresence(channel string, join, leave []string) {
+	if join == nil {
+		join = []string{}
+	}
+	if leave == nil {
+		leave = []string{}
+	}
+	b, _ := json.Marshal(struct {
+		Push    string   `json:"push"`
+		Channel string   `json:"channel"`
+		Join    []string `json:"join"`
+		Leave   []string `json:"leave"`
+	}{"presence", channel, join, leave})
+	_ = h.broker.Publish(context.Background(), broker.Event{Kind: broker.KindPresence, Channel: channel, Frame: b})
+}

@@ -1,0 +1,308 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/wsguard/wsguard/internal/audit"
+	"github.com/wsguard/wsguard/internal/csrf"
+	"github.com/wsguard/wsguard/internal/identity"
+	"github.com/wsguard/wsguard/internal/session"
+	"github.com/wsguard/wsguard/internal/store"
+	"github.com/wsguard/wsguard/internal/web"
+)
+
+// loginFailed is the one message every failed login gets (no enumeration).
+const loginFailed = "Wrong username or password."
+
+func (s *Server) clientIP(r *http.Request) string { return s.proxies.ClientIP(r) }
+
+func (s *Server) loginGet(w http.ResponseWriter, r *http.Request) {
+	if _, _, err := s.fullSession(r); err == nil {
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return
+	}
+	s.pages.Render(w, http.StatusOK, "login", web.PageData{Title: "Sign in", CSRFToken: csrf.EnsurePre(w, r)})
+}
+
+// refuseForm answers a form whose CSRF check failed: 403, nothing changed.
+func (s *Server) refuseForm(w http.ResponseWriter, r *http.Request, reason string) {
+	s.audit.Record(audit.Event{Type: "form.refused", Reason: reason, IP: s.clientIP(r), Fields: map[string]string{"path": r.URL.Path}})
+	s.metrics.Refusals.WithLabelValues(reason).Inc()
+	s.pages.Render(w, http.StatusForbidden, "error", web.PageData{Title: "Request refused", Error: "This form has expired or did not come from this site. Reload the page and try again."})
+}
+
+func retryAfter(w http.ResponseWriter, d time.Duration) {
+	secs := int((d + time.Second - 1) / time.Second)
+	if secs < 1 {
+		secs = 1
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+}
+
+func (s *Server) loginPost(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "form too large or malformed", http.StatusRequestEntityTooLarge)
+		return
+	}
+	if csrf.CheckPre(r, r.PostForm.Get("csrf_token")) != nil {
+		s.refuseForm(w, r, "csrf_invalid")
+		return
+	}
+	ip := s.clientIP(r)
+	name := strings.TrimSpace(r.PostForm.Get("username"))
+	password := r.PostForm.Get("password")
+	now := s.clock.Now()
+	userKey := "user:" + strings.ToLower(name)
+	for _, k := range []string{userKey, "ip:" + ip} {
+		th := s.loginUser
+		if strings.HasPrefix(k, "ip:") {
+			th = s.loginIP
+		}
+		if ok, wait := th.Check(k, now); !ok {
+			s.audit.Record(audit.Event{Type: "login.throttled", IP: ip, User: name})
+			s.metrics.Logins.WithLabelValues("throttled").Inc()
+			retryAfter(w, wait)
+			s.pages.Render(w, http.StatusTooManyRequests, "login", web.PageData{Title: "Sign in", CSRFToken: csrf.EnsurePre(w, r), Error: "Too many attempts. Wait a moment and try again."})
+			return
+		}
+	}
+	u, ok, err := s.checkPassword(r.Context(), name, password)
+	if errors.Is(err, identity.ErrBusy) {
+		s.metrics.Logins.WithLabelValues("busy").Inc()
+		retryAfter(w, 2*time.Second)
+		s.pages.Render(w, http.StatusServiceUnavailable, "login", web.PageData{Title: "Sign in", CSRFToken: csrf.EnsurePre(w, r), Error: "The server is busy. Try again in a moment."})
+		return
+	}
+	if err != nil || !ok {
+		s.loginUser.Failure(userKey, now)
+		s.loginIP.Failure("ip:"+ip, now)
+		s.audit.Record(audit.Event{Type: "login.failed", IP: ip, User: name})
+		s.metrics.Logins.WithLabelValues("failed").Inc()
+		s.pages.Render(w, http.StatusUnauthorized, "login", web.PageData{Title: "Sign in", CSRFToken: csrf.EnsurePre(w, r), Error: loginFailed})
+		return
+	}
+	s.loginUser.Success(userKey)
+
+	// A fresh session id at login; any session the browser carried ends (I3).
+	if old, err := s.sessions.Lookup(r.Context(), r); err == nil {
+		_ = s.store.DeleteSession(r.Context(), old.IDHash)
+		_ = s.hub.Revoke(r.Context(), old.PublicID, "", "signed in again")
+	}
+	fullyIn := u.TOTPSecret == "" && !s.needs2FA(u)
+	value, sess, err := s.sessions.Create(r.Context(), u, fullyIn, ip, r.UserAgent())
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	session.SetCookie(w, value)
+	s.audit.Record(audit.Event{Type: "login.ok", IP: ip, User: u.Name, Fields: map[string]string{"session": sess.PublicID, "second_factor": strconv.FormatBool(!fullyIn)}})
+	s.metrics.Logins.WithLabelValues("ok").Inc()
+	switch {
+	case u.TOTPSecret != "":
+		http.Redirect(w, r, "/login/2fa", http.StatusSeeOther)
+	case !fullyIn:
+		http.Redirect(w, r, "/settings/2fa", http.StatusSeeOther)
+	default:
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+	}
+}
+
+// checkPassword verifies name and password with the same work whether the
+// user exists or not (I2): an unknown or disabled user still costs one hash.
+func (s *Server) checkPassword(ctx context.Context, name, password string) (store.User, bool, error) {
+	if len(password) > 1024 || name == "" || len(name) > 64 {
+		// Refused before hashing: a huge password must not cost argon2 time.
+		return store.User{}, false, nil
+	}
+	u, err := s.store.UserByName(ctx, name)
+	if err != nil {
+		_, derr := s.hasher.VerifyDummy(ctx, password)
+		if errors.Is(derr, identity.ErrBusy) {
+			return store.User{}, false, derr
+		}
+		return store.User{}, false, nil
+	}
+	ok, err := s.hasher.Verify(ctx, u.PasswordHash, password)
+	if err != nil {
+		return store.User{}, false, err
+	}
+	if u.Disabled {
+		return store.User{}, false, nil
+	}
+	return u, ok, nil
+}
+
+func (s *Server) needs2FA(u store.User) bool {
+	switch s.cfg.Identity.Require2FA {
+	case "all":
+		return true
+	case "none":
+		return false
+	}
+	return u.Admin
+}
+
+// fullSession returns the signed-in session and its user, second factor done.
+func (s *Server) fullSession(r *http.Request) (store.Session, store.User, error) {
+	sess, u, err := s.anySession(r)
+	if err != nil {
+		return sess, u, err
+	}
+	if !sess.TwoFADone {
+		return sess, u, errSecondFactor
+	}
+	return sess, u, nil
+}
+
+var errSecondFactor = errors.New("second factor pending")
+
+// anySession returns the session even when the second factor is pending.
+func (s *Server) anySession(r *http.Request) (store.Session, store.User, error) {
+	sess, err := s.sessions.Lookup(r.Context(), r)
+	if err != nil {
+		return sess, store.User{}, err
+	}
+	u, err := s.store.UserByID(r.Context(), sess.UserID)
+	if err != nil {
+		return sess, u, err
+	}
+	if u.Disabled {
+		return sess, u, errors.New("user disabled")
+	}
+	return sess, u, nil
+}
+
+// requirePage finds the full session for a page, or redirects to where the
+// browser must go next and returns false.
+func (s *Server) requirePage(w http.ResponseWriter, r *http.Request) (store.Session, store.User, bool) {
+	sess, u, err := s.fullSession(r)
+	switch {
+	case err == nil:
+		return sess, u, true
+	case errors.Is(err, errSecondFactor) && u.TOTPSecret != "":
+		http.Redirect(w, r, "/login/2fa", http.StatusSeeOther)
+	case errors.Is(err, errSecondFactor):
+		http.Redirect(w, r, "/settings/2fa", http.StatusSeeOther)
+	default:
+		http.Redirect(w, r, "/login", http.StatusSeeOther)
+	}
+	return sess, u, false
+}
+
+func (s *Server) login2FAGet(w http.ResponseWriter, r *http.Request) {
+	sess, u, err := s.anySession(r)
+	if err != nil || u.TOTPSecret == "" {
+		http.Redirect(w, r, "/login", http.StatusSeeOther)
+		return
+	}
+	if sess.TwoFADone {
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return
+	}
+	s.pages.Render(w, http.StatusOK, "login_2fa", web.PageData{Title: "Two-factor code", CSRFToken: sess.CSRFSecret})
+}
+
+func (s *Server) login2FAPost(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "form too large or malformed", http.StatusRequestEntityTooLarge)
+		return
+	}
+	sess, u, err := s.anySession(r)
+	if err != nil || u.TOTPSecret == "" || sess.TwoFADone {
+		if err == nil && !csrf.Equal(r.PostForm.Get("csrf_token"), sess.CSRFSecret) {
+			s.refuseForm(w, r, "csrf_invalid")
+			return
+		}
+		http.Redirect(w, r, "/login", http.StatusSeeOther)
+		return
+	}
+	if !csrf.Equal(r.PostForm.Get("csrf_token"), sess.CSRFSecret) {
+		s.refuseForm(w, r, "csrf_invalid")
+		return
+	}
+	ip := s.clientIP(r)
+	now := s.clock.Now()
+	key := "totp:" + u.Name
+	if ok, wait := s.totpUser.Check(key, now); !ok {
+		s.audit.Record(audit.Event{Type: "2fa.throttled", IP: ip, User: u.Name})
+		retryAfter(w, wait)
+		s.pages.Render(w, http.StatusTooManyRequests, "login_2fa", web.PageData{Title: "Two-factor code", CSRFToken: sess.CSRFSecret, Error: "Too many attempts. Wait a moment and try again."})
+		return
+	}
+	code := strings.TrimSpace(r.PostForm.Get("code"))
+	ok, how := s.checkSecondFactor(r.Context(), u, code, now)
+	if !ok {
+		s.totpUser.Failure(key, now)
+		s.audit.Record(audit.Event{Type: "2fa.failed", IP: ip, User: u.Name})
+		s.pages.Render(w, http.StatusUnauthorized, "login_2fa", web.PageData{Title: "Two-factor code", CSRFToken: sess.CSRFSecret, Error: "That code is not valid."})
+		return
+	}
+	s.totpUser.Success(key)
+	if how == "recovery" {
+		s.audit.Record(audit.Event{Type: "2fa.recovery_used", IP: ip, User: u.Name})
+	}
+	// The session id changes again now that the user holds full rights (I3).
+	value, ns, err := s.sessions.Rotate(r.Context(), sess, u, true)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	session.SetCookie(w, value)
+	s.audit.Record(audit.Event{Type: "session.created", IP: ip, User: u.Name, Fields: map[string]string{"session": ns.PublicID}})
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// checkSecondFactor accepts a TOTP code (each time step once) or a recovery
+// code (each code once).
+func (s *Server) checkSecondFactor(ctx context.Context, u store.User, code string, now time.Time) (bool, string) {
+	if len(code) == 6 {
+		step, ok := identity.CheckTOTP(u.TOTPSecret, code, now, u.TOTPLastStep)
+		if !ok {
+			return false, ""
+		}
+		accepted, err := s.store.AcceptTOTPStep(ctx, u.ID, step)
+		return err == nil && accepted, "totp"
+	}
+	if len(code) < 8 || len(code) > 32 {
+		return false, ""
+	}
+	used, err := s.store.UseRecoveryCode(ctx, u.ID, identity.HashRecoveryCode(code))
+	return err == nil && used, "recovery"
+}
+
+func (s *Server) logoutPost(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "form too large or malformed", http.StatusRequestEntityTooLarge)
+		return
+	}
+	sess, err := s.sessions.Lookup(r.Context(), r)
+	if err != nil {
+		session.ClearCookie(w)
+		http.Redirect(w, r, "/login", http.StatusSeeOther)
+		return
+	}
+	if !csrf.Equal(r.PostForm.Get("csrf_token"), sess.CSRFSecret) {
+		s.refuseForm(w, r, "csrf_invalid")
+		return
+	}
+	s.endSession(r.Context(), sess, "logout", s.clientIP(r))
+	session.ClearCookie(w)
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}
+
+// endSession deletes a session and closes its live sockets on every node.
+func (s *Server) endSession(ctx context.Context, sess store.Session, reason, ip string) {
+	_ = s.store.DeleteSession(ctx, sess.IDHash)
+	_ = s.hub.Revoke(ctx, sess.PublicID, "", reason)
+	s.audit.Record(audit.Event{Type: "session.revoked", Reason: reason, IP: ip, User: sess.Username, Fields: map[string]string{"session": sess.PublicID}})
+}
+
+func (s *Server) serverError(w http.ResponseWriter, r *http.Request, err error) {
+	s.log.Error("request failed", "path", r.URL.Path, "err", err)
+	s.pages.Render(w, http.StatusInternalServerError, "error", web.PageData{Title: "Something went wrong", Error: "The server could not complete this request. Try again."})
+}

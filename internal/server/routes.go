@@ -1,0 +1,74 @@
+package server
+
+import (
+	"net/http"
+
+	"github.com/wsguard/wsguard/internal/tlsconf"
+	"github.com/wsguard/wsguard/internal/web"
+)
+
+// maxFormBytes caps every form and API body: a login form is a few hundred
+// bytes, and a 1 MB password must be refused before anything reads it (I7).
+const maxFormBytes = 16 << 10
+
+// Handler returns the public HTTPS handler.
+func (s *Server) Handler() http.Handler {
+	forms := http.NewServeMux()
+	forms.HandleFunc("POST /login", s.loginPost)
+	forms.HandleFunc("POST /login/2fa", s.login2FAPost)
+	forms.HandleFunc("POST /logout", s.logoutPost)
+	forms.HandleFunc("POST /setup", s.setupPost)
+	forms.HandleFunc("POST /settings/2fa", s.settings2FAPost)
+	forms.HandleFunc("POST /settings/sessions/revoke", s.revokeSessionPost)
+	forms.HandleFunc("POST /settings/password", s.passwordPost)
+
+	// Go's CrossOriginProtection refuses cross-origin state-changing
+	// browser requests by Sec-Fetch-Site / Origin; the synchronizer token
+	// checked in each handler is the second layer.
+	cop := http.NewCrossOriginProtection()
+	for _, o := range s.origins.List() {
+		_ = cop.AddTrustedOrigin(o)
+	}
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.refuseForm(w, r, "cross_origin_request")
+	}))
+	protected := cop.Handler(limitBody(forms))
+
+	mux := http.NewServeMux()
+	mux.Handle("POST /login", protected)
+	mux.Handle("POST /login/2fa", protected)
+	mux.Handle("POST /logout", protected)
+	mux.Handle("POST /setup", protected)
+	mux.Handle("POST /settings/", protected)
+	mux.HandleFunc("GET /login", s.loginGet)
+	mux.HandleFunc("GET /login/2fa", s.login2FAGet)
+	mux.HandleFunc("GET /setup", s.setupGet)
+	mux.HandleFunc("GET /{$}", s.chatGet)
+	mux.HandleFunc("GET /settings/2fa", s.settings2FAGet)
+	mux.HandleFunc("GET /settings/sessions", s.sessionsGet)
+	mux.HandleFunc("GET /settings/password", s.passwordGet)
+	mux.Handle("GET /static/", http.StripPrefix("/static/", web.Static()))
+	mux.HandleFunc("GET /ws", s.serveWS)
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.pages.Render(w, http.StatusNotFound, "error", web.PageData{Title: "Not found", Error: "There is nothing at this address."})
+	})
+	return tlsconf.Headers(mux, s.cfg.TLS.HSTSPreload)
+}
+
+func limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// AdminHandler serves metrics, for admin_listen; loopback peers only.
+func (s *Server) AdminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", s.metrics.Handler())
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /readyz", s.readyz)
+	return metricsLoopback(mux)
+}

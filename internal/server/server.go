@@ -1,0 +1,283 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/wsguard/wsguard/internal/audit"
+	"github.com/wsguard/wsguard/internal/authz"
+	"github.com/wsguard/wsguard/internal/broker"
+	"github.com/wsguard/wsguard/internal/clock"
+	"github.com/wsguard/wsguard/internal/config"
+	"github.com/wsguard/wsguard/internal/guard"
+	"github.com/wsguard/wsguard/internal/hub"
+	"github.com/wsguard/wsguard/internal/identity"
+	"github.com/wsguard/wsguard/internal/metrics"
+	"github.com/wsguard/wsguard/internal/origin"
+	"github.com/wsguard/wsguard/internal/ratelimit"
+	"github.com/wsguard/wsguard/internal/realip"
+	"github.com/wsguard/wsguard/internal/session"
+	"github.com/wsguard/wsguard/internal/store"
+	"github.com/wsguard/wsguard/internal/web"
+)
+
+// Options are what a caller may supply besides the config. Zero values are fine.
+type Options struct {
+	Clock  clock.Clock  // Zero means the wall clock.
+	Logger *slog.Logger // Zero means slog.Default().
+}
+
+// Server is one wsguard node.
+type Server struct {
+	cfg      config.Config
+	log      *slog.Logger
+	clock    clock.Clock
+	store    store.Store
+	broker   broker.Broker
+	hub      *hub.Hub
+	rules    *authz.Rules
+	origins  *origin.Allowlist
+	proxies  *realip.Resolver
+	sessions *session.Manager
+	hasher   *identity.Hasher
+	pages    *web.Pages
+	audit    *audit.Log
+	metrics  *metrics.Metrics
+	guard    *guard.Guard
+
+	loginIP   *ratelimit.Throttle
+	loginUser *ratelimit.Throttle
+	totpUser  *ratelimit.Throttle
+	bans      *ratelimit.Bans
+	caps      ratelimit.Counter
+	userMsgs  ratelimit.Limiter
+	ipMsgs    ratelimit.Limiter
+
+	upgrader    websocket.Upgrader
+	connCtx     context.Context
+	cancelConns context.CancelFunc
+	conns       sync.WaitGroup
+	draining    atomic.Bool
+	stopHub     func()
+	stopPoll    context.CancelFunc
+
+	setupMu    sync.Mutex
+	setupToken string
+}
+
+// New builds a server from a validated config. It opens the store and the
+// audit log; Close releases them.
+func New(cfg config.Config, opts Options) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, clock: opts.Clock, log: opts.Logger}
+	if s.clock == nil {
+		s.clock = clock.Real{}
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	var err error
+	if s.origins, err = origin.New(cfg.AllowedOrigins); err != nil {
+		return nil, fmt.Errorf("allowed_origins: %w", err)
+	}
+	if s.proxies, err = realip.New(cfg.TrustedProxies); err != nil {
+		return nil, err
+	}
+	if s.rules, err = authz.New(cfg.Namespaces); err != nil {
+		return nil, fmt.Errorf("namespaces: %w", err)
+	}
+	if s.pages, err = web.New(); err != nil {
+		return nil, err
+	}
+	s.metrics = metrics.New()
+	for _, w := range cfg.Warnings() {
+		s.metrics.InsecureSettings.WithLabelValues(w).Set(1)
+	}
+	if s.audit, err = audit.Open(cfg.Audit.File, audit.Options{Clock: s.clock}); err != nil {
+		return nil, fmt.Errorf("audit.file: %w", err)
+	}
+	if s.broker, err = openBroker(cfg); err != nil {
+		return nil, err
+	}
+	// The store calls the hub in commit order; the hub exists before any publish.
+	var h *hub.Hub
+	st, err := openStore(cfg, s.clock, func(msgs []store.Message) { h.Committed(msgs) }, s.metrics)
+	if err != nil {
+		return nil, err
+	}
+	s.store = st
+	h = hub.New(st, s.broker)
+	h.OnDeliver = func(f *hub.Frame, n int) {
+		s.metrics.MessagesOut.Add(float64(n))
+		if !f.Sent.IsZero() {
+			s.metrics.DeliveryLatency.Observe(time.Since(f.Sent).Seconds())
+		}
+	}
+	s.hub = h
+	s.stopHub = h.Start()
+
+	s.sessions = &session.Manager{Store: st, Clock: s.clock, Idle: cfg.Identity.SessionIdle.D(), Absolute: cfg.Identity.SessionAbsolute.D()}
+	s.hasher = identity.NewHasher(identity.HasherOptions{MaxConcurrent: cfg.Identity.MaxHashing})
+
+	lim := cfg.Limits
+	s.loginIP = ratelimit.NewThrottle()
+	s.loginUser = ratelimit.NewThrottle()
+	s.totpUser = ratelimit.NewThrottle()
+	s.bans = ratelimit.NewBans(lim.BanAfterFailures, time.Minute, lim.BanDuration.D())
+	s.caps = ratelimit.NewLocalCounter()
+	s.userMsgs = ratelimit.NewLocal(lim.UserMessagesPerSecond, int(lim.UserMessagesPerSecond*2))
+	s.ipMsgs = ratelimit.NewLocal(lim.IPMessagesPerSecond, int(lim.IPMessagesPerSecond*2))
+
+	s.guard = &guard.Guard{
+		Origins:    s.origins,
+		Sessions:   s.sessions,
+		Store:      st,
+		Proxies:    s.proxies,
+		RequireTLS: cfg.TLSEnabled(),
+		Handshakes: ratelimit.NewLocal(lim.HandshakesPerSecond, lim.HandshakeBurst),
+		Bans:       s.bans,
+		Caps:       s.acquireConn,
+		Now:        s.clock.Now,
+	}
+	s.upgrader = websocket.Upgrader{
+		HandshakeTimeout:  lim.HandshakeTimeout.D(),
+		Subprotocols:      []string{guard.Subprotocol},
+		EnableCompression: cfg.Compression.Enabled,
+		// The guard has already checked Origin against the exact allowlist,
+		// more strictly than gorilla's same-host rule.
+		CheckOrigin:     func(*http.Request) bool { return true },
+		WriteBufferPool: &sync.Pool{}, // no write buffer held by idle connections
+		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
+			http.Error(w, "websocket upgrade failed", status)
+		},
+	}
+	s.connCtx, s.cancelConns = context.WithCancel(context.Background())
+	var pollCtx context.Context
+	pollCtx, s.stopPoll = context.WithCancel(context.Background())
+	go s.pollRevocations(pollCtx)
+	s.setupIfNoAdmin()
+	for _, w := range cfg.Warnings() {
+		s.log.Warn("insecure setting enabled", "setting", w)
+		s.audit.Record(audit.Event{Type: "config.insecure", Reason: w})
+	}
+	return s, nil
+}
+
+func (s *Server) acquireConn(user, ip string) (func(), bool) {
+	lim := s.cfg.Limits
+	if !s.caps.Acquire("global", lim.MaxConns) {
+		return nil, false
+	}
+	if !s.caps.Acquire("ip:"+ip, lim.ConnsPerIP) {
+		s.caps.Release("global")
+		return nil, false
+	}
+	if !s.caps.Acquire("user:"+user, lim.ConnsPerUser) {
+		s.caps.Release("ip:" + ip)
+		s.caps.Release("global")
+		return nil, false
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.caps.Release("user:" + user)
+			s.caps.Release("ip:" + ip)
+			s.caps.Release("global")
+		})
+	}, true
+}
+
+// setupIfNoAdmin creates the one-time first-admin setup token when the
+// store holds no admin, and prints the setup URL.
+func (s *Server) setupIfNoAdmin() {
+	any, err := s.store.AnyAdmin(context.Background())
+	if err != nil || any {
+		return
+	}
+	s.setupToken = randomToken()
+	s.log.Warn("no admin exists yet: open the one-time setup URL to create the first admin",
+		"url", s.cfg.PublicURL+"/setup?token="+s.setupToken)
+	fmt.Printf("\nFirst start: create the first admin at\n  %s/setup?token=%s\n\n", s.cfg.PublicURL, s.setupToken)
+}
+
+// SetupURL returns the one-time setup URL, or "" once an admin exists.
+func (s *Server) SetupURL() string {
+	s.setupMu.Lock()
+	defer s.setupMu.Unlock()
+	if s.setupToken == "" {
+		return ""
+	}
+	return s.cfg.PublicURL + "/setup?token=" + s.setupToken
+}
+
+func randomToken() string {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("crypto/rand failed: " + err.Error())
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// Store returns the server's store (for embedding and tests).
+func (s *Server) Store() store.Store { return s.store }
+
+// Metrics returns the server's metrics.
+func (s *Server) Metrics() *metrics.Metrics { return s.metrics }
+
+// Drain stops accepting work, tells every client to reconnect elsewhere
+// (1001) and waits for connections to end, at most until ctx is done.
+func (s *Server) Drain(ctx context.Context) {
+	s.draining.Store(true)
+	s.cancelConns()
+	done := make(chan struct{})
+	go func() { s.conns.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+}
+
+// Close releases the store, broker and audit log. Publishes acknowledged
+// before Close are durable.
+func (s *Server) Close() error {
+	s.cancelConns()
+	s.stopPoll()
+	if s.stopHub != nil {
+		s.stopHub()
+	}
+	err := errors.Join(s.store.Close(), s.broker.Close())
+	return errors.Join(err, s.audit.Close())
+}
+
+func openBroker(cfg config.Config) (broker.Broker, error) {
+	switch cfg.Broker {
+	case "", "memory":
+		return broker.NewMemory(), nil
+	}
+	return nil, fmt.Errorf("broker: %q is not supported yet (allowed: memory)", cfg.Broker)
+}
+
+func openStore(cfg config.Config, c clock.Clock, onCommit func([]store.Message), m *metrics.Metrics) (store.Store, error) {
+	path := filepath.Join(cfg.DataDir, "wsguard.db")
+	switch {
+	case cfg.Store == "":
+	case len(cfg.Store) > 7 && cfg.Store[:7] == "sqlite:":
+		path = cfg.Store[7:]
+	default:
+		return nil, fmt.Errorf("store: %q is not supported yet (allowed: empty for SQLite in data_dir, or sqlite:PATH)", cfg.Store)
+	}
+	return store.OpenSQLite(path, store.SQLiteOptions{Clock: c, OnCommit: onCommit})
+}

@@ -1,0 +1,268 @@
+package server
+
+import (
+	"encoding/base64"
+	"html/template"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/pquerna/otp"
+
+	"github.com/wsguard/wsguard/internal/audit"
+	"github.com/wsguard/wsguard/internal/csrf"
+	"github.com/wsguard/wsguard/internal/identity"
+	"github.com/wsguard/wsguard/internal/session"
+	"github.com/wsguard/wsguard/internal/store"
+	"github.com/wsguard/wsguard/internal/web"
+)
+
+func (s *Server) chatGet(w http.ResponseWriter, r *http.Request) {
+	sess, u, ok := s.requirePage(w, r)
+	if !ok {
+		return
+	}
+	s.pages.Render(w, http.StatusOK, "chat", web.PageData{
+		Title: "Chat", CSRFToken: sess.CSRFSecret, User: u.Name, Admin: u.Admin,
+		Rooms: []string{"room:lobby", "room:random"},
+	})
+}
+
+// enrolSession returns the session for 2FA enrolment: a full session, or
+// one whose second factor is pending because the user has none enrolled yet.
+func (s *Server) enrolSession(w http.ResponseWriter, r *http.Request) (store.Session, store.User, bool) {
+	sess, u, err := s.anySession(r)
+	if err != nil {
+		http.Redirect(w, r, "/login", http.StatusSeeOther)
+		return sess, u, false
+	}
+	if !sess.TwoFADone && u.TOTPSecret != "" {
+		http.Redirect(w, r, "/login/2fa", http.StatusSeeOther)
+		return sess, u, false
+	}
+	return sess, u, true
+}
+
+func (s *Server) settings2FAGet(w http.ResponseWriter, r *http.Request) {
+	sess, u, ok := s.enrolSession(w, r)
+	if !ok {
+		return
+	}
+	data := web.PageData{Title: "Two-factor authentication", CSRFToken: sess.CSRFSecret, User: u.Name, Admin: u.Admin, Enrolled: u.TOTPSecret != ""}
+	if !data.Enrolled {
+		key, err := identity.NewTOTPSecret("wsguard", u.Name)
+		if err != nil {
+			s.serverError(w, r, err)
+			return
+		}
+		if err := s.fillEnrolment(&data, key); err != nil {
+			s.serverError(w, r, err)
+			return
+		}
+		if s.needs2FA(u) {
+			data.Notice = "Your account requires two-factor authentication: enrol to continue."
+		}
+	}
+	s.pages.Render(w, http.StatusOK, "settings_2fa", data)
+}
+
+func (s *Server) fillEnrolment(data *web.PageData, key *otp.Key) error {
+	png, err := identity.QRPNG(key)
+	if err != nil {
+		return err
+	}
+	data.TOTPSecret = key.Secret()
+	// The QR code is made here and inlined: no third-party QR service ever sees the secret.
+	data.TOTPQR = template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(png))
+	return nil
+}
+
+// settings2FAPost confirms enrolment: the secret travels in the form (the
+// page showed it anyway) and is stored only once a code from it verifies.
+func (s *Server) settings2FAPost(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "form too large or malformed", http.StatusRequestEntityTooLarge)
+		return
+	}
+	sess, u, ok := s.enrolSession(w, r)
+	if !ok {
+		return
+	}
+	if !csrf.Equal(r.PostForm.Get("csrf_token"), sess.CSRFSecret) {
+		s.refuseForm(w, r, "csrf_invalid")
+		return
+	}
+	if u.TOTPSecret != "" {
+		http.Redirect(w, r, "/settings/2fa", http.StatusSeeOther)
+		return
+	}
+	secret := strings.TrimSpace(r.PostForm.Get("secret"))
+	code := strings.TrimSpace(r.PostForm.Get("code"))
+	now := s.clock.Now()
+	ip := s.clientIP(r)
+	if ok, wait := s.totpUser.Check("totp:"+u.Name, now); !ok {
+		retryAfter(w, wait)
+		http.Error(w, "too many attempts", http.StatusTooManyRequests)
+		return
+	}
+	step, valid := identity.CheckTOTP(secret, code, now, 0)
+	if len(secret) < 16 || len(secret) > 64 || !valid {
+		s.totpUser.Failure("totp:"+u.Name, now)
+		s.audit.Record(audit.Event{Type: "2fa.failed", Reason: "enrolment", IP: ip, User: u.Name})
+		data := web.PageData{Title: "Two-factor authentication", CSRFToken: sess.CSRFSecret, User: u.Name, Error: "That code did not match. Scan the code again and enter the current 6 digits."}
+		key, err := otp.NewKeyFromURL("otpauth://totp/wsguard:" + u.Name + "?secret=" + secret + "&issuer=wsguard")
+		if err != nil || len(secret) < 16 || len(secret) > 64 {
+			key, err = identity.NewTOTPSecret("wsguard", u.Name)
+		}
+		if err == nil {
+			_ = s.fillEnrolment(&data, key)
+		}
+		s.pages.Render(w, http.StatusBadRequest, "settings_2fa", data)
+		return
+	}
+	u.TOTPSecret = secret
+	u.TOTPLastStep = step
+	if err := s.store.UpdateUser(r.Context(), u); err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	codes, hashes, err := identity.NewRecoveryCodes()
+	if err == nil {
+		err = s.store.SetRecoveryCodes(r.Context(), u.ID, hashes)
+	}
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	s.audit.Record(audit.Event{Type: "2fa.enrolled", IP: ip, User: u.Name})
+	// Privilege changed: new session id, second factor done.
+	value, ns, err := s.sessions.Rotate(r.Context(), sess, u, true)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	session.SetCookie(w, value)
+	s.pages.Render(w, http.StatusOK, "settings_2fa", web.PageData{
+		Title: "Two-factor authentication", CSRFToken: ns.CSRFSecret, User: u.Name, Admin: u.Admin,
+		Enrolled: true, RecoveryCodes: codes,
+		Notice: "Two-factor authentication is on. Store these recovery codes now: they are shown only once.",
+	})
+}
+
+func (s *Server) sessionsGet(w http.ResponseWriter, r *http.Request) {
+	sess, u, ok := s.requirePage(w, r)
+	if !ok {
+		return
+	}
+	list, err := s.store.ListSessions(r.Context(), u.ID)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	rows := make([]web.SessionRow, 0, len(list))
+	for _, x := range list {
+		rows = append(rows, web.SessionRow{
+			PublicID: x.PublicID, Created: x.CreatedAt.UTC().Format(time.RFC3339), LastSeen: x.LastSeen.UTC().Format(time.RFC3339),
+			IP: x.IP, UserAgent: x.UserAgent, Current: x.PublicID == sess.PublicID,
+		})
+	}
+	s.pages.Render(w, http.StatusOK, "settings_sessions", web.PageData{Title: "Sessions", CSRFToken: sess.CSRFSecret, User: u.Name, Admin: u.Admin, Sessions: rows})
+}
+
+func (s *Server) revokeSessionPost(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "form too large or malformed", http.StatusRequestEntityTooLarge)
+		return
+	}
+	sess, u, ok := s.requirePage(w, r)
+	if !ok {
+		return
+	}
+	if !csrf.Equal(r.PostForm.Get("csrf_token"), sess.CSRFSecret) {
+		s.refuseForm(w, r, "csrf_invalid")
+		return
+	}
+	target := r.PostForm.Get("session")
+	list, err := s.store.ListSessions(r.Context(), u.ID)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	for _, x := range list {
+		// Only the user's own sessions can be found this way.
+		if x.PublicID == target && target != "" {
+			s.endSession(r.Context(), x, "revoked by user", s.clientIP(r))
+			if x.PublicID == sess.PublicID {
+				session.ClearCookie(w)
+				http.Redirect(w, r, "/login", http.StatusSeeOther)
+				return
+			}
+			break
+		}
+	}
+	http.Redirect(w, r, "/settings/sessions", http.StatusSeeOther)
+}
+
+func (s *Server) passwordGet(w http.ResponseWriter, r *http.Request) {
+	sess, u, ok := s.requirePage(w, r)
+	if !ok {
+		return
+	}
+	s.pages.Render(w, http.StatusOK, "settings_password", web.PageData{Title: "Password", CSRFToken: sess.CSRFSecret, User: u.Name, Admin: u.Admin})
+}
+
+// passwordPost changes the password after checking the current one, and
+// ends every other session of the user, live sockets included.
+func (s *Server) passwordPost(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "form too large or malformed", http.StatusRequestEntityTooLarge)
+		return
+	}
+	sess, u, ok := s.requirePage(w, r)
+	if !ok {
+		return
+	}
+	if !csrf.Equal(r.PostForm.Get("csrf_token"), sess.CSRFSecret) {
+		s.refuseForm(w, r, "csrf_invalid")
+		return
+	}
+	data := web.PageData{Title: "Password", CSRFToken: sess.CSRFSecret, User: u.Name, Admin: u.Admin}
+	now := s.clock.Now()
+	key := "user:" + u.Name
+	if ok, wait := s.loginUser.Check(key, now); !ok {
+		retryAfter(w, wait)
+		data.Error = "Too many attempts. Wait a moment and try again."
+		s.pages.Render(w, http.StatusTooManyRequests, "settings_password", data)
+		return
+	}
+	_, good, err := s.checkPassword(r.Context(), u.Name, r.PostForm.Get("current_password"))
+	if err != nil || !good {
+		s.loginUser.Failure(key, now)
+		data.Error = "The current password is wrong."
+		s.pages.Render(w, http.StatusUnauthorized, "settings_password", data)
+		return
+	}
+	newPw := r.PostForm.Get("new_password")
+	if err := identity.ValidatePassword(newPw); err != nil {
+		data.Error = err.Error()
+		s.pages.Render(w, http.StatusBadRequest, "settings_password", data)
+		return
+	}
+	hash, err := s.hasher.Hash(r.Context(), newPw)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	u.PasswordHash = hash
+	if err := s.store.UpdateUser(r.Context(), u); err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	ended, _ := s.store.DeleteUserSessions(r.Context(), u.ID, sess.IDHash)
+	for _, x := range ended {
+		_ = s.hub.Revoke(r.Context(), x.PublicID, "", "password changed")
+	}
+	s.audit.Record(audit.Event{Type: "password.changed", IP: s.clientIP(r), User: u.Name})
+	data.Notice = "Password changed. Every other session was signed out."
+	s.pages.Render(w, http.StatusOK, "settings_password", data)
+}

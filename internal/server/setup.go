@@ -1,0 +1,91 @@
+package server
+
+import (
+	"crypto/subtle"
+	"net/http"
+	"strings"
+
+	"github.com/wsguard/wsguard/internal/audit"
+	"github.com/wsguard/wsguard/internal/csrf"
+	"github.com/wsguard/wsguard/internal/identity"
+	"github.com/wsguard/wsguard/internal/session"
+	"github.com/wsguard/wsguard/internal/store"
+	"github.com/wsguard/wsguard/internal/web"
+)
+
+// setupTokenOK reports whether tok is the live one-time setup token.
+func (s *Server) setupTokenOK(tok string) bool {
+	s.setupMu.Lock()
+	defer s.setupMu.Unlock()
+	return s.setupToken != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(s.setupToken)) == 1
+}
+
+func (s *Server) setupGet(w http.ResponseWriter, r *http.Request) {
+	tok := r.URL.Query().Get("token")
+	if !s.setupTokenOK(tok) {
+		s.pages.Render(w, http.StatusNotFound, "error", web.PageData{Title: "Setup", Error: "This setup link is not valid or was already used."})
+		return
+	}
+	s.pages.Render(w, http.StatusOK, "setup", web.PageData{Title: "Create the first admin", CSRFToken: csrf.EnsurePre(w, r), SetupToken: tok})
+}
+
+// setupPost creates the first admin; the token works once, and only while
+// no admin exists. The new admin must enrol two-factor before anything else.
+func (s *Server) setupPost(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "form too large or malformed", http.StatusRequestEntityTooLarge)
+		return
+	}
+	if csrf.CheckPre(r, r.PostForm.Get("csrf_token")) != nil {
+		s.refuseForm(w, r, "csrf_invalid")
+		return
+	}
+	tok := r.PostForm.Get("token")
+	if !s.setupTokenOK(tok) {
+		s.audit.Record(audit.Event{Type: "setup.refused", Reason: "bad_token", IP: s.clientIP(r)})
+		s.pages.Render(w, http.StatusForbidden, "error", web.PageData{Title: "Setup", Error: "This setup link is not valid or was already used."})
+		return
+	}
+	name := strings.TrimSpace(r.PostForm.Get("username"))
+	password := r.PostForm.Get("password")
+	data := web.PageData{Title: "Create the first admin", CSRFToken: csrf.EnsurePre(w, r), SetupToken: tok}
+	if err := ValidateUsername(name); err != nil {
+		data.Error = err.Error()
+		s.pages.Render(w, http.StatusBadRequest, "setup", data)
+		return
+	}
+	if err := identity.ValidatePassword(password); err != nil {
+		data.Error = err.Error()
+		s.pages.Render(w, http.StatusBadRequest, "setup", data)
+		return
+	}
+	hash, err := s.hasher.Hash(r.Context(), password)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	s.setupMu.Lock()
+	if s.setupToken != tok {
+		s.setupMu.Unlock()
+		s.pages.Render(w, http.StatusForbidden, "error", web.PageData{Title: "Setup", Error: "This setup link was already used."})
+		return
+	}
+	u, err := s.store.CreateUser(r.Context(), store.User{Name: name, PasswordHash: hash, Admin: true})
+	if err == nil {
+		s.setupToken = ""
+	}
+	s.setupMu.Unlock()
+	if err != nil {
+		data.Error = "That username cannot be used."
+		s.pages.Render(w, http.StatusConflict, "setup", data)
+		return
+	}
+	s.audit.Record(audit.Event{Type: "user.created", Reason: "setup", IP: s.clientIP(r), User: u.Name, Fields: map[string]string{"admin": "true"}})
+	value, _, err := s.sessions.Create(r.Context(), u, false, s.clientIP(r), r.UserAgent())
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	session.SetCookie(w, value)
+	http.Redirect(w, r, "/settings/2fa", http.StatusSeeOther)
+}

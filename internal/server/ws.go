@@ -1,0 +1,92 @@
+package server
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/wsguard/wsguard/internal/audit"
+	"github.com/wsguard/wsguard/internal/conn"
+)
+
+// serveWS runs the handshake guard and, when it passes, the connection.
+func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
+	if s.draining.Load() {
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "server draining, reconnect elsewhere", http.StatusServiceUnavailable)
+		return
+	}
+	id, release, refusal := s.guard.Check(r)
+	ip := s.clientIP(r)
+	if refusal != nil {
+		s.audit.Record(audit.Event{Type: "handshake.refused", Reason: refusal.Reason, IP: ip,
+			Fields: map[string]string{"origin": r.Header.Get("Origin")}})
+		s.metrics.Handshakes.WithLabelValues("refused").Inc()
+		s.metrics.Refusals.WithLabelValues(refusal.Reason).Inc()
+		if refusal.Status == http.StatusUnauthorized || refusal.Status == http.StatusForbidden {
+			if s.bans.Fail(ip, s.clock.Now()) {
+				s.metrics.Bans.Inc()
+				s.audit.Record(audit.Event{Type: "ip.banned", IP: ip, Reason: refusal.Reason})
+			}
+		}
+		if refusal.RetryAfter > 0 {
+			retryAfter(w, refusal.RetryAfter)
+		}
+		http.Error(w, refusal.Message, refusal.Status)
+		return
+	}
+	ws, err := s.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		release()
+		s.metrics.Handshakes.WithLabelValues("upgrade_failed").Inc()
+		return
+	}
+	s.metrics.Handshakes.WithLabelValues("accepted").Inc()
+	s.metrics.Connections.Inc()
+	sessionID := ""
+	if id.Session != nil {
+		sessionID = id.Session.PublicID
+	}
+	lim := s.cfg.Limits
+	c := conn.New(ws, s.hub, s.store, s.rules, conn.Options{
+		Principal:         id.Principal,
+		SessionID:         sessionID,
+		IP:                ip,
+		Expires:           id.Expires,
+		Refresh:           id.Refresh,
+		MaxMessageBytes:   lim.MaxMessageBytes,
+		SendQueue:         lim.SendQueue,
+		MessagesPerSecond: lim.MessagesPerSecond,
+		MessageBurst:      lim.MessageBurst,
+		UserLimit:         s.userMsgs,
+		IPLimit:           s.ipMsgs,
+		IdleTimeout:       lim.IdleTimeout.D(),
+		PingInterval:      lim.PingInterval.D(),
+		WriteTimeout:      lim.WriteTimeout.D(),
+		Lifetime:          lim.ConnLifetime.D(),
+		Compressed:        s.cfg.Compression.Enabled,
+		Hooks: conn.Hooks{
+			MessageIn:   func() { s.metrics.MessagesIn.Inc() },
+			RateLimited: func(l string) { s.metrics.RateLimited.WithLabelValues(l).Inc() },
+			Cut: func(reason string) {
+				if reason == "slow_consumer" {
+					s.metrics.SlowConsumerCuts.Inc()
+				}
+				s.audit.Record(audit.Event{Type: "connection.cut", Reason: reason, IP: ip, User: id.Principal.Name})
+			},
+			BadFrame: func(ip string) {
+				if s.bans.Fail(ip, s.clock.Now()) {
+					s.metrics.Bans.Inc()
+				}
+			},
+		},
+	})
+	s.conns.Add(1)
+	start := time.Now()
+	defer func() {
+		release()
+		s.metrics.Connections.Dec()
+		s.conns.Done()
+		_ = start
+	}()
+	c.Serve(s.connCtx)
+}
