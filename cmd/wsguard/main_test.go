@@ -257,3 +257,21 @@ func TestKill9KeepsAcknowledged(t *testing.T) {
 	}
 	t.Logf("%d acknowledged (max %d), %d in history after kill -9", len(acked), maxAck, len(have))
 }
+
+// TestBenchDeliversEverything runs `wsguard bench` small: every published
+// message must reach every subscriber over wss through a real child server.
+// It checks that the bench works, not how fast (figures live in BENCHMARKS.md).
+func TestBenchDeliversEverything(t *testing.T) {
+	bin := binary(t)
+	cmd := exec.Command(bin, "bench", "--conns", "20", "--messages", "5", "--inflight", "2", "--timeout", "60s")
+	cmd.Dir = t.TempDir()
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("bench: %v\n%s", err, out)
+	}
+	for _, want := range []string{"| deliveries per second |", "(100 delivered)", "| idle memory per connection (server RSS) |"} {
+		if !strings.Contains(string(out), want) {
+			t.Fatalf("bench output lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -36,6 +36,8 @@ Usage:
   wsguard user list | disable NAME | enable NAME | reset-2fa NAME
   wsguard session revoke --user NAME        end every session of a user
   wsguard audit verify [FILE]               check the audit log's hash chain
+  wsguard bench [--conns N] [--messages N] [--size BYTES]
+                                            measure a local node over wss (DESIGN §6)
   wsguard version                           print the version and module versions
 
 Every command takes --config FILE; WSGUARD_<KEY> environment variables override the file.
@@ -59,6 +61,8 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer, env []string
 		err = sessionCmd(args[1:], stdout, env)
 	case "audit":
 		err = auditCmd(args[1:], stdout, env)
+	case "bench":
+		err = benchCmd(args[1:], stdout, stderr)
 	case "version":
 		version(stdout)
 	case "help", "-h", "--help":

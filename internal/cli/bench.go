@@ -1,0 +1,46 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"time"
+
+	"github.com/wsguard/wsguard/internal/bench"
+)
+
+// benchCmd runs the DESIGN §6 scenario against a fresh local node started
+// from this same binary, and prints the figures as BENCHMARKS.md rows.
+func benchCmd(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var opt bench.Options
+	fs.IntVar(&opt.Conns, "conns", 10000, "subscribers to open")
+	fs.IntVar(&opt.Messages, "messages", 100, "messages published to all subscribers")
+	fs.IntVar(&opt.Size, "size", 100, "payload bytes per message")
+	fs.IntVar(&opt.DialConcurrency, "dial-concurrency", 64, "handshakes in flight at once")
+	fs.IntVar(&opt.InFlight, "inflight", 1, "messages on their way to subscribers at once (1: latency of one fan-out)")
+	fs.StringVar(&opt.CPUProfile, "cpuprofile", "", "write the server's CPU profile during the fan-out to this file")
+	fs.DurationVar(&opt.Timeout, "timeout", 5*time.Minute, "bound on the whole run")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	bin, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("bench: cannot find this binary to run as the server: %w", err)
+	}
+	opt.Binary = bin
+	res, err := bench.Run(context.Background(), opt, stderr)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wsguard bench --conns %d --messages %d --size %d (%s, %d CPUs, %s)\n\n",
+		opt.Conns, opt.Messages, opt.Size, runtime.Version(), runtime.NumCPU(), time.Now().UTC().Format(time.DateOnly))
+	fmt.Fprintln(stdout, "| measure | wsguard |")
+	fmt.Fprintln(stdout, "|---|---|")
+	fmt.Fprint(stdout, res.Markdown())
+	return nil
+}
