@@ -23,13 +23,22 @@ const (
 	KindPresence Kind = "presence" // a join/leave push for a channel's subscribers
 )
 
-// Event is one broker event. For KindMessage, Frame holds the encoded push
-// that every subscriber receives byte for byte.
+// Encoded is one committed message, encoded once: every subscriber
+// receives Frame byte for byte.
+type Encoded struct {
+	Offset uint64 `json:"offset"`
+	Frame  []byte `json:"frame"`
+}
+
+// Event is one broker event. For KindMessage, Batch holds the messages of
+// Channel that one group commit stored, in offset order: a subscriber gets
+// them in one wake-up and, usually, one write. For KindPresence, Frame is
+// the encoded push.
 type Event struct {
-	Kind    Kind   `json:"kind"`
-	Channel string `json:"channel,omitempty"`
-	Offset  uint64 `json:"offset,omitempty"`
-	Frame   []byte `json:"frame,omitempty"`
+	Kind    Kind      `json:"kind"`
+	Channel string    `json:"channel,omitempty"`
+	Batch   []Encoded `json:"batch,omitempty"`
+	Frame   []byte    `json:"frame,omitempty"`
 	// Revocation targets: a session (by public id), or every session of a user.
 	SessionID string `json:"session,omitempty"`
 	User      string `json:"user,omitempty"`

@@ -117,15 +117,22 @@ type Conn struct {
 	rules *authz.Rules
 	opt   Options
 
-	queue   chan []byte
-	done    chan struct{}
-	closing sync.Once
-	limiter *rate.Limiter
+	out outbox
+	// writeDeadline is the socket's write deadline; only the writer touches it.
+	writeDeadline time.Time
+	done          chan struct{}
+	closing       sync.Once
+	limiter       *rate.Limiter
 
-	mu        sync.Mutex
-	subs      map[string]*subscription
-	expires   time.Time
-	expiryGen int // bumps on refresh so old timers do nothing
+	mu sync.Mutex
+	// lifeTimer, noticeTimer and expiryTimer end the connection or warn of
+	// it; Close stops them. tmu guards them, apart from mu, because Close
+	// may be called with mu held.
+	tmu                                 sync.Mutex
+	lifeTimer, noticeTimer, expiryTimer *time.Timer
+	subs                                map[string]*subscription
+	expires                             time.Time
+	expiryGen                           int // bumps on refresh so old timers do nothing
 
 	badFrames, rateLimited int
 }
@@ -135,7 +142,7 @@ func New(ws *websocket.Conn, h *hub.Hub, st store.Store, rules *authz.Rules, opt
 	opt.defaults()
 	return &Conn{
 		ws: ws, hub: h, store: st, rules: rules, opt: opt,
-		queue:   make(chan []byte, opt.SendQueue),
+		out:     outbox{wake: make(chan struct{}, 1)},
 		done:    make(chan struct{}),
 		limiter: rate.NewLimiter(rate.Limit(opt.MessagesPerSecond), opt.MessageBurst),
 		subs:    map[string]*subscription{},
@@ -161,6 +168,13 @@ func (c *Conn) Done() <-chan struct{} { return c.done }
 func (c *Conn) Close(code int, reason string) {
 	c.closing.Do(func() {
 		close(c.done)
+		c.tmu.Lock()
+		for _, t := range []*time.Timer{c.lifeTimer, c.noticeTimer, c.expiryTimer} {
+			if t != nil {
+				t.Stop()
+			}
+		}
+		c.tmu.Unlock()
 		if c.opt.Hooks.Closed != nil {
 			c.opt.Hooks.Closed(code, reason)
 		}
@@ -180,13 +194,10 @@ func (c *Conn) Serve(ctx context.Context) {
 	defer c.cleanup()
 	go c.writeLoop()
 	c.armTimers()
-	go func() {
-		select {
-		case <-ctx.Done():
-			c.Close(CloseGoingAway, "server shutting down")
-		case <-c.done:
-		}
-	}()
+	// No goroutine per connection waits for shutdown: an idle connection
+	// holds only its reader and its writer.
+	stop := context.AfterFunc(ctx, func() { c.Close(CloseGoingAway, "server shutting down") })
+	defer stop()
 	c.readLoop(ctx)
 }
 
@@ -207,8 +218,7 @@ func (c *Conn) cleanup() {
 
 // armTimers schedules the absolute lifetime and the credential expiry.
 func (c *Conn) armTimers() {
-	life := time.AfterFunc(c.opt.Lifetime, func() { c.Close(CloseSessionEnded, "connection lifetime reached") })
-	go func() { <-c.done; life.Stop() }()
+	c.setTimer(&c.lifeTimer, c.opt.Lifetime, func() { c.Close(CloseSessionEnded, "connection lifetime reached") })
 	c.mu.Lock()
 	exp, gen := c.expires, c.expiryGen
 	c.mu.Unlock()
@@ -222,20 +232,36 @@ func (c *Conn) armExpiry(exp time.Time, gen int) {
 	until := time.Until(exp)
 	notice := until - c.opt.ExpiringNotice
 	if c.opt.Refresh != nil && notice > 0 {
-		t := time.AfterFunc(notice, func() {
+		c.setTimer(&c.noticeTimer, notice, func() {
 			if c.currentGen() == gen {
 				b, _ := json.Marshal(map[string]any{"push": "expiring", "in": int(c.opt.ExpiringNotice.Seconds())})
 				c.send(b)
 			}
 		})
-		go func() { <-c.done; t.Stop() }()
 	}
-	t := time.AfterFunc(until, func() {
+	c.setTimer(&c.expiryTimer, until, func() {
 		if c.currentGen() == gen {
 			c.Close(CloseSessionEnded, "credential expired")
 		}
 	})
-	go func() { <-c.done; t.Stop() }()
+}
+
+// setTimer arms *slot to run fn after d, stopping what *slot held before
+// (a refresh replaces the expiry timers). Close stops them all, so no
+// goroutine per connection waits on a timer.
+func (c *Conn) setTimer(slot **time.Timer, d time.Duration, fn func()) {
+	c.tmu.Lock()
+	defer c.tmu.Unlock()
+	if *slot != nil {
+		(*slot).Stop()
+	}
+	*slot = nil
+	select {
+	case <-c.done:
+		return
+	default:
+	}
+	*slot = time.AfterFunc(d, fn)
 }
 
 func (c *Conn) currentGen() int {
@@ -355,89 +381,35 @@ func (c *Conn) badFrame(err error) {
 	}
 }
 
-// send queues a frame, cutting the connection when the queue is full.
-func (c *Conn) send(b []byte) {
-	select {
-	case <-c.done:
-		return
-	default:
-	}
-	select {
-	case c.queue <- b:
-	default:
-		if c.opt.Hooks.Cut != nil {
-			c.opt.Hooks.Cut("slow_consumer")
-		}
-		c.Close(CloseRateLimited, "slow consumer: send queue full")
-	}
-}
-
-// Deliver queues a channel frame; it never blocks (see hub.Subscriber).
-func (c *Conn) Deliver(f *hub.Frame) {
+// Deliver queues frames of one channel, dropping any at or below the
+// offset already sent; it never blocks (see hub.Subscriber).
+func (c *Conn) Deliver(channel string, fs []*hub.Frame) {
 	c.mu.Lock()
-	s := c.subs[f.Channel]
+	s := c.subs[channel]
 	if s == nil {
 		c.mu.Unlock()
 		return
 	}
 	if s.recovering {
-		if len(s.pending) >= c.opt.SendQueue {
+		if len(s.pending)+len(fs) > c.opt.SendQueue {
 			c.mu.Unlock()
-			if c.opt.Hooks.Cut != nil {
-				c.opt.Hooks.Cut("slow_consumer")
-			}
-			c.Close(CloseRateLimited, "slow consumer: send queue full")
+			c.cutSlow()
 			return
 		}
-		s.pending = append(s.pending, f)
+		s.pending = append(s.pending, fs...)
 		c.mu.Unlock()
 		return
 	}
-	if f.Offset != 0 {
-		if f.Offset <= s.last {
-			c.mu.Unlock()
-			return
+	out := make([][]byte, 0, len(fs))
+	for _, f := range fs {
+		if f.Offset != 0 {
+			if f.Offset <= s.last {
+				continue
+			}
+			s.last = f.Offset
 		}
-		s.last = f.Offset
+		out = append(out, f.Data)
 	}
 	c.mu.Unlock()
-	c.send(f.Data)
-}
-
-func (c *Conn) writeLoop() {
-	ping := time.NewTicker(c.opt.PingInterval)
-	defer ping.Stop()
-	for {
-		select {
-		case <-c.done:
-			return
-		case b := <-c.queue:
-			if !c.write(b) {
-				return
-			}
-			// Drain what is already queued without going back to select.
-			for n := len(c.queue); n > 0; n-- {
-				if !c.write(<-c.queue) {
-					return
-				}
-			}
-		case <-ping.C:
-			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.opt.WriteTimeout)); err != nil {
-				c.Close(ClosePolicy, "ping failed")
-				return
-			}
-		}
-	}
-}
-
-func (c *Conn) write(b []byte) bool {
-	_ = c.ws.SetWriteDeadline(time.Now().Add(c.opt.WriteTimeout))
-	if err := c.ws.WriteMessage(websocket.TextMessage, b); err != nil {
-		if c.opt.Hooks.Cut != nil {
-			c.opt.Hooks.Cut("write_timeout")
-		}
-		c.Close(CloseRateLimited, "write failed or timed out")
-		return false
-	}
-	return true
+	c.enqueue(out, c.opt.SendQueue)
 }

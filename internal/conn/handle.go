@@ -127,14 +127,14 @@ func (c *Conn) subscribe(ctx context.Context, req Request) {
 		s.last = *req.Since
 		for _, m := range replay {
 			if m.Offset > s.last {
-				c.sendLocked(hub.EncodePush(m))
+				c.sendReplay(hub.EncodePush(m))
 				s.last = m.Offset
 			}
 		}
 	}
 	for _, f := range s.pending {
 		if f.Offset == 0 || f.Offset > s.last {
-			c.sendLocked(f.Data)
+			c.sendReplay(f.Data)
 			if f.Offset != 0 {
 				s.last = f.Offset
 			}

@@ -23,9 +23,10 @@ type Frame struct {
 	Sent    time.Time // when the message was committed, for delivery latency
 }
 
-// Subscriber is a local connection. Deliver must not block.
+// Subscriber is a local connection. Deliver receives frames of one
+// channel in offset order; it must not block.
 type Subscriber interface {
-	Deliver(f *Frame)
+	Deliver(channel string, fs []*Frame)
 }
 
 // Member is a registered connection that a revocation can close.
@@ -176,13 +177,24 @@ func (h *Hub) Publish(ctx context.Context, from, channel, cid string, data json.
 }
 
 // Committed is the store's OnCommit hook: it encodes each message once and
-// hands it to the broker, in offset order.
+// hands the broker one event per channel per commit, in offset order, so a
+// burst reaches each subscriber as one batch.
 func (h *Hub) Committed(msgs []store.Message) {
+	var events []broker.Event
+	index := map[string]int{}
 	for _, m := range msgs {
-		e := broker.Event{Kind: broker.KindMessage, Channel: m.Channel, Offset: m.Offset, Frame: EncodePush(m)}
+		i, ok := index[m.Channel]
+		if !ok {
+			i = len(events)
+			index[m.Channel] = i
+			events = append(events, broker.Event{Kind: broker.KindMessage, Channel: m.Channel})
+		}
+		events[i].Batch = append(events[i].Batch, broker.Encoded{Offset: m.Offset, Frame: EncodePush(m)})
+	}
+	for _, e := range events {
 		if err := h.broker.Publish(context.Background(), e); err != nil {
-			// The message is durable: subscribers recover it with since.
-			slog.Warn("broker publish failed", "channel", m.Channel, "offset", m.Offset, "err", err)
+			// The messages are durable: subscribers recover them with since.
+			slog.Warn("broker publish failed", "channel", e.Channel, "offset", e.Batch[0].Offset, "err", err)
 		}
 	}
 }
@@ -195,24 +207,36 @@ func (h *Hub) Revoke(ctx context.Context, sessionID, user, reason string) error 
 
 func (h *Hub) onEvent(e broker.Event) {
 	switch e.Kind {
-	case broker.KindMessage, broker.KindPresence:
-		h.deliver(&Frame{Channel: e.Channel, Offset: e.Offset, Data: e.Frame, Sent: time.Now()})
+	case broker.KindMessage:
+		now := time.Now()
+		fs := make([]*Frame, len(e.Batch))
+		for i, m := range e.Batch {
+			fs[i] = &Frame{Channel: e.Channel, Offset: m.Offset, Data: m.Frame, Sent: now}
+		}
+		h.deliver(e.Channel, fs)
+	case broker.KindPresence:
+		h.deliver(e.Channel, []*Frame{{Channel: e.Channel, Data: e.Frame, Sent: time.Now()}})
 	case broker.KindRevoke, broker.KindKick:
 		h.closeMatching(e.SessionID, e.User, e.Reason)
 	}
 }
 
-func (h *Hub) deliver(f *Frame) {
-	sh := h.shard(f.Channel)
+func (h *Hub) deliver(channel string, fs []*Frame) {
+	if len(fs) == 0 {
+		return
+	}
+	sh := h.shard(channel)
 	sh.mu.RLock()
-	set := sh.subs[f.Channel]
+	set := sh.subs[channel]
 	n := len(set)
 	for s := range set {
-		s.Deliver(f)
+		s.Deliver(channel, fs)
 	}
 	sh.mu.RUnlock()
 	if h.OnDeliver != nil && n > 0 {
-		h.OnDeliver(f, n)
+		for _, f := range fs {
+			h.OnDeliver(f, n)
+		}
 	}
 }
 

@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http"
+	"net/http/pprof"
 
 	"github.com/wsguard/wsguard/internal/tlsconf"
 	"github.com/wsguard/wsguard/internal/web"
@@ -64,11 +65,15 @@ func limitBody(next http.Handler) http.Handler {
 	})
 }
 
-// AdminHandler serves metrics, for admin_listen; loopback peers only.
+// AdminHandler serves metrics and profiles, for admin_listen; loopback peers only.
 func (s *Server) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", s.metrics.Handler())
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
+	// Profiles for `wsguard bench --cpuprofile` and for operators; like the
+	// metrics they answer loopback peers only.
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	return metricsLoopback(mux)
 }
