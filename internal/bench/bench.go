@@ -49,6 +49,9 @@ type Options struct {
 	// CPUProfile, when set, is where the server's CPU profile during the
 	// fan-out is written (pprof format).
 	CPUProfile string
+	// HeapProfile, when set, is where the server's heap profile with every
+	// connection idle is written.
+	HeapProfile string
 	// Timeout bounds the whole run. Zero means 5 minutes.
 	Timeout time.Duration
 }
@@ -207,6 +210,11 @@ func Run(ctx context.Context, opt Options, progress io.Writer) (Result, error) {
 	g1, h1, s1, err := n.goStats()
 	if err != nil {
 		return res, err
+	}
+	if opt.HeapProfile != "" {
+		if err := n.saveProfile(opt.HeapProfile, "/debug/pprof/heap"); err != nil {
+			return res, fmt.Errorf("bench: heap profile: %w", err)
+		}
 	}
 	per := float64(opt.Conns)
 	res.GoroutinesPerConn, res.HeapKiB, res.StackKiB = (g1-g0)/per, (h1-h0)/1024/per, (s1-s0)/1024/per

@@ -208,7 +208,12 @@ func (n *node) goStats() (goroutines, heap, stack float64, err error) {
 
 // cpuProfile saves the server's CPU profile over the next d to path.
 func (n *node) cpuProfile(path string, d time.Duration) error {
-	resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", n.admin, int(d.Seconds())))
+	return n.saveProfile(path, fmt.Sprintf("/debug/pprof/profile?seconds=%d", int(d.Seconds())))
+}
+
+// saveProfile saves one of the server's pprof profiles to path.
+func (n *node) saveProfile(path, endpoint string) error {
+	resp, err := http.Get("http://" + n.admin + endpoint)
 	if err != nil {
 		return err
 	}

@@ -24,6 +24,7 @@ func benchCmd(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&opt.DialConcurrency, "dial-concurrency", 64, "handshakes in flight at once")
 	fs.IntVar(&opt.InFlight, "inflight", 1, "messages on their way to subscribers at once (1: latency of one fan-out)")
 	fs.StringVar(&opt.CPUProfile, "cpuprofile", "", "write the server's CPU profile during the fan-out to this file")
+	fs.StringVar(&opt.HeapProfile, "heapprofile", "", "write the server's heap profile with every connection idle to this file")
 	fs.DurationVar(&opt.Timeout, "timeout", 5*time.Minute, "bound on the whole run")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -128,11 +128,11 @@ type Conn struct {
 	// lifeTimer, noticeTimer and expiryTimer end the connection or warn of
 	// it; Close stops them. tmu guards them, apart from mu, because Close
 	// may be called with mu held.
-	tmu                                 sync.Mutex
-	lifeTimer, noticeTimer, expiryTimer *time.Timer
-	subs                                map[string]*subscription
-	expires                             time.Time
-	expiryGen                           int // bumps on refresh so old timers do nothing
+	tmu                                            sync.Mutex
+	lifeTimer, noticeTimer, expiryTimer, pingTimer *time.Timer
+	subs                                           map[string]*subscription
+	expires                                        time.Time
+	expiryGen                                      int // bumps on refresh so old timers do nothing
 
 	badFrames, rateLimited int
 }
@@ -142,7 +142,6 @@ func New(ws *websocket.Conn, h *hub.Hub, st store.Store, rules *authz.Rules, opt
 	opt.defaults()
 	return &Conn{
 		ws: ws, hub: h, store: st, rules: rules, opt: opt,
-		out:     outbox{wake: make(chan struct{}, 1)},
 		done:    make(chan struct{}),
 		limiter: rate.NewLimiter(rate.Limit(opt.MessagesPerSecond), opt.MessageBurst),
 		subs:    map[string]*subscription{},
@@ -169,7 +168,7 @@ func (c *Conn) Close(code int, reason string) {
 	c.closing.Do(func() {
 		close(c.done)
 		c.tmu.Lock()
-		for _, t := range []*time.Timer{c.lifeTimer, c.noticeTimer, c.expiryTimer} {
+		for _, t := range []*time.Timer{c.lifeTimer, c.noticeTimer, c.expiryTimer, c.pingTimer} {
 			if t != nil {
 				t.Stop()
 			}
@@ -192,10 +191,9 @@ func (c *Conn) Close(code int, reason string) {
 func (c *Conn) Serve(ctx context.Context) {
 	c.hub.Register(c)
 	defer c.cleanup()
-	go c.writeLoop()
 	c.armTimers()
-	// No goroutine per connection waits for shutdown: an idle connection
-	// holds only its reader and its writer.
+	// No goroutine per connection waits for shutdown, a timer or the
+	// queue: an idle connection holds only its reader.
 	stop := context.AfterFunc(ctx, func() { c.Close(CloseGoingAway, "server shutting down") })
 	defer stop()
 	c.readLoop(ctx)
@@ -219,6 +217,7 @@ func (c *Conn) cleanup() {
 // armTimers schedules the absolute lifetime and the credential expiry.
 func (c *Conn) armTimers() {
 	c.setTimer(&c.lifeTimer, c.opt.Lifetime, func() { c.Close(CloseSessionEnded, "connection lifetime reached") })
+	c.setTimer(&c.pingTimer, c.opt.PingInterval, c.ping)
 	c.mu.Lock()
 	exp, gen := c.expires, c.expiryGen
 	c.mu.Unlock()

@@ -11,7 +11,9 @@
 // client that does not read is cut when its bounded queue fills (4008), so
 // the server's memory never grows with a slow reader.
 //
-// Concurrency: one goroutine reads and handles requests in order; one
-// goroutine writes. Deliver and Revoke may be called from any goroutine and
-// never block.
+// Concurrency: one goroutine reads and handles requests in order. Writes
+// go through a bounded outbox drained by a flusher goroutine that exists
+// only while there is something to write; pings and deadlines are timers.
+// An idle connection therefore holds one goroutine. Deliver and Revoke may
+// be called from any goroutine and never block.
 package conn

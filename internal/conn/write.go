@@ -8,13 +8,14 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// outbox is the bounded outbound queue. It is a slice rather than a
-// buffered channel so that an idle connection holds no queue memory: a
-// channel of SendQueue slots would cost 6 KiB per connection up front.
+// outbox is the bounded outbound queue. An idle connection holds neither
+// queue memory (a slice, not a channel of SendQueue slots, which would cost
+// 6 KiB up front) nor a writer goroutine and its stack: a flusher goroutine
+// is started when frames arrive and ends when the queue is empty.
 type outbox struct {
-	mu     sync.Mutex
-	frames [][]byte
-	wake   chan struct{} // capacity 1: "there is something to write"
+	mu      sync.Mutex
+	frames  [][]byte
+	writing bool // a flusher is running; it will see what is appended
 }
 
 // send queues a reply or push, cutting the connection when the queue is full (M6).
@@ -38,17 +39,19 @@ func (c *Conn) enqueue(frames [][]byte, limit int) {
 	}
 	c.out.mu.Lock()
 	full := len(c.out.frames)+len(frames) > limit
+	start := false
 	if !full {
 		c.out.frames = append(c.out.frames, frames...)
+		start = !c.out.writing
+		c.out.writing = true
 	}
 	c.out.mu.Unlock()
 	if full {
 		c.cutSlow()
 		return
 	}
-	select {
-	case c.out.wake <- struct{}{}:
-	default:
+	if start {
+		go c.flush()
 	}
 }
 
@@ -59,33 +62,39 @@ func (c *Conn) cutSlow() {
 	c.Close(CloseRateLimited, "slow consumer: send queue full")
 }
 
-// take empties the queue, returning what was in it.
-func (c *Conn) take() [][]byte {
-	c.out.mu.Lock()
-	defer c.out.mu.Unlock()
-	batch := c.out.frames
-	c.out.frames = nil
-	return batch
-}
-
-func (c *Conn) writeLoop() {
-	ping := time.NewTicker(c.opt.PingInterval)
-	defer ping.Stop()
+// flush writes what is queued, batch after batch, until the queue is
+// empty; it is the only writer of data frames while it runs.
+func (c *Conn) flush() {
 	for {
+		c.out.mu.Lock()
+		batch := c.out.frames
+		c.out.frames = nil
+		if len(batch) == 0 {
+			c.out.writing = false
+		}
+		c.out.mu.Unlock()
+		if len(batch) == 0 {
+			return
+		}
 		select {
 		case <-c.done:
+			return // writing stays true: nothing more is written
+		default:
+		}
+		if !c.writeBatch(batch) {
 			return
-		case <-c.out.wake:
-			if !c.writeBatch(c.take()) {
-				return
-			}
-		case <-ping.C:
-			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.opt.WriteTimeout)); err != nil {
-				c.Close(ClosePolicy, "ping failed")
-				return
-			}
 		}
 	}
+}
+
+// ping runs on a timer every PingInterval; the pong (or any frame) moves
+// the read deadline, so a peer that never answers is closed as idle (M8).
+func (c *Conn) ping() {
+	if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.opt.WriteTimeout)); err != nil {
+		c.Close(ClosePolicy, "ping failed")
+		return
+	}
+	c.setTimer(&c.pingTimer, c.opt.PingInterval, c.ping)
 }
 
 // batchPool holds the buffers batches are framed into; an idle connection

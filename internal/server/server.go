@@ -160,6 +160,9 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		// more strictly than gorilla's same-host rule.
 		CheckOrigin:     func(*http.Request) bool { return true },
 		WriteBufferPool: &sync.Pool{}, // no write buffer held by idle connections
+		// A small read buffer of its own lets net/http reclaim its 4 KiB one;
+		// TLS buffers records itself, so this costs no extra syscalls.
+		ReadBufferSize: 1024,
 		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
 			http.Error(w, "websocket upgrade failed", status)
 		},
@@ -208,8 +211,9 @@ func (s *Server) setupIfNoAdmin() {
 		return
 	}
 	s.setupToken = randomToken()
-	s.log.Warn("no admin exists yet: open the one-time setup URL to create the first admin",
-		"url", s.cfg.PublicURL+"/setup?token="+s.setupToken)
+	// The URL carries a secret: it goes to the terminal only, never into
+	// the structured log, which may be shipped elsewhere.
+	s.log.Warn("no admin exists yet: open the one-time setup URL printed on standard output", "path", "/setup")
 	fmt.Printf("\nFirst start: create the first admin at\n  %s/setup?token=%s\n\n", s.cfg.PublicURL, s.setupToken)
 }
 

@@ -2,7 +2,6 @@ package server
 
 import (
 	"net/http"
-	"time"
 
 	"github.com/wsguard/wsguard/internal/audit"
 	"github.com/wsguard/wsguard/internal/conn"
@@ -80,13 +79,17 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 			},
 		},
 	})
+	// The connection runs on a goroutine of its own and this handler
+	// returns: net/http then frees what it kept for the request (its
+	// buffered writer, the request and response, the handler's grown stack),
+	// several KiB that an idle socket would otherwise hold for its lifetime.
 	s.conns.Add(1)
-	start := time.Now()
-	defer func() {
-		release()
-		s.metrics.Connections.Dec()
-		s.conns.Done()
-		_ = start
+	go func() {
+		defer func() {
+			release()
+			s.metrics.Connections.Dec()
+			s.conns.Done()
+		}()
+		c.Serve(s.connCtx)
 	}()
-	c.Serve(s.connCtx)
 }
