@@ -399,7 +399,8 @@ func (c *Conn) Deliver(channel string, fs []*hub.Frame) {
 		c.mu.Unlock()
 		return
 	}
-	out := make([][]byte, 0, len(fs))
+	var small [8][]byte // a batch is usually one frame: no allocation per delivery
+	out := small[:0]
 	for _, f := range fs {
 		if f.Offset != 0 {
 			if f.Offset <= s.last {
