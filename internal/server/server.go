@@ -72,6 +72,8 @@ type Server struct {
 	stopHub     func()
 	stopPoll    context.CancelFunc
 
+	live liveSet // open WebSockets, for lifetimes on the server's clock
+
 	setupMu    sync.Mutex
 	setupToken string
 }
@@ -130,6 +132,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	s.stopHub = h.Start()
 
 	s.sessions = &session.Manager{Store: st, Clock: s.clock, Idle: cfg.Identity.SessionIdle.D(), Absolute: cfg.Identity.SessionAbsolute.D()}
+	s.sessions.OnExpire = s.sessionExpired
 	s.hasher = identity.NewHasher(identity.HasherOptions{MaxConcurrent: cfg.Identity.MaxHashing})
 
 	lim := cfg.Limits

@@ -2,7 +2,6 @@ package server
 
 import (
 	"net/http"
-	"time"
 
 	"github.com/wsguard/wsguard/internal/audit"
 	"github.com/wsguard/wsguard/internal/conn"
@@ -47,6 +46,11 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		sessionID = id.Session.PublicID
 	}
 	lim := s.cfg.Limits
+	lc := &liveConn{started: s.clock.Now()}
+	if id.Session != nil {
+		sess := *id.Session
+		lc.sess = &sess
+	}
 	c := conn.New(ws, s.hub, s.store, s.rules, conn.Options{
 		Principal:         id.Principal,
 		SessionID:         sessionID,
@@ -65,7 +69,10 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		Lifetime:          lim.ConnLifetime.D(),
 		Compressed:        s.cfg.Compression.Enabled,
 		Hooks: conn.Hooks{
-			MessageIn:   func() { s.metrics.MessagesIn.Inc() },
+			MessageIn: func() {
+				s.metrics.MessagesIn.Inc()
+				s.sessionActivity(lc)
+			},
 			RateLimited: func(l string) { s.metrics.RateLimited.WithLabelValues(l).Inc() },
 			Cut: func(reason string) {
 				if reason == "slow_consumer" {
@@ -80,13 +87,14 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 			},
 		},
 	})
+	lc.c = c
+	s.live.add(lc)
 	s.conns.Add(1)
-	start := time.Now()
 	defer func() {
+		s.live.remove(lc)
 		release()
 		s.metrics.Connections.Dec()
 		s.conns.Done()
-		_ = start
 	}()
 	c.Serve(s.connCtx)
 }
