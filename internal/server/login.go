@@ -101,6 +101,7 @@ func (s *Server) loginPost(w http.ResponseWriter, r *http.Request) {
 	}
 	session.SetCookie(w, value)
 	s.audit.Record(audit.Event{Type: "login.ok", IP: ip, User: u.Name, Fields: map[string]string{"session": sess.PublicID, "second_factor": strconv.FormatBool(!fullyIn)}})
+	s.audit.Record(audit.Event{Type: "session.created", IP: ip, User: u.Name, Fields: map[string]string{"session": sess.PublicID, "second_factor": strconv.FormatBool(!fullyIn)}})
 	s.metrics.Logins.WithLabelValues("ok").Inc()
 	switch {
 	case u.TOTPSecret != "":
