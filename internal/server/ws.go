@@ -9,11 +9,12 @@ import (
 
 // serveWS runs the handshake guard and, when it passes, the connection.
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
-	if s.draining.Load() {
+	if !s.enterConn() {
 		w.Header().Set("Retry-After", "1")
 		http.Error(w, "server draining, reconnect elsewhere", http.StatusServiceUnavailable)
 		return
 	}
+	defer s.conns.Done()
 	id, release, refusal := s.guard.Check(r)
 	ip := s.clientIP(r)
 	if refusal != nil {
@@ -33,6 +34,13 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, refusal.Message, refusal.Status)
 		return
 	}
+	// The lifetime starts before the 101 goes out: the client may act on
+	// the open socket (and a test move the clock) as soon as it has it.
+	lc := &liveConn{started: s.clock.Now()}
+	if id.Session != nil {
+		sess := *id.Session
+		lc.sess = &sess
+	}
 	ws, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		release()
@@ -46,11 +54,6 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		sessionID = id.Session.PublicID
 	}
 	lim := s.cfg.Limits
-	lc := &liveConn{started: s.clock.Now()}
-	if id.Session != nil {
-		sess := *id.Session
-		lc.sess = &sess
-	}
 	c := conn.New(ws, s.hub, s.store, s.rules, conn.Options{
 		Principal:         id.Principal,
 		SessionID:         sessionID,
@@ -89,12 +92,10 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	})
 	lc.c = c
 	s.live.add(lc)
-	s.conns.Add(1)
 	defer func() {
 		s.live.remove(lc)
 		release()
 		s.metrics.Connections.Dec()
-		s.conns.Done()
 	}()
 	c.Serve(s.connCtx)
 }
