@@ -881,3 +881,28 @@ func TestAccountsFormsCSRF(t *testing.T) {
 	}
 	wantAudit(t, ts, "form.refused", "", 4, nil)
 }
+
+// TestAccountsLoginRate covers limits.logins_per_minute: every attempt from
+// one IP counts, right or wrong, so one IP cannot make the server hash
+// without bound; other IPs are unaffected and the window refills.
+func TestAccountsLoginRate(t *testing.T) {
+	ts, clk := startAccounts(t, func(c *config.Config) { c.Limits.LoginsPerMinute = 3 })
+	ts.addUser("alice", pw, false)
+	for i := 0; i < 3; i++ {
+		if r := ts.newBrowser().password("alice", pw, "10.4.0.1"); r.StatusCode != http.StatusSeeOther {
+			t.Fatalf("login %d: %d", i, r.StatusCode)
+		}
+	}
+	r := ts.newBrowser().password("alice", pw, "10.4.0.1")
+	if r.StatusCode != http.StatusTooManyRequests || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("4th login in a minute: %d, want 429 with Retry-After", r.StatusCode)
+	}
+	wantAudit(t, ts, "login.throttled", "alice", 1, func(l auditLine) bool { return l.Reason == "rate" })
+	if r := ts.newBrowser().password("alice", pw, "10.4.0.2"); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("another IP: %d", r.StatusCode)
+	}
+	clk.Advance(time.Minute)
+	if r := ts.newBrowser().password("alice", pw, "10.4.0.1"); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("after the window: %d", r.StatusCode)
+	}
+}
