@@ -235,49 +235,19 @@ func userCmd(args []string, stdin io.Reader, stdout io.Writer, env []string) err
 		if err != nil {
 			return err
 		}
-		u, err := st.UserByName(ctx, name)
-		if err != nil {
-			return fmt.Errorf("user %q: %w", name, err)
-		}
-		u.Disabled = pos[0] == "disable"
-		if err := st.UpdateUser(ctx, u); err != nil {
+		if err := server.SetUserDisabled(ctx, st, al, name, pos[0] == "disable"); err != nil {
 			return err
 		}
-		if u.Disabled {
-			if _, err := st.DeleteUserSessions(ctx, u.ID, ""); err != nil {
-				return err
-			}
-			// A running server closes the user's live sockets within a second.
-			if err := st.AddRevocation(ctx, store.Revocation{User: u.Name, Reason: "user disabled"}); err != nil {
-				return err
-			}
-		}
-		al.Record(audit.Event{Type: "user." + pos[0] + "d", Reason: "cli", User: u.Name})
-		fmt.Fprintf(stdout, "user %s %sd\n", u.Name, pos[0])
+		fmt.Fprintf(stdout, "user %s %sd\n", name, pos[0])
 	case "reset-2fa":
 		name, err := needName()
 		if err != nil {
 			return err
 		}
-		u, err := st.UserByName(ctx, name)
-		if err != nil {
-			return fmt.Errorf("user %q: %w", name, err)
-		}
-		u.TOTPSecret, u.TOTPLastStep = "", 0
-		if err := st.UpdateUser(ctx, u); err != nil {
+		if err := server.ResetTwoFactor(ctx, st, al, name); err != nil {
 			return err
 		}
-		if err := st.SetRecoveryCodes(ctx, u.ID, nil); err != nil {
-			return err
-		}
-		if _, err := st.DeleteUserSessions(ctx, u.ID, ""); err != nil {
-			return err
-		}
-		if err := st.AddRevocation(ctx, store.Revocation{User: u.Name, Reason: "two-factor reset"}); err != nil {
-			return err
-		}
-		al.Record(audit.Event{Type: "2fa.reset", Reason: "cli", User: u.Name})
-		fmt.Fprintf(stdout, "two-factor reset for %s; every session ended\n", u.Name)
+		fmt.Fprintf(stdout, "two-factor reset for %s; every session ended\n", name)
 	default:
 		return fmt.Errorf("unknown user command %q (allowed: add, list, disable, enable, reset-2fa)", pos[0])
 	}
@@ -303,23 +273,16 @@ func sessionCmd(args []string, stdout io.Writer, env []string) error {
 		return err
 	}
 	defer st.Close()
-	u, err := st.UserByName(context.Background(), *user)
-	if err != nil {
-		return fmt.Errorf("user %q: %w", *user, err)
-	}
-	ended, err := st.DeleteUserSessions(context.Background(), u.ID, "")
-	if err != nil {
-		return err
-	}
-	if err := st.AddRevocation(context.Background(), store.Revocation{User: u.Name, Reason: "sessions revoked by admin"}); err != nil {
-		return err
-	}
 	al, err := audit.Open(cfg.Audit.File, audit.Options{})
-	if err == nil {
-		al.Record(audit.Event{Type: "session.revoked", Reason: "cli", User: u.Name, Fields: map[string]string{"count": fmt.Sprint(len(ended))}})
-		al.Close()
+	if err != nil {
+		return err
 	}
-	fmt.Fprintf(stdout, "%d session(s) of %s ended\n", len(ended), u.Name)
+	defer al.Close()
+	n, err := server.RevokeUserSessions(context.Background(), st, al, *user)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%d session(s) of %s ended\n", n, *user)
 	return nil
 }
 

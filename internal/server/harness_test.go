@@ -43,6 +43,12 @@ func quietLogger() *slog.Logger {
 // startServer runs a server with test-friendly limits; mutate adjusts the config.
 func startServer(t *testing.T, mutate func(*config.Config)) *testServer {
 	t.Helper()
+	return startServerWith(t, mutate, Options{})
+}
+
+// startServerWith is startServer with Options (a settable clock, say).
+func startServerWith(t *testing.T, mutate func(*config.Config), opts Options) *testServer {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -65,7 +71,10 @@ func startServer(t *testing.T, mutate func(*config.Config)) *testServer {
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	srv, err := New(cfg, Options{Logger: quietLogger()})
+	if opts.Logger == nil {
+		opts.Logger = quietLogger()
+	}
+	srv, err := New(cfg, opts)
 	if err != nil {
 		t.Fatalf("server.New: %v", err)
 	}

@@ -58,6 +58,15 @@ func (s *Server) loginPost(w http.ResponseWriter, r *http.Request) {
 	password := r.PostForm.Get("password")
 	now := s.clock.Now()
 	userKey := "user:" + strings.ToLower(name)
+	// Every attempt counts here, right or wrong: a cap on how fast one IP
+	// can make the server hash, whatever the outcome.
+	if ok, wait := s.loginRate.Allow("ip:"+ip, now); !ok {
+		s.audit.Record(audit.Event{Type: "login.throttled", Reason: "rate", IP: ip, User: name})
+		s.metrics.Logins.WithLabelValues("throttled").Inc()
+		retryAfter(w, wait)
+		s.pages.Render(w, http.StatusTooManyRequests, "login", web.PageData{Title: "Sign in", CSRFToken: csrf.EnsurePre(w, r), Error: "Too many attempts. Wait a moment and try again."})
+		return
+	}
 	for _, k := range []string{userKey, "ip:" + ip} {
 		th := s.loginUser
 		if strings.HasPrefix(k, "ip:") {
@@ -101,6 +110,7 @@ func (s *Server) loginPost(w http.ResponseWriter, r *http.Request) {
 	}
 	session.SetCookie(w, value)
 	s.audit.Record(audit.Event{Type: "login.ok", IP: ip, User: u.Name, Fields: map[string]string{"session": sess.PublicID, "second_factor": strconv.FormatBool(!fullyIn)}})
+	s.audit.Record(audit.Event{Type: "session.created", IP: ip, User: u.Name, Fields: map[string]string{"session": sess.PublicID, "second_factor": strconv.FormatBool(!fullyIn)}})
 	s.metrics.Logins.WithLabelValues("ok").Inc()
 	switch {
 	case u.TOTPSecret != "":

@@ -10,6 +10,8 @@ import (
 // well under the 1 s the contract promises.
 const revocationPoll = 250 * time.Millisecond
 
+// pollRevocations also sweeps live sockets for lifetimes (sweepLive).
+//
 // pollRevocations turns revocations recorded in the store (by `wsguard user
 // disable`, `user reset-2fa`, `session revoke`) into broker events, so a
 // running server closes the affected sockets.
@@ -26,6 +28,7 @@ func (s *Server) pollRevocations(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+		s.sweepLive(ctx)
 		list, err := s.store.RevocationsAfter(ctx, last)
 		if err != nil {
 			continue

@@ -56,6 +56,7 @@ type Server struct {
 	metrics  *metrics.Metrics
 	guard    *guard.Guard
 
+	loginRate ratelimit.Limiter // every login attempt per IP (limits.logins_per_minute)
 	loginIP   *ratelimit.Throttle
 	loginUser *ratelimit.Throttle
 	totpUser  *ratelimit.Throttle
@@ -68,9 +69,12 @@ type Server struct {
 	connCtx     context.Context
 	cancelConns context.CancelFunc
 	conns       sync.WaitGroup
+	drainMu     sync.Mutex // orders conns.Add after the draining check against Drain's Wait
 	draining    atomic.Bool
 	stopHub     func()
 	stopPoll    context.CancelFunc
+
+	live liveSet // open WebSockets, for lifetimes on the server's clock
 
 	setupMu    sync.Mutex
 	setupToken string
@@ -130,9 +134,11 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	s.stopHub = h.Start()
 
 	s.sessions = &session.Manager{Store: st, Clock: s.clock, Idle: cfg.Identity.SessionIdle.D(), Absolute: cfg.Identity.SessionAbsolute.D()}
+	s.sessions.OnExpire = s.sessionExpired
 	s.hasher = identity.NewHasher(identity.HasherOptions{MaxConcurrent: cfg.Identity.MaxHashing})
 
 	lim := cfg.Limits
+	s.loginRate = ratelimit.NewLocal(lim.LoginsPerMinute/60, max(1, int(lim.LoginsPerMinute)))
 	s.loginIP = ratelimit.NewThrottle()
 	s.loginUser = ratelimit.NewThrottle()
 	s.totpUser = ratelimit.NewThrottle()
@@ -241,10 +247,24 @@ func (s *Server) Store() store.Store { return s.store }
 // Metrics returns the server's metrics.
 func (s *Server) Metrics() *metrics.Metrics { return s.metrics }
 
+// enterConn counts a connection in unless the server is draining; a
+// connection counted in must call s.conns.Done.
+func (s *Server) enterConn() bool {
+	s.drainMu.Lock()
+	defer s.drainMu.Unlock()
+	if s.draining.Load() {
+		return false
+	}
+	s.conns.Add(1)
+	return true
+}
+
 // Drain stops accepting work, tells every client to reconnect elsewhere
 // (1001) and waits for connections to end, at most until ctx is done.
 func (s *Server) Drain(ctx context.Context) {
+	s.drainMu.Lock()
 	s.draining.Store(true)
+	s.drainMu.Unlock()
 	s.cancelConns()
 	done := make(chan struct{})
 	go func() { s.conns.Wait(); close(done) }()

@@ -101,6 +101,7 @@ func (s *Server) settings2FAPost(w http.ResponseWriter, r *http.Request) {
 	now := s.clock.Now()
 	ip := s.clientIP(r)
 	if ok, wait := s.totpUser.Check("totp:"+u.Name, now); !ok {
+		s.audit.Record(audit.Event{Type: "2fa.throttled", Reason: "enrolment", IP: ip, User: u.Name})
 		retryAfter(w, wait)
 		http.Error(w, "too many attempts", http.StatusTooManyRequests)
 		return
@@ -134,14 +135,18 @@ func (s *Server) settings2FAPost(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, err)
 		return
 	}
+	s.totpUser.Success("totp:" + u.Name)
 	s.audit.Record(audit.Event{Type: "2fa.enrolled", IP: ip, User: u.Name})
-	// Privilege changed: new session id, second factor done.
+	// Privilege changed: new session id, second factor done. Sockets of
+	// the old id close: that session no longer exists.
 	value, ns, err := s.sessions.Rotate(r.Context(), sess, u, true)
 	if err != nil {
 		s.serverError(w, r, err)
 		return
 	}
+	_ = s.hub.Revoke(r.Context(), sess.PublicID, "", "session rotated")
 	session.SetCookie(w, value)
+	s.audit.Record(audit.Event{Type: "session.created", IP: ip, User: u.Name, Fields: map[string]string{"session": ns.PublicID}})
 	s.pages.Render(w, http.StatusOK, "settings_2fa", web.PageData{
 		Title: "Two-factor authentication", CSRFToken: ns.CSRFSecret, User: u.Name, Admin: u.Admin,
 		Enrolled: true, RecoveryCodes: codes,
@@ -242,6 +247,7 @@ func (s *Server) passwordPost(w http.ResponseWriter, r *http.Request) {
 		s.pages.Render(w, http.StatusUnauthorized, "settings_password", data)
 		return
 	}
+	s.loginUser.Success(key)
 	newPw := r.PostForm.Get("new_password")
 	if err := identity.ValidatePassword(newPw); err != nil {
 		data.Error = err.Error()
@@ -261,6 +267,7 @@ func (s *Server) passwordPost(w http.ResponseWriter, r *http.Request) {
 	ended, _ := s.store.DeleteUserSessions(r.Context(), u.ID, sess.IDHash)
 	for _, x := range ended {
 		_ = s.hub.Revoke(r.Context(), x.PublicID, "", "password changed")
+		s.audit.Record(audit.Event{Type: "session.revoked", Reason: "password changed", IP: s.clientIP(r), User: u.Name, Fields: map[string]string{"session": x.PublicID}})
 	}
 	s.audit.Record(audit.Event{Type: "password.changed", IP: s.clientIP(r), User: u.Name})
 	data.Notice = "Password changed. Every other session was signed out."

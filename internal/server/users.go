@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/wsguard/wsguard/internal/audit"
 	"github.com/wsguard/wsguard/internal/identity"
 	"github.com/wsguard/wsguard/internal/store"
 )
@@ -42,4 +43,76 @@ func CreateUser(ctx context.Context, st store.Store, h *identity.Hasher, name, p
 		return store.User{}, fmt.Errorf("user %q already exists", name)
 	}
 	return u, err
+}
+
+// Account actions shared by the CLI and the server. Each acts on the store
+// only: it ends the user's sessions there and records a revocation, which
+// every running server turns into closed sockets (4001) within a second
+// (pollRevocations). Each records one audit event on al.
+
+// SetUserDisabled disables or enables the user; disabling ends every
+// session and live socket of the user.
+func SetUserDisabled(ctx context.Context, st store.Store, al *audit.Log, name string, disabled bool) error {
+	u, err := st.UserByName(ctx, name)
+	if err != nil {
+		return fmt.Errorf("user %q: %w", name, err)
+	}
+	u.Disabled = disabled
+	if err := st.UpdateUser(ctx, u); err != nil {
+		return err
+	}
+	typ := "user.enabled"
+	if disabled {
+		typ = "user.disabled"
+		if _, err := st.DeleteUserSessions(ctx, u.ID, ""); err != nil {
+			return err
+		}
+		if err := st.AddRevocation(ctx, store.Revocation{User: u.Name, Reason: "user disabled"}); err != nil {
+			return err
+		}
+	}
+	al.Record(audit.Event{Type: typ, Reason: "cli", User: u.Name})
+	return nil
+}
+
+// ResetTwoFactor removes the user's TOTP secret and recovery codes and ends
+// every session and live socket: the next sign-in enrols again.
+func ResetTwoFactor(ctx context.Context, st store.Store, al *audit.Log, name string) error {
+	u, err := st.UserByName(ctx, name)
+	if err != nil {
+		return fmt.Errorf("user %q: %w", name, err)
+	}
+	u.TOTPSecret, u.TOTPLastStep = "", 0
+	if err := st.UpdateUser(ctx, u); err != nil {
+		return err
+	}
+	if err := st.SetRecoveryCodes(ctx, u.ID, nil); err != nil {
+		return err
+	}
+	if _, err := st.DeleteUserSessions(ctx, u.ID, ""); err != nil {
+		return err
+	}
+	if err := st.AddRevocation(ctx, store.Revocation{User: u.Name, Reason: "two-factor reset"}); err != nil {
+		return err
+	}
+	al.Record(audit.Event{Type: "2fa.reset", Reason: "cli", User: u.Name})
+	return nil
+}
+
+// RevokeUserSessions ends every session and live socket of the user and
+// returns how many sessions it ended.
+func RevokeUserSessions(ctx context.Context, st store.Store, al *audit.Log, name string) (int, error) {
+	u, err := st.UserByName(ctx, name)
+	if err != nil {
+		return 0, fmt.Errorf("user %q: %w", name, err)
+	}
+	ended, err := st.DeleteUserSessions(ctx, u.ID, "")
+	if err != nil {
+		return 0, err
+	}
+	if err := st.AddRevocation(ctx, store.Revocation{User: u.Name, Reason: "sessions revoked by admin"}); err != nil {
+		return 0, err
+	}
+	al.Record(audit.Event{Type: "session.revoked", Reason: "cli", User: u.Name, Fields: map[string]string{"count": fmt.Sprint(len(ended))}})
+	return len(ended), nil
 }

@@ -9,11 +9,17 @@ import (
 
 // serveWS runs the handshake guard and, when it passes, the connection.
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
-	if s.draining.Load() {
+	if !s.enterConn() {
 		w.Header().Set("Retry-After", "1")
 		http.Error(w, "server draining, reconnect elsewhere", http.StatusServiceUnavailable)
 		return
 	}
+	handedOff := false
+	defer func() {
+		if !handedOff {
+			s.conns.Done()
+		}
+	}()
 	id, release, refusal := s.guard.Check(r)
 	ip := s.clientIP(r)
 	if refusal != nil {
@@ -32,6 +38,13 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		}
 		http.Error(w, refusal.Message, refusal.Status)
 		return
+	}
+	// The lifetime starts before the 101 goes out: the client may act on
+	// the open socket (and a test move the clock) as soon as it has it.
+	lc := &liveConn{started: s.clock.Now()}
+	if id.Session != nil {
+		sess := *id.Session
+		lc.sess = &sess
 	}
 	ws, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
@@ -64,7 +77,10 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		Lifetime:          lim.ConnLifetime.D(),
 		Compressed:        s.cfg.Compression.Enabled,
 		Hooks: conn.Hooks{
-			MessageIn:   func() { s.metrics.MessagesIn.Inc() },
+			MessageIn: func() {
+				s.metrics.MessagesIn.Inc()
+				s.sessionActivity(lc)
+			},
 			RateLimited: func(l string) { s.metrics.RateLimited.WithLabelValues(l).Inc() },
 			Cut: func(reason string) {
 				if reason == "slow_consumer" {
@@ -79,13 +95,17 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 			},
 		},
 	})
+	lc.c = c
+	s.live.add(lc)
 	// The connection runs on a goroutine of its own and this handler
 	// returns: net/http then frees what it kept for the request (its
 	// buffered writer, the request and response, the handler's grown stack),
 	// several KiB that an idle socket would otherwise hold for its lifetime.
-	s.conns.Add(1)
+	// The goroutine inherits the handler's place in s.conns.
+	handedOff = true
 	go func() {
 		defer func() {
+			s.live.remove(lc)
 			release()
 			s.metrics.Connections.Dec()
 			s.conns.Done()

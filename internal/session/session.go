@@ -47,6 +47,9 @@ type Manager struct {
 	Idle time.Duration
 	// Absolute ends a session this long after creation. Zero means 12 hours.
 	Absolute time.Duration
+	// OnExpire, when set, is called once for each session Expire deletes
+	// (the server audits it and closes the session's live sockets).
+	OnExpire func(s store.Session, reason error)
 }
 
 func (m *Manager) idle() time.Duration {
@@ -148,7 +151,7 @@ func (m *Manager) ByHash(ctx context.Context, idHash string) (store.Session, err
 	}
 	now := m.now()
 	if reason := m.Expired(s, now); reason != nil {
-		_ = m.Store.DeleteSession(ctx, s.IDHash)
+		m.Expire(ctx, s, reason)
 		return store.Session{}, reason
 	}
 	// Record activity at most once a minute: a write per request would make
@@ -169,6 +172,17 @@ func (m *Manager) Expired(s store.Session, now time.Time) error {
 		return ErrIdle
 	}
 	return nil
+}
+
+// Expire deletes s, which has reached a lifetime, and calls OnExpire when
+// this call is the one that deleted it (so the event is reported once).
+func (m *Manager) Expire(ctx context.Context, s store.Session, reason error) {
+	if err := m.Store.DeleteSession(ctx, s.IDHash); err != nil {
+		return
+	}
+	if m.OnExpire != nil {
+		m.OnExpire(s, reason)
+	}
 }
 
 // Deadline is when s ends at the latest (its absolute lifetime); a live
