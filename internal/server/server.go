@@ -29,6 +29,7 @@ import (
 	"github.com/wsguard/wsguard/internal/realip"
 	"github.com/wsguard/wsguard/internal/session"
 	"github.com/wsguard/wsguard/internal/store"
+	"github.com/wsguard/wsguard/internal/token"
 	"github.com/wsguard/wsguard/internal/web"
 )
 
@@ -55,6 +56,7 @@ type Server struct {
 	audit    *audit.Log
 	metrics  *metrics.Metrics
 	guard    *guard.Guard
+	verifier *token.Verifier // nil without jwt.keys and jwt.jwks_url
 
 	loginIP   *ratelimit.Throttle
 	loginUser *ratelimit.Throttle
@@ -151,6 +153,10 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		Bans:       s.bans,
 		Caps:       s.acquireConn,
 		Now:        s.clock.Now,
+	}
+	if err := s.wireCredentials(); err != nil {
+		s.stopHub()
+		return nil, errors.Join(err, st.Close(), s.broker.Close(), s.audit.Close())
 	}
 	s.upgrader = websocket.Upgrader{
 		HandshakeTimeout:  lim.HandshakeTimeout.D(),
