@@ -158,6 +158,9 @@ func (s *Server) apiOrigin(r *http.Request, required bool) *guard.Refusal {
 
 // apiAuth authenticates a bearer-only endpoint.
 func (s *Server) apiAuth(w http.ResponseWriter, r *http.Request) (guard.Identity, bool) {
+	if !s.apiClientCert(w, r) {
+		return guard.Identity{}, false
+	}
 	raw, ok := apiBearerToken(r)
 	if rf := s.apiOrigin(r, false); rf != nil {
 		s.apiRefusal(w, r, rf, "")

@@ -38,6 +38,9 @@ func (s *Server) wireCredentials() error {
 		}
 		s.verifier = v
 	}
+	if err := s.loadClientCAs(); err != nil {
+		return err
+	}
 	s.guard.Bearer = s.verifyBearer
 	s.guard.Ticket = s.redeemTicket
 	return nil

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -57,6 +58,8 @@ type Server struct {
 	metrics  *metrics.Metrics
 	guard    *guard.Guard
 	verifier *token.Verifier // nil without jwt.keys and jwt.jwks_url
+
+	clientCAs *x509.CertPool // service-API mutual TLS; nil without tls.client_ca_file
 
 	loginIP   *ratelimit.Throttle
 	loginUser *ratelimit.Throttle
