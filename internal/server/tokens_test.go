@@ -307,6 +307,13 @@ func TestTokensForgedJWT(t *testing.T) {
 				t.Fatalf("api status %d, want 431", resp.StatusCode)
 			}
 		}
+		cookie := http.Header{"Cookie": {"__Host-wsguard=" + strings.Repeat("A", 1<<20)}}
+		if ws, resp, err := ts.dial(cookie, ts.url, "wsguard.v1"); err == nil {
+			ws.Close()
+			t.Fatal("1 MB cookie accepted")
+		} else if resp != nil && resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+			t.Fatalf("1 MB cookie: %d, want 431", resp.StatusCode)
+		}
 		if d := time.Since(start); d > 5*time.Second {
 			t.Fatalf("refusing took %s", d)
 		}
