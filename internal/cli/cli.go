@@ -34,6 +34,9 @@ Usage:
   wsguard config check FILE                 validate a config file
   wsguard user add NAME [--admin] [--password-stdin]
   wsguard user list | disable NAME | enable NAME | reset-2fa NAME
+  wsguard user roles NAME [ROLE ...]        replace a user's roles (live sockets close)
+  wsguard apikey add NAME --scope publish:news:* [--scope ...]
+  wsguard apikey list | revoke NAME
   wsguard session revoke --user NAME        end every session of a user
   wsguard audit verify [FILE]               check the audit log's hash chain
   wsguard bench [--conns N] [--messages N] [--size BYTES]
@@ -59,6 +62,8 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer, env []string
 		err = userCmd(args[1:], stdin, stdout, env)
 	case "session":
 		err = sessionCmd(args[1:], stdout, env)
+	case "apikey":
+		err = apikeyCmd(args[1:], stdout, env)
 	case "audit":
 		err = auditCmd(args[1:], stdout, env)
 	case "bench":
@@ -248,8 +253,17 @@ func userCmd(args []string, stdin io.Reader, stdout io.Writer, env []string) err
 			return err
 		}
 		fmt.Fprintf(stdout, "two-factor reset for %s; every session ended\n", name)
+	case "roles":
+		if len(pos) < 2 {
+			return errors.New("usage: wsguard user roles NAME [ROLE ...]")
+		}
+		if err := server.SetUserRoles(ctx, st, pos[1], pos[2:]); err != nil {
+			return err
+		}
+		al.Record(audit.Event{Type: "user.roles", Reason: "cli", User: pos[1], Fields: map[string]string{"roles": strings.Join(pos[2:], ",")}})
+		fmt.Fprintf(stdout, "roles of %s set to [%s]; live sockets closed\n", pos[1], strings.Join(pos[2:], " "))
 	default:
-		return fmt.Errorf("unknown user command %q (allowed: add, list, disable, enable, reset-2fa)", pos[0])
+		return fmt.Errorf("unknown user command %q (allowed: add, list, disable, enable, reset-2fa, roles)", pos[0])
 	}
 	return nil
 }

@@ -229,11 +229,14 @@ func (c *Conn) armExpiry(exp time.Time, gen int) {
 		return
 	}
 	until := time.Until(exp)
-	notice := until - c.opt.ExpiringNotice
-	if c.opt.Refresh != nil && notice > 0 {
+	// The expiring push goes out ExpiringNotice before exp, or at once when
+	// less than that is left (a short-lived token), saying how many seconds remain.
+	notice := max(until-c.opt.ExpiringNotice, 0)
+	if c.opt.Refresh != nil && until > 0 {
 		c.setTimer(&c.noticeTimer, notice, func() {
 			if c.currentGen() == gen {
-				b, _ := json.Marshal(map[string]any{"push": "expiring", "in": int(c.opt.ExpiringNotice.Seconds())})
+				left := int((time.Until(exp) + time.Second - 1) / time.Second)
+				b, _ := json.Marshal(map[string]any{"push": "expiring", "in": max(left, 0)})
 				c.send(b)
 			}
 		})

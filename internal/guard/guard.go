@@ -82,6 +82,7 @@ type Guard struct {
 	// RequireTLS refuses handshakes that did not arrive over TLS with 426.
 	RequireTLS bool
 	// Bearer verifies an Authorization: Bearer credential (JWT or API key).
+	// An error that is a *Refusal answers as is (its reason is audited).
 	Bearer func(ctx context.Context, raw string) (Identity, error)
 	// Ticket redeems a one-time ticket presented from origin.
 	Ticket func(ctx context.Context, raw, origin string) (Identity, error)
@@ -122,10 +123,13 @@ func (g *Guard) Check(r *http.Request) (Identity, func(), *Refusal) {
 	}
 
 	// 4. Origin: present and allowed, whatever the credential. Absent is
-	// acceptable only for bearer tokens (non-browser clients send none).
+	// acceptable only for bearer tokens (non-browser clients send none) and
+	// tickets (a ticket asked for by a page is bound to its Origin, so the
+	// Ticket hook refuses it without one).
 	bearer, hasBearer := bearerToken(r)
+	hasTicket := findPrefixed(protocols, ticketPrefix) != ""
 	o := r.Header.Get("Origin")
-	if o != "" || !hasBearer {
+	if o != "" || !(hasBearer || hasTicket) {
 		if err := g.Origins.Check(o); err != nil {
 			return Identity{}, nil, refuse(http.StatusForbidden, originReason(err), "origin not allowed")
 		}
@@ -176,6 +180,10 @@ func (g *Guard) credential(r *http.Request, protocols []string, bearer string, h
 			return Identity{}, refuse(http.StatusUnauthorized, "bearer_disabled", "bearer credentials are not configured")
 		}
 		id, err := g.Bearer(ctx, bearer)
+		var rf *Refusal
+		if errors.As(err, &rf) {
+			return Identity{}, rf
+		}
 		if err != nil {
 			return Identity{}, refuse(http.StatusUnauthorized, "bearer_invalid", "credential refused")
 		}

@@ -29,6 +29,7 @@ func (s *Server) Run(ctx context.Context, ls Listeners, reload <-chan os.Signal)
 	if err != nil {
 		return err
 	}
+	s.applyClientCAs(tlsCfg) // mtls.go
 	if ls.Public == nil {
 		if ls.Public, err = net.Listen("tcp", s.cfg.Listen); err != nil {
 			return fmt.Errorf("listen: %w", err)

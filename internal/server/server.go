@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -29,6 +30,7 @@ import (
 	"github.com/wsguard/wsguard/internal/realip"
 	"github.com/wsguard/wsguard/internal/session"
 	"github.com/wsguard/wsguard/internal/store"
+	"github.com/wsguard/wsguard/internal/token"
 	"github.com/wsguard/wsguard/internal/web"
 )
 
@@ -55,6 +57,9 @@ type Server struct {
 	audit    *audit.Log
 	metrics  *metrics.Metrics
 	guard    *guard.Guard
+	verifier *token.Verifier // nil without jwt.keys and jwt.jwks_url
+
+	clientCAs *x509.CertPool // service-API mutual TLS; nil without tls.client_ca_file
 
 	loginRate ratelimit.Limiter // every login attempt per IP (limits.logins_per_minute)
 	loginIP   *ratelimit.Throttle
@@ -157,6 +162,10 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		Bans:       s.bans,
 		Caps:       s.acquireConn,
 		Now:        s.clock.Now,
+	}
+	if err := s.wireCredentials(); err != nil {
+		s.stopHub()
+		return nil, errors.Join(err, st.Close(), s.broker.Close(), s.audit.Close())
 	}
 	s.upgrader = websocket.Upgrader{
 		HandshakeTimeout:  lim.HandshakeTimeout.D(),

@@ -1,0 +1,83 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/wsguard/wsguard/internal/store"
+	"github.com/wsguard/wsguard/internal/token"
+)
+
+// CreateAPIKey validates name and scopes, stores a new key by its hash and
+// returns the raw key, which exists nowhere else: show it once. Names follow
+// the username alphabet; the key's principal is "api:<name>".
+func CreateAPIKey(ctx context.Context, st store.Store, name string, scopes []string) (string, error) {
+	if err := ValidateUsername(name); err != nil {
+		return "", fmt.Errorf("api key name: %w", err)
+	}
+	if len(scopes) == 0 {
+		return "", errors.New("api key: give at least one --scope (e.g. --scope publish:news:*)")
+	}
+	for _, sc := range scopes {
+		if err := token.ValidateScope(sc); err != nil {
+			return "", err
+		}
+	}
+	raw, hash, err := token.NewAPIKey()
+	if err != nil {
+		return "", err
+	}
+	_, err = st.CreateAPIKey(ctx, store.APIKey{Name: name, Hash: hash, Scopes: slices.Clone(scopes)})
+	if errors.Is(err, store.ErrExists) {
+		return "", fmt.Errorf("api key %q already exists (revoked names are not reused)", name)
+	}
+	return raw, err
+}
+
+// RevokeAPIKey marks the key revoked and records a revocation, so a running
+// server closes the key's live sockets (4001) within a second; its next
+// request is refused with 401.
+func RevokeAPIKey(ctx context.Context, st store.Store, name string) error {
+	if err := st.RevokeAPIKey(ctx, name); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("api key %q does not exist", name)
+		}
+		return err
+	}
+	return st.AddRevocation(ctx, store.Revocation{User: apiPrincipalPrefix + name, Reason: "api key revoked"})
+}
+
+// SetUserRoles replaces a user's roles and records a revocation: the user's
+// live sockets close (4001), which ends every subscription the old roles
+// granted; on reconnect the new roles apply to every operation (A3).
+func SetUserRoles(ctx context.Context, st store.Store, name string, roles []string) error {
+	u, err := st.UserByName(ctx, name)
+	if err != nil {
+		return fmt.Errorf("user %q: %w", name, err)
+	}
+	for _, r := range roles {
+		if !validRoleName(r) {
+			return fmt.Errorf("role %q: use 1 to 64 of A-Z a-z 0-9 _ . -", r)
+		}
+	}
+	u.Roles = slices.Clone(roles)
+	if err := st.UpdateUser(ctx, u); err != nil {
+		return err
+	}
+	return st.AddRevocation(ctx, store.Revocation{User: u.Name, Reason: "roles changed"})
+}
+
+func validRoleName(r string) bool {
+	if len(r) == 0 || len(r) > 64 {
+		return false
+	}
+	for i := 0; i < len(r); i++ {
+		c := r[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '.' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
