@@ -411,3 +411,32 @@ func FuzzVerify(f *testing.F) {
 		}
 	})
 }
+
+// TestTwoWritersOneChain: a running server and a CLI command append to the
+// same file through separate Logs; the chain must stay whole.
+func TestTwoWritersOneChain(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.log")
+	server, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+	server.Record(Event{Type: "server.start"})
+	cli, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		if i%3 == 0 {
+			cli.Record(Event{Type: "cli.disable", User: fmt.Sprint("u", i)})
+		} else {
+			server.Record(Event{Type: "handshake.refused", Reason: fmt.Sprint(i)})
+		}
+	}
+	cli.Close()
+	server.Record(Event{Type: "server.after"})
+	data, _ := os.ReadFile(path)
+	if n, err := verifyBytes(data); err != nil || n != 22 {
+		t.Fatalf("Verify = %d, %v\n%s", n, err, data)
+	}
+}

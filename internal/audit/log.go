@@ -220,6 +220,21 @@ func (l *Log) write(e Event, now time.Time) error {
 	if l.f == nil {
 		return errClosed
 	}
+	// The CLI (user disable, session revoke, ...) appends to the same file
+	// as a running server. An exclusive lock around each append, and
+	// picking up the chain where the other process left it, keep one chain.
+	unlock, err := lockFile(l.f)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if st, err := l.f.Stat(); err != nil {
+		return err
+	} else if st.Size() != l.size {
+		if _, err := l.resume(); err != nil {
+			return err
+		}
+	}
 	rec := record{
 		Seq:    l.seq + 1,
 		TS:     now.UTC().Format(time.RFC3339Nano),
