@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -140,19 +139,6 @@ func (s *Server) lookupAPIKey(ctx context.Context, raw string) (store.APIKey, *g
 	return k, nil
 }
 
-// Tickets carry more than store.Ticket has columns for: how the ticket was
-// obtained, a JWT's expiry and channel restriction. They ride in the roles
-// list as entries starting with '#', which no role can (role names are
-// [A-Za-z0-9_.-]). Without them a ticket would launder a short-lived,
-// channel-restricted JWT into an unrestricted 24-hour socket.
-const (
-	ticketMarkSession = "#session=" // + the session's id hash
-	ticketMarkJWT     = "#jwt"
-	ticketMarkExp     = "#exp="
-	ticketMarkChannel = "#ch="
-	ticketMarkNoChans = "#ch-none" // a channels claim that is present and empty
-)
-
 // mintTicket stores a new ticket for id, bound to origin ("" for none), and
 // returns the raw ticket. Only its hash is stored; it is never logged.
 func (s *Server) mintTicket(ctx context.Context, id guard.Identity, origin string) (string, error) {
@@ -160,28 +146,30 @@ func (s *Server) mintTicket(ctx context.Context, id guard.Identity, origin strin
 	if err != nil {
 		return "", err
 	}
-	roles := slices.Clone(id.Principal.Roles)
+	// The ticket remembers its credential: without that, redeeming it
+	// would launder a short-lived, channel-restricted JWT into an
+	// unrestricted 24-hour socket, or outlive a logged-out session.
+	t := store.Ticket{
+		Hash:      hash,
+		Subject:   id.Principal.Name,
+		Roles:     slices.Clone(id.Principal.Roles),
+		Origin:    origin,
+		ExpiresAt: s.clock.Now().Add(token.TicketTTL),
+		Kind:      id.Kind,
+	}
 	switch id.Kind {
 	case "session":
-		roles = append(roles, ticketMarkSession+id.Session.IDHash)
+		t.SessionHash = id.Session.IDHash
 	case "jwt":
-		roles = append(roles, ticketMarkJWT, ticketMarkExp+strconv.FormatInt(id.Expires.Unix(), 10))
-		if id.Principal.Channels != nil && len(id.Principal.Channels) == 0 {
-			roles = append(roles, ticketMarkNoChans)
-		}
-		for _, c := range id.Principal.Channels {
-			roles = append(roles, ticketMarkChannel+c)
+		t.CredExpires = id.Expires
+		t.Channels = slices.Clone(id.Principal.Channels)
+		if id.Principal.Channels != nil && t.Channels == nil {
+			t.Channels = []string{}
 		}
 	default:
 		return "", fmt.Errorf("credential kind %q cannot mint tickets", id.Kind)
 	}
-	err = s.store.CreateTicket(ctx, store.Ticket{
-		Hash:      hash,
-		Subject:   id.Principal.Name,
-		Roles:     roles,
-		Origin:    origin,
-		ExpiresAt: s.clock.Now().Add(token.TicketTTL),
-	})
+	err = s.store.CreateTicket(ctx, t)
 	if err != nil {
 		return "", err
 	}
@@ -209,32 +197,13 @@ func (s *Server) redeemTicket(ctx context.Context, raw, origin string) (guard.Id
 		}
 		return guard.Identity{}, credError(http.StatusUnauthorized, "ticket_expired", "ticket refused")
 	}
-	id := guard.Identity{Kind: "ticket", Principal: authz.Principal{Name: t.Subject}}
-	var kind, sessionHash string
-	for _, r := range t.Roles {
-		switch {
-		case strings.HasPrefix(r, ticketMarkSession):
-			kind, sessionHash = ticketMarkSession, r[len(ticketMarkSession):]
-		case r == ticketMarkJWT:
-			kind = r
-		case r == ticketMarkNoChans:
-			id.Principal.Channels = []string{}
-		case strings.HasPrefix(r, ticketMarkExp):
-			if sec, err := strconv.ParseInt(r[len(ticketMarkExp):], 10, 64); err == nil {
-				id.Expires = time.Unix(sec, 0)
-			}
-		case strings.HasPrefix(r, ticketMarkChannel):
-			id.Principal.Channels = append(id.Principal.Channels, r[len(ticketMarkChannel):])
-		case !strings.HasPrefix(r, "#"):
-			id.Principal.Roles = append(id.Principal.Roles, r)
-		}
-	}
-	switch kind {
-	case ticketMarkSession:
+	id := guard.Identity{Kind: "ticket", Principal: authz.Principal{Name: t.Subject, Roles: t.Roles, Channels: t.Channels}}
+	switch t.Kind {
+	case "session":
 		// The session may have ended, or the user been disabled or had
 		// roles changed, in the seconds since: read both again. The socket
 		// belongs to the session, so logout closes it.
-		sess, err := s.sessions.ByHash(ctx, sessionHash)
+		sess, err := s.sessions.ByHash(ctx, t.SessionHash)
 		if err != nil || !sess.TwoFADone {
 			return guard.Identity{}, credError(http.StatusUnauthorized, "session_invalid", "ticket refused")
 		}
@@ -245,7 +214,8 @@ func (s *Server) redeemTicket(ctx context.Context, raw, origin string) (guard.Id
 		id.Principal.Roles = u.Roles
 		id.Session = &store.Session{PublicID: sess.PublicID}
 		id.Expires = s.sessions.Deadline(sess)
-	case ticketMarkJWT:
+	case "jwt":
+		id.Expires = t.CredExpires
 		if id.Expires.IsZero() || !now.Before(id.Expires) {
 			return guard.Identity{}, credError(http.StatusUnauthorized, "jwt_expired", "ticket refused")
 		}

@@ -464,7 +464,7 @@ func TestTokensTickets(t *testing.T) {
 		raw, hash, _ := token.NewTicket()
 		sess := sessionHashOf(t, b)
 		err := ts.srv.Store().CreateTicket(context.Background(), store.Ticket{Hash: hash, Subject: "alice",
-			Roles: []string{ticketMarkSession + sess}, Origin: own, ExpiresAt: time.Now().Add(time.Second)})
+			Origin: own, ExpiresAt: time.Now().Add(time.Second), Kind: "session", SessionHash: sess})
 		if err != nil {
 			t.Fatal(err)
 		}

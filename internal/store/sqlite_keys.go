@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 )
@@ -92,8 +93,17 @@ func (s *SQLite) CreateTicket(ctx context.Context, t Ticket) error {
 	if _, err := s.db.ExecContext(ctx, `DELETE FROM tickets WHERE expires_ns <= ?`, now); err != nil {
 		return dbErr("create ticket", err)
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO tickets (hash, subject, roles, origin, expires_ns) VALUES (?, ?, ?, ?, ?)`,
-		t.Hash, t.Subject, encodeList(t.Roles), t.Origin, unixNanos(t.ExpiresAt))
+	var channels any // NULL: unrestricted
+	if t.Channels != nil {
+		channels = encodeList(t.Channels)
+	}
+	var credExp int64
+	if !t.CredExpires.IsZero() {
+		credExp = unixNanos(t.CredExpires)
+	}
+	_, err := s.db.ExecContext(ctx, `INSERT INTO tickets (hash, subject, roles, origin, expires_ns, kind, session_hash, credential_expires_ns, channels)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		t.Hash, t.Subject, encodeList(t.Roles), t.Origin, unixNanos(t.ExpiresAt), t.Kind, t.SessionHash, credExp, channels)
 	if err != nil {
 		return dbErr("create ticket", err)
 	}
@@ -106,14 +116,25 @@ func (s *SQLite) CreateTicket(ctx context.Context, t Ticket) error {
 func (s *SQLite) TakeTicket(ctx context.Context, hash string) (Ticket, error) {
 	var t Ticket
 	var roles string
-	var exp int64
-	err := s.db.QueryRowContext(ctx, `DELETE FROM tickets WHERE hash = ? RETURNING hash, subject, roles, origin, expires_ns`, hash).
-		Scan(&t.Hash, &t.Subject, &roles, &t.Origin, &exp)
+	var exp, credExp int64
+	var channels sql.NullString
+	err := s.db.QueryRowContext(ctx, `DELETE FROM tickets WHERE hash = ?
+		RETURNING hash, subject, roles, origin, expires_ns, kind, session_hash, credential_expires_ns, channels`, hash).
+		Scan(&t.Hash, &t.Subject, &roles, &t.Origin, &exp, &t.Kind, &t.SessionHash, &credExp, &channels)
 	if err != nil {
 		return Ticket{}, dbErr("take ticket", err)
 	}
 	t.Roles = decodeList(roles)
 	t.ExpiresAt = timeFromNanos(exp)
+	if credExp != 0 {
+		t.CredExpires = timeFromNanos(credExp)
+	}
+	if channels.Valid {
+		t.Channels = decodeList(channels.String)
+		if t.Channels == nil {
+			t.Channels = []string{}
+		}
+	}
 	if !s.clk.Now().Before(t.ExpiresAt) {
 		return Ticket{}, fmt.Errorf("store: take ticket: expired: %w", ErrNotFound)
 	}

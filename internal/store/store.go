@@ -85,6 +85,14 @@ type Ticket struct {
 	Roles     []string
 	Origin    string // the Origin that requested it; the handshake must come from it
 	ExpiresAt time.Time
+
+	// The credential the ticket was minted from, which the socket inherits.
+	Kind        string    // "session" or "jwt"
+	SessionHash string    // Kind session: the session's id hash
+	CredExpires time.Time // Kind jwt: the token's exp
+	// Channels, when non-nil, restricts the socket to these patterns (a
+	// JWT's channels claim); an empty non-nil list allows none.
+	Channels []string
 }
 
 // Revocation asks every node to close live sockets.

@@ -613,6 +613,23 @@ func testTickets(t *testing.T, s store.Store) {
 	if _, err := s.TakeTicket(ctx(t), "t1"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("TakeTicket twice = %v, want ErrNotFound", err)
 	}
+	// The minting credential travels with the ticket; nil and empty
+	// channel lists stay apart (unrestricted versus none allowed).
+	exp := time.Date(2099, 6, 1, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []store.Ticket{
+		{Hash: "s1", Subject: "alice", ExpiresAt: future, Kind: "session", SessionHash: "abc"},
+		{Hash: "j1", Subject: "svc", ExpiresAt: future, Kind: "jwt", CredExpires: exp, Channels: []string{"news:*"}},
+		{Hash: "j2", Subject: "svc", ExpiresAt: future, Kind: "jwt", CredExpires: exp, Channels: []string{}},
+	} {
+		if err := s.CreateTicket(ctx(t), tc); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.TakeTicket(ctx(t), tc.Hash)
+		if err != nil || got.Kind != tc.Kind || got.SessionHash != tc.SessionHash || !got.CredExpires.Equal(tc.CredExpires) ||
+			(got.Channels == nil) != (tc.Channels == nil) || !slices.Equal(got.Channels, tc.Channels) {
+			t.Fatalf("TakeTicket(%s) = %+v, %v; want %+v", tc.Hash, got, err, tc)
+		}
+	}
 	if _, err := s.TakeTicket(ctx(t), "never"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("TakeTicket(unknown) = %v, want ErrNotFound", err)
 	}
