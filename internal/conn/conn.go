@@ -128,6 +128,12 @@ type Conn struct {
 	expiryGen int // bumps on refresh so old timers do nothing
 
 	badFrames, rateLimited int
+
+	// cut is set once the connection is condemned: the close follows the
+	// frames already queued (see cutAfterQueued).
+	cut       bool
+	cutCode   int
+	cutReason string
 }
 
 // New wraps an upgraded connection.
@@ -279,6 +285,9 @@ func (c *Conn) readLoop(ctx context.Context) {
 		if c.opt.Hooks.MessageIn != nil {
 			c.opt.Hooks.MessageIn()
 		}
+		if c.isCut() {
+			continue // condemned: nothing more is answered
+		}
 		if !c.allowRate() {
 			continue
 		}
@@ -334,7 +343,7 @@ func (c *Conn) allowRate() bool {
 		if c.opt.Hooks.Cut != nil {
 			c.opt.Hooks.Cut("flood")
 		}
-		c.Close(CloseRateLimited, "message rate limit exceeded")
+		c.cutAfterQueued(CloseRateLimited, "message rate limit exceeded")
 		return false
 	}
 	c.send(encodeReply(reply{ID: 0, Error: &ErrorBody{Code: CodeRateLimited, Message: "too many messages (" + limit + " limit): slow down"}}))
@@ -351,8 +360,33 @@ func (c *Conn) badFrame(err error) {
 		if c.opt.Hooks.Cut != nil {
 			c.opt.Hooks.Cut("bad_frames")
 		}
-		c.Close(ClosePolicy, "too many invalid requests")
+		c.cutAfterQueued(ClosePolicy, "too many invalid requests")
 	}
+}
+
+// cutAfterQueued condemns the connection: it closes with code once the
+// frames already queued (the rate_limited or bad_request errors that say
+// why) are written, so the client reads them before the close frame. The
+// marker is a nil frame; when the queue is full the close is immediate.
+func (c *Conn) cutAfterQueued(code int, reason string) {
+	c.mu.Lock()
+	if c.cut {
+		c.mu.Unlock()
+		return
+	}
+	c.cut, c.cutCode, c.cutReason = true, code, reason
+	c.mu.Unlock()
+	select {
+	case c.queue <- nil:
+	default:
+		c.Close(code, reason)
+	}
+}
+
+func (c *Conn) isCut() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cut
 }
 
 // send queues a frame, cutting the connection when the queue is full.
@@ -431,6 +465,13 @@ func (c *Conn) writeLoop() {
 }
 
 func (c *Conn) write(b []byte) bool {
+	if b == nil { // the cutAfterQueued marker: everything before it is written
+		c.mu.Lock()
+		code, reason := c.cutCode, c.cutReason
+		c.mu.Unlock()
+		c.Close(code, reason)
+		return false
+	}
 	_ = c.ws.SetWriteDeadline(time.Now().Add(c.opt.WriteTimeout))
 	if err := c.ws.WriteMessage(websocket.TextMessage, b); err != nil {
 		if c.opt.Hooks.Cut != nil {

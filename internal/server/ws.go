@@ -53,7 +53,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		IP:                ip,
 		Expires:           id.Expires,
 		Refresh:           id.Refresh,
-		MaxMessageBytes:   lim.MaxMessageBytes,
+		MaxMessageBytes:   s.readLimit(),
 		SendQueue:         lim.SendQueue,
 		MessagesPerSecond: lim.MessagesPerSecond,
 		MessageBurst:      lim.MessageBurst,
@@ -89,4 +89,15 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		_ = start
 	}()
 	c.Serve(s.connCtx)
+}
+
+// readLimit is the largest message a client may send: limits.max_message_bytes,
+// and with compression on also at most compression.max_decompressed, both
+// counted after inflation (M1).
+func (s *Server) readLimit() int64 {
+	n := s.cfg.Limits.MaxMessageBytes
+	if c := s.cfg.Compression; c.Enabled && c.MaxDecompressed > 0 && c.MaxDecompressed < n {
+		n = c.MaxDecompressed
+	}
+	return n
 }
