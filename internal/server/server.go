@@ -279,5 +279,6 @@ func openStore(cfg config.Config, c clock.Clock, onCommit func([]store.Message),
 	default:
 		return nil, fmt.Errorf("store: %q is not supported yet (allowed: empty for SQLite in data_dir, or sqlite:PATH)", cfg.Store)
 	}
-	return store.OpenSQLite(path, store.SQLiteOptions{Clock: c, OnCommit: onCommit})
+	return store.OpenSQLite(path, store.SQLiteOptions{Clock: c, OnCommit: onCommit,
+		OnCommitDuration: func(d time.Duration) { m.StoreCommit.Observe(d.Seconds()) }})
 }

@@ -70,6 +70,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 			Cut: func(reason string) {
 				if reason == "slow_consumer" {
 					s.metrics.SlowConsumerCuts.Inc()
+					s.metrics.QueueDrops.Inc() // the frame that found the queue full
 				}
 				s.audit.Record(audit.Event{Type: "connection.cut", Reason: reason, IP: ip, User: id.Principal.Name})
 			},

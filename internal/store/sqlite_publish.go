@@ -105,7 +105,11 @@ func (s *SQLite) commitBatch(batch []*pubReq) {
 	if len(live) == 0 {
 		return
 	}
+	start := time.Now()
 	results, stored, err := s.writeBatch(live)
+	if s.opts.OnCommitDuration != nil {
+		s.opts.OnCommitDuration(time.Since(start))
+	}
 	if err != nil {
 		err = fmt.Errorf("store: publish: %w: %w", ErrUnavailable, err)
 		for _, r := range live {
