@@ -313,9 +313,12 @@ func sessionCmd(args []string, stdout io.Writer, env []string) error {
 	al, err := audit.Open(cfg.Audit.File, audit.Options{})
 	if err == nil {
 		al.Record(audit.Event{Type: "session.revoked", Reason: "cli", User: u.Name, Fields: map[string]string{"count": fmt.Sprint(len(ended))}})
-		al.Close()
+		err = al.Close()
 	}
 	fmt.Fprintf(stdout, "%d session(s) of %s ended\n", len(ended), u.Name)
+	if err != nil {
+		return fmt.Errorf("audit.file: the session.revoked event may not be recorded: %w", err)
+	}
 	return nil
 }
 

@@ -34,7 +34,7 @@ func (s *Server) Run(ctx context.Context, ls Listeners, reload <-chan os.Signal)
 			return fmt.Errorf("listen: %w", err)
 		}
 	}
-	public := &http.Server{Handler: s.Handler(), TLSConfig: tlsCfg, ErrorLog: nil}
+	public := &http.Server{Handler: s.Handler(), TLSConfig: tlsCfg, ErrorLog: nil} // #nosec G112 -- ServerTimeouts sets ReadHeaderTimeout below
 	tlsconf.ServerTimeouts(public, s.cfg.Limits.HandshakeTimeout.D())
 	errc := make(chan error, 3)
 	go func() {
@@ -55,7 +55,7 @@ func (s *Server) Run(ctx context.Context, ls Listeners, reload <-chan os.Signal)
 				return fmt.Errorf("admin_listen: %w", err)
 			}
 		}
-		admin = &http.Server{Handler: s.AdminHandler()}
+		admin = &http.Server{Handler: s.AdminHandler()} // #nosec G112 -- ServerTimeouts sets ReadHeaderTimeout below
 		tlsconf.ServerTimeouts(admin, 10*time.Second)
 		go func() { errc <- admin.Serve(ls.Admin) }()
 	}
@@ -66,7 +66,7 @@ func (s *Server) Run(ctx context.Context, ls Listeners, reload <-chan os.Signal)
 				return fmt.Errorf("tls.redirect_listen: %w", err)
 			}
 		}
-		redirect = &http.Server{Handler: tlsconf.RedirectHandler(s.cfg.PublicURL)}
+		redirect = &http.Server{Handler: tlsconf.RedirectHandler(s.cfg.PublicURL)} // #nosec G112 -- ServerTimeouts sets ReadHeaderTimeout below
 		tlsconf.ServerTimeouts(redirect, 10*time.Second)
 		go func() { errc <- redirect.Serve(ls.Redirect) }()
 	}

@@ -129,11 +129,11 @@ func OpenSQLite(path string, opts SQLiteOptions) (*SQLite, error) {
 	}
 	ctx := context.Background()
 	if err := s.checkPragmas(ctx); err != nil {
-		db.Close()
+		_ = db.Close() // the open error is the one to report
 		return nil, fmt.Errorf("store: open sqlite %q: %w", path, err)
 	}
 	if err := migrate(ctx, db); err != nil {
-		db.Close()
+		_ = db.Close() // the open error is the one to report
 		return nil, fmt.Errorf("store: open sqlite %q: %w", path, err)
 	}
 	go s.committer()
