@@ -19,6 +19,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -886,4 +887,58 @@ func TestAbuseWrongCertificate(t *testing.T) {
 	// The user's side: the same dialer config with the right name connects.
 	ws := u.connectFrom(honestIP, nil)
 	alive(t, "alice", ws)
+}
+
+// newBrowserFrom is a browser whose connections come from source address src.
+func (ts *testServer) newBrowserFrom(src string) *browser {
+	b := ts.newBrowser()
+	nd := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 5 * time.Second}
+	addr := ts.publicAddr()
+	b.client.Transport = &http.Transport{
+		TLSClientConfig: ts.tlsConfig(),
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return nd.DialContext(ctx, "tcp", addr)
+		},
+	}
+	return b
+}
+
+// TestAbuseLoginFlood covers the login token bucket (limits.logins_per_minute):
+// past it, every attempt from the IP, even with the right password, is 429
+// with Retry-After; a user on another IP signs in meanwhile.
+func TestAbuseLoginFlood(t *testing.T) {
+	ts := startServer(t, func(c *config.Config) {
+		c.Limits.LoginsPerMinute = 3
+	})
+	ts.addUser("alice", pw, false)
+	ts.addUser("bob", pw, false)
+	m := ts.newBrowserFrom(attackerIP)
+	for i, guess := range []string{"guess number one", "guess number two", "guess number three"} {
+		tok := m.formToken("/login")
+		resp, _ := m.post("/login", url.Values{"username": {"alice"}, "password": {guess}, "csrf_token": {tok}})
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("guess %d: %d, want 401", i, resp.StatusCode)
+		}
+	}
+	tok := m.formToken("/login")
+	resp, _ := m.post("/login", url.Values{"username": {"bob"}, "password": {pw}, "csrf_token": {tok}})
+	if resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("attempt past logins_per_minute: %d, want 429", resp.StatusCode)
+	}
+	if ra, _ := strconv.Atoi(resp.Header.Get("Retry-After")); ra < 1 {
+		t.Errorf("Retry-After %q", resp.Header.Get("Retry-After"))
+	}
+	// Alice, on her own IP, is not locked out by the sprayer's bucket.
+	honest := ts.newBrowserFrom(honestIP)
+	tok = honest.formToken("/login")
+	resp, _ = honest.post("/login", url.Values{"username": {"alice"}, "password": {pw}, "csrf_token": {tok}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("honest login from another IP: %d, want 303", resp.StatusCode)
+	}
+	if v := counterValue(ts.srv.Metrics().RateLimited.WithLabelValues("login")); v != 1 {
+		t.Errorf("rate_limited_total{limit=login} = %v, want 1", v)
+	}
+	if !strings.Contains(auditLog(t, ts), `"reason":"login_rate"`) {
+		t.Error("no audit event for the login rate limit")
+	}
 }

@@ -56,6 +56,7 @@ type Server struct {
 	metrics  *metrics.Metrics
 	guard    *guard.Guard
 
+	loginRate ratelimit.Limiter // attempts per IP, whatever their outcome
 	loginIP   *ratelimit.Throttle
 	loginUser *ratelimit.Throttle
 	totpUser  *ratelimit.Throttle
@@ -133,6 +134,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	s.hasher = identity.NewHasher(identity.HasherOptions{MaxConcurrent: cfg.Identity.MaxHashing})
 
 	lim := cfg.Limits
+	s.loginRate = ratelimit.NewLocal(lim.LoginsPerMinute/60, int(max(lim.LoginsPerMinute, 1)))
 	s.loginIP = ratelimit.NewThrottle()
 	s.loginUser = ratelimit.NewThrottle()
 	s.totpUser = ratelimit.NewThrottle()
