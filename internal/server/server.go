@@ -107,7 +107,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	for _, w := range cfg.Warnings() {
 		s.metrics.InsecureSettings.WithLabelValues(w).Set(1)
 	}
-	if s.audit, err = audit.Open(cfg.Audit.File, audit.Options{Clock: s.clock}); err != nil {
+	if s.audit, err = audit.Open(cfg.Audit.File, audit.Options{Clock: s.clock, Logger: s.log, OnError: s.metrics.AuditWriteErrors.Inc}); err != nil {
 		return nil, fmt.Errorf("audit.file: %w", err)
 	}
 	if s.broker, err = openBroker(cfg); err != nil {
