@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -34,7 +35,11 @@ func (s *Server) Run(ctx context.Context, ls Listeners, reload <-chan os.Signal)
 			return fmt.Errorf("listen: %w", err)
 		}
 	}
-	public := &http.Server{Handler: s.Handler(), TLSConfig: tlsCfg, ErrorLog: nil} // #nosec G112 -- ServerTimeouts sets ReadHeaderTimeout below
+	// net/http's own errors (TLS handshake failures, slowloris cut off) go
+	// to the structured log at debug level: each is one attacker packet, and
+	// on stderr they would let a scanner flood the log.
+	errorLog := slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)
+	public := &http.Server{Handler: s.Handler(), TLSConfig: tlsCfg, ErrorLog: errorLog} // #nosec G112 -- ServerTimeouts sets ReadHeaderTimeout below
 	tlsconf.ServerTimeouts(public, s.cfg.Limits.HandshakeTimeout.D())
 	errc := make(chan error, 3)
 	go func() {
