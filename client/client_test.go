@@ -59,6 +59,7 @@ func start(t *testing.T) *env {
 	e := &env{t: t, base: "https://" + host, wsURL: "wss://" + host + "/ws", dir: t.TempDir()}
 	e.secret = make([]byte, 32)
 	_, _ = rand.Read(e.secret)
+	e.secret[len(e.secret)-1] |= 0x80 // never '\n': secret_file drops one trailing newline
 	secretFile := filepath.Join(e.dir, "hs.secret")
 	if err := os.WriteFile(secretFile, e.secret, 0o600); err != nil {
 		t.Fatal(err)

@@ -56,6 +56,7 @@ func Verify(r io.Reader) (lines int, err error) {
 			}
 			return lines, &VerifyError{Line: n, Reason: fmt.Sprintf("prev hash does not match line %d (edited, removed or reordered)", n-1)}
 		}
+		// #nosec G115 -- n is a line count, from 1
 		if rec.Seq != uint64(n) {
 			return lines, &VerifyError{Line: n, Reason: fmt.Sprintf("seq %d, want %d (removed, duplicated or reordered)", rec.Seq, n)}
 		}

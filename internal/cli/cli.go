@@ -291,12 +291,15 @@ func sessionCmd(args []string, stdout io.Writer, env []string) error {
 	if err != nil {
 		return err
 	}
-	defer al.Close()
 	n, err := server.RevokeUserSessions(context.Background(), st, al, *user)
 	if err != nil {
+		al.Close()
 		return err
 	}
 	fmt.Fprintf(stdout, "%d session(s) of %s ended\n", n, *user)
+	if err := al.Close(); err != nil {
+		return fmt.Errorf("audit.file: the session.revoked event may not be recorded: %w", err)
+	}
 	return nil
 }
 

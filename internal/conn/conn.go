@@ -135,6 +135,12 @@ type Conn struct {
 	expiryGen                                      int // bumps on refresh so old timers do nothing
 
 	badFrames, rateLimited int
+
+	// cut is set once the connection is condemned: the close follows the
+	// frames already queued (see cutAfterQueued).
+	cut       bool
+	cutCode   int
+	cutReason string
 }
 
 // New wraps an upgraded connection.
@@ -307,6 +313,9 @@ func (c *Conn) readLoop(ctx context.Context) {
 		if c.opt.Hooks.MessageIn != nil {
 			c.opt.Hooks.MessageIn()
 		}
+		if c.isCut() {
+			continue // condemned: nothing more is answered
+		}
 		if !c.allowRate() {
 			continue
 		}
@@ -362,7 +371,7 @@ func (c *Conn) allowRate() bool {
 		if c.opt.Hooks.Cut != nil {
 			c.opt.Hooks.Cut("flood")
 		}
-		c.Close(CloseRateLimited, "message rate limit exceeded")
+		c.cutAfterQueued(CloseRateLimited, "message rate limit exceeded")
 		return false
 	}
 	c.send(encodeReply(reply{ID: 0, Error: &ErrorBody{Code: CodeRateLimited, Message: "too many messages (" + limit + " limit): slow down"}}))
@@ -379,8 +388,31 @@ func (c *Conn) badFrame(err error) {
 		if c.opt.Hooks.Cut != nil {
 			c.opt.Hooks.Cut("bad_frames")
 		}
-		c.Close(ClosePolicy, "too many invalid requests")
+		c.cutAfterQueued(ClosePolicy, "too many invalid requests")
 	}
+}
+
+// cutAfterQueued condemns the connection: it closes with code once the
+// frames already queued (the rate_limited or bad_request errors that say
+// why) are written, so the client reads them before the close frame. The
+// marker is a nil frame; when the queue is full the close is immediate.
+func (c *Conn) cutAfterQueued(code int, reason string) {
+	c.mu.Lock()
+	if c.cut {
+		c.mu.Unlock()
+		return
+	}
+	c.cut, c.cutCode, c.cutReason = true, code, reason
+	c.mu.Unlock()
+	if !c.enqueueMarker() {
+		c.Close(code, reason)
+	}
+}
+
+func (c *Conn) isCut() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cut
 }
 
 // Deliver queues frames of one channel, dropping any at or below the

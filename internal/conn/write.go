@@ -55,6 +55,33 @@ func (c *Conn) enqueue(frames [][]byte, limit int) {
 	}
 }
 
+// enqueueMarker queues the nil frame that tells the flusher to close
+// (see cutAfterQueued); false when the queue is already full.
+func (c *Conn) enqueueMarker() bool {
+	c.out.mu.Lock()
+	if len(c.out.frames) >= c.opt.SendQueue {
+		c.out.mu.Unlock()
+		return false
+	}
+	c.out.frames = append(c.out.frames, nil)
+	start := !c.out.writing
+	c.out.writing = true
+	c.out.mu.Unlock()
+	if start {
+		go c.flush()
+	}
+	return true
+}
+
+// closeCut closes a condemned connection once its queued frames are out.
+func (c *Conn) closeCut() bool {
+	c.mu.Lock()
+	code, reason := c.cutCode, c.cutReason
+	c.mu.Unlock()
+	c.Close(code, reason)
+	return false
+}
+
 func (c *Conn) cutSlow() {
 	if c.opt.Hooks.Cut != nil {
 		c.opt.Hooks.Cut("slow_consumer")
@@ -120,6 +147,9 @@ func (c *Conn) writeBatch(frames [][]byte) bool {
 	if c.opt.Compressed {
 		_ = c.ws.SetWriteDeadline(time.Now().Add(c.opt.WriteTimeout))
 		for _, b := range frames {
+			if b == nil {
+				return c.closeCut()
+			}
 			if err := c.ws.WriteMessage(websocket.TextMessage, b); err != nil {
 				return c.writeFailed()
 			}
@@ -138,6 +168,14 @@ func (c *Conn) writeBatch(frames [][]byte) bool {
 	defer batchPool.Put(bp)
 	buf := (*bp)[:0]
 	for _, b := range frames {
+		if b == nil { // the cutAfterQueued marker: write what precedes it, then close
+			if len(buf) > 0 {
+				if _, err := nc.Write(buf); err != nil {
+					return c.writeFailed()
+				}
+			}
+			return c.closeCut()
+		}
 		if len(buf) > 0 && len(buf)+len(b)+10 > maxBatch {
 			if _, err := nc.Write(buf); err != nil {
 				return c.writeFailed()

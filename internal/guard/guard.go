@@ -69,6 +69,11 @@ type Bans interface {
 	Banned(ip string, now time.Time) (bool, time.Duration)
 }
 
+// CapRetryAfter is the Retry-After sent with a connection-cap refusal: a
+// slot frees when any connection ends, which no one can predict, so the
+// client is asked to back off for a few seconds rather than retry at once.
+const CapRetryAfter = 5 * time.Second
+
 // Caps acquires connection slots (per user, per IP, global); release frees them.
 type Caps func(user, ip string) (release func(), ok bool)
 
@@ -165,7 +170,9 @@ func (g *Guard) Check(r *http.Request) (Identity, func(), *Refusal) {
 	if g.Caps != nil {
 		rel, ok := g.Caps(id.Principal.Name, ip)
 		if !ok {
-			return Identity{}, nil, refuse(http.StatusTooManyRequests, "connection_cap", "too many connections")
+			rf := refuse(http.StatusTooManyRequests, "connection_cap", "too many connections")
+			rf.RetryAfter = CapRetryAfter
+			return Identity{}, nil, rf
 		}
 		release = rel
 	}

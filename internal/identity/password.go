@@ -115,7 +115,7 @@ func NewHasher(opts HasherOptions) *Hasher {
 	p := params{memory: opts.Memory, time: opts.Time, threads: opts.Threads, keyLen: keyLen}
 	p.memory = clamp(p.memory, defaultMemory, maxMemory)
 	p.time = clamp(p.time, defaultTime, maxTime)
-	p.threads = uint8(clamp(uint32(p.threads), defaultThreads, maxThreads))
+	p.threads = uint8(clamp(uint32(p.threads), defaultThreads, maxThreads)) // #nosec G115 -- clamped to maxThreads (16)
 	if p.memory < 8*uint32(p.threads) {
 		p.memory = 8 * uint32(p.threads)
 	}

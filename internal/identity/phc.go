@@ -87,6 +87,7 @@ func parsePHC(s string) (p params, salt, key []byte, err error) {
 	if key, err = b64.DecodeString(keyB64); err != nil || len(key) < minKeyLen || len(key) > maxKeyLen {
 		return p, nil, nil, bad("key is not 16 to 64 bytes of unpadded base64")
 	}
+	// #nosec G115 -- m, t and th were range-checked above; len(key) is at most maxKeyLen
 	return params{memory: uint32(m), time: uint32(t), threads: uint8(th), keyLen: uint32(len(key))}, salt, key, nil
 }
 

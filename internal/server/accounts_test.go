@@ -897,7 +897,7 @@ func TestAccountsLoginRate(t *testing.T) {
 	if r.StatusCode != http.StatusTooManyRequests || r.Header.Get("Retry-After") == "" {
 		t.Fatalf("4th login in a minute: %d, want 429 with Retry-After", r.StatusCode)
 	}
-	wantAudit(t, ts, "login.throttled", "alice", 1, func(l auditLine) bool { return l.Reason == "rate" })
+	wantAudit(t, ts, "login.throttled", "alice", 1, func(l auditLine) bool { return l.Reason == "login_rate" })
 	if r := ts.newBrowser().password("alice", pw, "10.4.0.2"); r.StatusCode != http.StatusSeeOther {
 		t.Fatalf("another IP: %d", r.StatusCode)
 	}

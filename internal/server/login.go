@@ -58,11 +58,12 @@ func (s *Server) loginPost(w http.ResponseWriter, r *http.Request) {
 	password := r.PostForm.Get("password")
 	now := s.clock.Now()
 	userKey := "user:" + strings.ToLower(name)
-	// Every attempt counts here, right or wrong: a cap on how fast one IP
-	// can make the server hash, whatever the outcome.
-	if ok, wait := s.loginRate.Allow("ip:"+ip, now); !ok {
-		s.audit.Record(audit.Event{Type: "login.throttled", Reason: "rate", IP: ip, User: name})
+	// limits.logins_per_minute: a token bucket per IP on every attempt, so
+	// a password sprayer pays even while each guess is a first failure.
+	if ok, wait := s.loginRate.Allow(ip, now); !ok {
+		s.audit.Record(audit.Event{Type: "login.throttled", Reason: "login_rate", IP: ip, User: name})
 		s.metrics.Logins.WithLabelValues("throttled").Inc()
+		s.metrics.RateLimited.WithLabelValues("login").Inc()
 		retryAfter(w, wait)
 		s.pages.Render(w, http.StatusTooManyRequests, "login", web.PageData{Title: "Sign in", CSRFToken: csrf.EnsurePre(w, r), Error: "Too many attempts. Wait a moment and try again."})
 		return

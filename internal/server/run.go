@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -35,7 +36,11 @@ func (s *Server) Run(ctx context.Context, ls Listeners, reload <-chan os.Signal)
 			return fmt.Errorf("listen: %w", err)
 		}
 	}
-	public := &http.Server{Handler: s.Handler(), TLSConfig: tlsCfg, ErrorLog: nil}
+	// net/http's own errors (TLS handshake failures, slowloris cut off) go
+	// to the structured log at debug level: each is one attacker packet, and
+	// on stderr they would let a scanner flood the log.
+	errorLog := slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)
+	public := &http.Server{Handler: s.Handler(), TLSConfig: tlsCfg, ErrorLog: errorLog} // #nosec G112 -- ServerTimeouts sets ReadHeaderTimeout below
 	tlsconf.ServerTimeouts(public, s.cfg.Limits.HandshakeTimeout.D())
 	errc := make(chan error, 3)
 	go func() {
@@ -56,7 +61,7 @@ func (s *Server) Run(ctx context.Context, ls Listeners, reload <-chan os.Signal)
 				return fmt.Errorf("admin_listen: %w", err)
 			}
 		}
-		admin = &http.Server{Handler: s.AdminHandler()}
+		admin = &http.Server{Handler: s.AdminHandler()} // #nosec G112 -- ServerTimeouts sets ReadHeaderTimeout below
 		tlsconf.ServerTimeouts(admin, 10*time.Second)
 		go func() { errc <- admin.Serve(ls.Admin) }()
 	}
@@ -67,7 +72,7 @@ func (s *Server) Run(ctx context.Context, ls Listeners, reload <-chan os.Signal)
 				return fmt.Errorf("tls.redirect_listen: %w", err)
 			}
 		}
-		redirect = &http.Server{Handler: tlsconf.RedirectHandler(s.cfg.PublicURL)}
+		redirect = &http.Server{Handler: tlsconf.RedirectHandler(s.cfg.PublicURL)} // #nosec G112 -- ServerTimeouts sets ReadHeaderTimeout below
 		tlsconf.ServerTimeouts(redirect, 10*time.Second)
 		go func() { errc <- redirect.Serve(ls.Redirect) }()
 	}

@@ -115,7 +115,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	for _, w := range cfg.Warnings() {
 		s.metrics.InsecureSettings.WithLabelValues(w).Set(1)
 	}
-	if s.audit, err = audit.Open(cfg.Audit.File, audit.Options{Clock: s.clock}); err != nil {
+	if s.audit, err = audit.Open(cfg.Audit.File, audit.Options{Clock: s.clock, Logger: s.log, OnError: s.metrics.AuditWriteErrors.Inc}); err != nil {
 		return nil, fmt.Errorf("audit.file: %w", err)
 	}
 	if s.broker, err = openBroker(cfg); err != nil {
@@ -312,5 +312,6 @@ func openStore(cfg config.Config, c clock.Clock, onCommit func([]store.Message),
 	default:
 		return nil, fmt.Errorf("store: %q is not supported yet (allowed: empty for SQLite in data_dir, or sqlite:PATH)", cfg.Store)
 	}
-	return store.OpenSQLite(path, store.SQLiteOptions{Clock: c, OnCommit: onCommit})
+	return store.OpenSQLite(path, store.SQLiteOptions{Clock: c, OnCommit: onCommit,
+		OnCommitDuration: func(d time.Duration) { m.StoreCommit.Observe(d.Seconds()) }})
 }

@@ -65,7 +65,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		IP:                ip,
 		Expires:           id.Expires,
 		Refresh:           id.Refresh,
-		MaxMessageBytes:   lim.MaxMessageBytes,
+		MaxMessageBytes:   s.readLimit(),
 		SendQueue:         lim.SendQueue,
 		MessagesPerSecond: lim.MessagesPerSecond,
 		MessageBurst:      lim.MessageBurst,
@@ -85,6 +85,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 			Cut: func(reason string) {
 				if reason == "slow_consumer" {
 					s.metrics.SlowConsumerCuts.Inc()
+					s.metrics.QueueDrops.Inc() // the frame that found the queue full
 				}
 				s.audit.Record(audit.Event{Type: "connection.cut", Reason: reason, IP: ip, User: id.Principal.Name})
 			},
@@ -112,4 +113,15 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		}()
 		c.Serve(s.connCtx)
 	}()
+}
+
+// readLimit is the largest message a client may send: limits.max_message_bytes,
+// and with compression on also at most compression.max_decompressed, both
+// counted after inflation (M1).
+func (s *Server) readLimit() int64 {
+	n := s.cfg.Limits.MaxMessageBytes
+	if c := s.cfg.Compression; c.Enabled && c.MaxDecompressed > 0 && c.MaxDecompressed < n {
+		n = c.MaxDecompressed
+	}
+	return n
 }

@@ -7,7 +7,7 @@ import (
 	"fmt"
 )
 
-const apiKeyColumns = `id, name, hash, scopes, created_at, revoked`
+const apiKeyColumns = `id, name, hash, scopes, created_at, revoked` // #nosec G101 -- column names, not a credential
 
 func scanAPIKey(r rowScanner) (APIKey, error) {
 	var k APIKey

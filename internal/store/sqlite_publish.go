@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -62,7 +63,7 @@ func (s *SQLite) committer() {
 	defer close(s.done)
 	defer func() {
 		if s.wconn != nil {
-			s.wconn.Close()
+			_ = s.wconn.Close() // shutting down: nothing left to report to
 		}
 	}()
 	batch := make([]*pubReq, 0, s.opts.MaxBatch)
@@ -105,7 +106,11 @@ func (s *SQLite) commitBatch(batch []*pubReq) {
 	if len(live) == 0 {
 		return
 	}
+	start := time.Now()
 	results, stored, err := s.writeBatch(live)
+	if s.opts.OnCommitDuration != nil {
+		s.opts.OnCommitDuration(time.Since(start))
+	}
 	if err != nil {
 		err = fmt.Errorf("store: publish: %w: %w", ErrUnavailable, err)
 		for _, r := range live {
@@ -122,6 +127,24 @@ func (s *SQLite) commitBatch(batch []*pubReq) {
 }
 
 type dedupeKey struct{ from, cid string }
+
+// sqlOffset converts an offset to SQLite's signed INTEGER. Stored offsets
+// count up from 1 and never come near 2^63; a larger value (a client's
+// "before" or "since") clamps to the largest, which matches the same rows.
+func sqlOffset(o uint64) int64 {
+	if o > math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return int64(o)
+}
+
+// fromSQLOffset is sqlOffset's inverse; the column never holds a negative.
+func fromSQLOffset(o int64) uint64 {
+	if o < 0 {
+		return 0
+	}
+	return uint64(o)
+}
 
 type chanState struct {
 	last, oldest uint64
@@ -189,13 +212,13 @@ func (s *SQLite) writeBatch(batch []*pubReq) (results []PublishResult, stored []
 		m.TS = now
 		if _, err := conn.ExecContext(ctx,
 			`INSERT INTO messages (channel, off, sender, ts, data, cid) VALUES (?, ?, ?, ?, ?, ?)`,
-			m.Channel, int64(m.Offset), m.From, ts, []byte(m.Data), m.CID); err != nil {
+			m.Channel, sqlOffset(m.Offset), m.From, ts, []byte(m.Data), m.CID); err != nil {
 			return nil, nil, err
 		}
 		if m.CID != "" {
 			if _, err := conn.ExecContext(ctx,
 				`INSERT INTO dedupe (sender, cid, channel, off, ts, created_ns) VALUES (?, ?, ?, ?, ?, ?)`,
-				m.From, m.CID, m.Channel, int64(m.Offset), ts, unixNanos(now)); err != nil {
+				m.From, m.CID, m.Channel, sqlOffset(m.Offset), ts, unixNanos(now)); err != nil {
 				return nil, nil, err
 			}
 		}
@@ -210,9 +233,10 @@ func (s *SQLite) writeBatch(batch []*pubReq) (results []PublishResult, stored []
 		if !cs.touched {
 			continue
 		}
+		// #nosec G115 -- Retention is checked positive first
 		if s.opts.Retention > 0 && cs.last > uint64(s.opts.Retention) {
-			if keepFrom := cs.last - uint64(s.opts.Retention) + 1; keepFrom > cs.oldest {
-				if _, err := conn.ExecContext(ctx, `DELETE FROM messages WHERE channel = ? AND off < ?`, name, int64(keepFrom)); err != nil {
+			if keepFrom := cs.last - uint64(s.opts.Retention) + 1; keepFrom > cs.oldest { // #nosec G115 -- Retention > 0 here
+				if _, err := conn.ExecContext(ctx, `DELETE FROM messages WHERE channel = ? AND off < ?`, name, sqlOffset(keepFrom)); err != nil {
 					return nil, nil, err
 				}
 				cs.oldest = keepFrom
@@ -221,7 +245,7 @@ func (s *SQLite) writeBatch(batch []*pubReq) (results []PublishResult, stored []
 		if _, err := conn.ExecContext(ctx,
 			`INSERT INTO channels (name, last_offset, oldest) VALUES (?, ?, ?)
 			 ON CONFLICT (name) DO UPDATE SET last_offset = excluded.last_offset, oldest = excluded.oldest`,
-			name, int64(cs.last), int64(cs.oldest)); err != nil {
+			name, sqlOffset(cs.last), sqlOffset(cs.oldest)); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -249,7 +273,7 @@ func (s *SQLite) lookupDedupe(ctx context.Context, conn *sql.Conn, key dedupeKey
 	if err != nil {
 		return PublishResult{}, false, err
 	}
-	m := Message{Channel: channel, Offset: uint64(off), From: key.from, TS: parseTime(ts), CID: key.cid}
+	m := Message{Channel: channel, Offset: fromSQLOffset(off), From: key.from, TS: parseTime(ts), CID: key.cid}
 	var data []byte
 	err = conn.QueryRowContext(ctx, `SELECT data FROM messages WHERE channel = ? AND off = ?`, channel, off).Scan(&data)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
@@ -290,7 +314,7 @@ func (s *SQLite) writeConn(ctx context.Context) (*sql.Conn, error) {
 
 func (s *SQLite) connFailed(err error) {
 	if s.wconn != nil && (errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone)) {
-		s.wconn.Close()
+		_ = s.wconn.Close() // already broken; err is the one that counts
 		s.wconn = nil
 	}
 }
@@ -302,7 +326,7 @@ func (s *SQLite) Since(ctx context.Context, channel string, after uint64, limit 
 	limit = clampLimit(limit)
 	rows, err := s.db.QueryContext(ctx,
 		`SELECT channel, off, sender, ts, data, cid FROM messages WHERE channel = ? AND off > ? ORDER BY off LIMIT ?`,
-		channel, int64(min(after, 1<<63-1)), limit)
+		channel, sqlOffset(after), limit)
 	if err != nil {
 		return nil, false, dbErr("since", err)
 	}
@@ -333,7 +357,7 @@ func (s *SQLite) History(ctx context.Context, channel string, before uint64, lim
 	}
 	rows, err := s.db.QueryContext(ctx,
 		`SELECT channel, off, sender, ts, data, cid FROM messages WHERE channel = ? AND off < ? ORDER BY off DESC LIMIT ?`,
-		channel, int64(before), limit)
+		channel, sqlOffset(before), limit)
 	if err != nil {
 		return nil, dbErr("history", err)
 	}
@@ -371,7 +395,7 @@ func scanMessages(rows *sql.Rows) ([]Message, error) {
 		if err := rows.Scan(&m.Channel, &off, &m.From, &ts, &data, &m.CID); err != nil {
 			return nil, err
 		}
-		m.Offset = uint64(off)
+		m.Offset = fromSQLOffset(off)
 		m.TS = parseTime(ts)
 		m.Data = data
 		msgs = append(msgs, m)

@@ -55,6 +55,7 @@ func EnsureDevCA(dir string, now time.Time) (certFile, keyFile string, err error
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", "", fmt.Errorf("dev CA directory: %w", err)
 	}
+	// #nosec G302 -- a directory needs x; 0700 is owner-only
 	if err := os.Chmod(dir, 0o700); err != nil {
 		return "", "", fmt.Errorf("dev CA directory: %w", err)
 	}
@@ -208,15 +209,15 @@ func writePEM(path, typ string, der []byte, mode os.FileMode) error {
 	}
 	defer os.Remove(tmp.Name())
 	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
+		_ = tmp.Close() // the write error is the one to report
 		return fmt.Errorf("write %q: %w", path, err)
 	}
 	if _, err := tmp.Write(buf.Bytes()); err != nil {
-		tmp.Close()
+		_ = tmp.Close() // the write error is the one to report
 		return fmt.Errorf("write %q: %w", path, err)
 	}
 	if err := tmp.Sync(); err != nil {
-		tmp.Close()
+		_ = tmp.Close() // the write error is the one to report
 		return fmt.Errorf("write %q: %w", path, err)
 	}
 	if err := tmp.Close(); err != nil {

@@ -34,6 +34,7 @@ var curves = []tls.CurveID{tls.X25519MLKEM768, tls.X25519, tls.CurveP256, tls.Cu
 // when the caller sets GetCertificate itself (ACME). ALPN offers only
 // http/1.1 because the WebSocket handshake here is HTTP/1.1 (RFC 6455).
 func ServerConfig(profile string, certs *Reloader) (*tls.Config, error) {
+	// #nosec G402 -- MinVersion is set by the profile switch below (1.2 or 1.3)
 	c := &tls.Config{
 		NextProtos:       []string{"http/1.1"},
 		CurvePreferences: curves,
