@@ -12,14 +12,9 @@ package bench
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
-	"net/http/cookiejar"
-	"net/url"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -52,6 +47,11 @@ type Options struct {
 	// HeapProfile, when set, is where the server's heap profile with every
 	// connection idle is written.
 	HeapProfile string
+	// Target is the server under test: "wsguard" (the default) or
+	// "centrifugo", for the side-by-side figures in BENCHMARKS.md.
+	Target string
+	// CentrifugoBinary is the centrifugo executable, for Target centrifugo.
+	CentrifugoBinary string
 	// Timeout bounds the whole run. Zero means 5 minutes.
 	Timeout time.Duration
 }
@@ -79,6 +79,7 @@ func (o *Options) defaults() {
 
 // Result is what one run measured.
 type Result struct {
+	Target                string
 	Conns, Messages, Size int
 	InFlight              int
 	Handshakes            float64 // per second
@@ -97,18 +98,28 @@ func (r Result) Markdown() string {
 	fmt.Fprintf(&b, "| subscribers × messages × bytes (in flight) | %d × %d × %d (%d) |\n", r.Conns, r.Messages, r.Size, r.InFlight)
 	fmt.Fprintf(&b, "| idle memory per connection (server RSS) | %.1f KiB |\n", r.IdleKiB)
 	fmt.Fprintf(&b, "| of which Go heap / stacks, goroutines | %.1f KiB / %.1f KiB, %.1f |\n", r.HeapKiB, r.StackKiB, r.GoroutinesPerConn)
-	fmt.Fprintf(&b, "| handshakes per second (TLS + session + CSRF) | %.0f |\n", r.Handshakes)
+	fmt.Fprintf(&b, "| handshakes per second | %.0f |\n", r.Handshakes)
 	fmt.Fprintf(&b, "| deliveries per second | %.0f (%d delivered) |\n", r.DeliveriesPerSec, r.Deliveries)
 	fmt.Fprintf(&b, "| server CPU per delivery | %.2f µs |\n", float64(r.CPUPerDelivery.Nanoseconds())/1000)
 	fmt.Fprintf(&b, "| delivery latency p50 / p99 / max | %s / %s / %s |\n", r.P50.Round(time.Microsecond*100), r.P99.Round(time.Microsecond*100), r.Max.Round(time.Microsecond*100))
 	return b.String()
 }
 
-const (
-	benchUser     = "bench"
-	benchPassword = "bench password long enough"
-	benchChannel  = "room:bench"
-)
+// system is one server under test: how to start it, open an
+// authenticated subscriber, publish, and read its pushes.
+type system interface {
+	// dial opens an authenticated connection, ready to subscribe.
+	dial(ctx context.Context) (*websocket.Conn, error)
+	// subscribe subscribes ws to the bench channel and waits for the answer.
+	subscribe(ws *websocket.Conn) error
+	// publisher prepares publishing; publish then sends message i.
+	publisher(ctx context.Context) (publish func(i int, data []byte) error, err error)
+	// sentAt returns the publisher timestamps of the message pushes in a
+	// frame, answering any server ping on ws as the protocol asks.
+	sentAt(ws *websocket.Conn, frame []byte) []int64
+	proc() *node
+	stop()
+}
 
 // Run starts a server, loads it and returns what it measured.
 func Run(ctx context.Context, opt Options, progress io.Writer) (Result, error) {
@@ -123,33 +134,26 @@ func Run(ctx context.Context, opt Options, progress io.Writer) (Result, error) {
 			fmt.Fprintf(progress, format+"\n", args...)
 		}
 	}
-
-	n, err := startNode(ctx, opt.Binary, opt.Conns+1)
+	var sys system
+	var err error
+	switch opt.Target {
+	case "", "wsguard":
+		sys, err = startWSGuard(ctx, opt.Binary, opt.Conns+1)
+	case "centrifugo":
+		sys, err = startCentrifugo(ctx, opt.CentrifugoBinary)
+	default:
+		err = fmt.Errorf("bench: unknown target %q (allowed: wsguard, centrifugo)", opt.Target)
+	}
 	if err != nil {
 		return Result{}, err
 	}
-	defer n.stop()
-	if err := n.run(benchPassword+"\n", "user", "add", benchUser, "--password-stdin"); err != nil {
-		return Result{}, err
-	}
-	cookie, csrf, err := signIn(n)
-	if err != nil {
-		return Result{}, err
-	}
-	dial := func() (*websocket.Conn, error) {
-		d := websocket.Dialer{
-			TLSClientConfig:  n.tlsConfig(),
-			Subprotocols:     []string{"wsguard.v1", "wsguard.csrf." + csrf},
-			HandshakeTimeout: 30 * time.Second,
-			ReadBufferSize:   1024,
-			WriteBufferSize:  1024,
-		}
-		h := http.Header{"Origin": {"https://" + n.host}, "Cookie": {cookie}}
-		ws, _, err := d.DialContext(ctx, "wss://"+n.host+"/ws", h)
-		return ws, err
-	}
+	defer sys.stop()
+	n := sys.proc()
 
-	res := Result{Conns: opt.Conns, Messages: opt.Messages, Size: opt.Size, InFlight: opt.InFlight}
+	res := Result{Target: opt.Target, Conns: opt.Conns, Messages: opt.Messages, Size: opt.Size, InFlight: opt.InFlight}
+	if res.Target == "" {
+		res.Target = "wsguard"
+	}
 	time.Sleep(500 * time.Millisecond) // let the server settle before its baseline
 	rss0, _, err := n.usage()
 	if err != nil {
@@ -165,7 +169,7 @@ func Run(ctx context.Context, opt Options, progress io.Writer) (Result, error) {
 	conns := make([]*websocket.Conn, opt.Conns)
 	start := time.Now()
 	if err := parallel(ctx, opt.Conns, opt.DialConcurrency, func(i int) error {
-		ws, err := dial()
+		ws, err := sys.dial(ctx)
 		conns[i] = ws
 		return err
 	}); err != nil {
@@ -177,27 +181,8 @@ func Run(ctx context.Context, opt Options, progress io.Writer) (Result, error) {
 
 	// 2. Subscribe everyone, then measure what the idle connections hold.
 	say("subscribing...")
-	sub := []byte(`{"id":1,"op":"subscribe","channel":"` + benchChannel + `"}`)
 	if err := parallel(ctx, opt.Conns, opt.DialConcurrency, func(i int) error {
-		ws := conns[i]
-		_ = ws.SetWriteDeadline(time.Now().Add(30 * time.Second))
-		if err := ws.WriteMessage(websocket.TextMessage, sub); err != nil {
-			return err
-		}
-		_ = ws.SetReadDeadline(time.Now().Add(30 * time.Second))
-		for { // skip presence pushes until the answer
-			_, b, err := ws.ReadMessage()
-			if err != nil {
-				return err
-			}
-			if strings.Contains(string(b), `"push"`) {
-				continue
-			}
-			if !strings.Contains(string(b), `"ok":true`) {
-				return fmt.Errorf("subscribe refused: %s", b)
-			}
-			return nil
-		}
+		return sys.subscribe(conns[i])
 	}); err != nil {
 		return res, fmt.Errorf("bench: subscribe: %w", err)
 	}
@@ -219,21 +204,13 @@ func Run(ctx context.Context, opt Options, progress io.Writer) (Result, error) {
 	per := float64(opt.Conns)
 	res.GoroutinesPerConn, res.HeapKiB, res.StackKiB = (g1-g0)/per, (h1-h0)/1024/per, (s1-s0)/1024/per
 
-	// 3. Fan-out: one publisher sends every message at once; each subscriber
-	// counts and timestamps what it receives.
+	// 3. Fan-out: one publisher, at most InFlight messages on their way;
+	// each subscriber counts and timestamps what it receives.
 	say("publishing %d messages of %d bytes to %d subscribers...", opt.Messages, opt.Size, opt.Conns)
-	pub, err := dial()
+	publish, err := sys.publisher(ctx)
 	if err != nil {
 		return res, fmt.Errorf("bench: publisher: %w", err)
 	}
-	defer pub.Close()
-	go func() { // drain the publisher's acknowledgements
-		for {
-			if _, _, err := pub.ReadMessage(); err != nil {
-				return
-			}
-		}
-	}()
 	total := int64(opt.Conns) * int64(opt.Messages)
 	lat := make([][]time.Duration, opt.Conns)
 	var received atomic.Int64
@@ -250,13 +227,11 @@ func Run(ctx context.Context, opt Options, progress io.Writer) (Result, error) {
 				if err != nil {
 					return
 				}
-				sent, ok := sentAt(b)
-				if !ok {
-					continue // a presence push or other frame
-				}
-				lat[i] = append(lat[i], time.Since(time.Unix(0, sent)))
-				if received.Add(1) == total {
-					close(allDone)
+				for _, sent := range sys.sentAt(ws, b) {
+					lat[i] = append(lat[i], time.Since(time.Unix(0, sent)))
+					if received.Add(1) == total {
+						close(allDone)
+					}
 				}
 			}
 		}()
@@ -275,8 +250,8 @@ func Run(ctx context.Context, opt Options, progress io.Writer) (Result, error) {
 		for want := int64(i-opt.InFlight) * int64(opt.Conns) * 99 / 100; received.Load() < want && ctx.Err() == nil; {
 			time.Sleep(50 * time.Microsecond)
 		}
-		msg := fmt.Sprintf(`{"id":%d,"op":"publish","channel":"%s","data":{"t":%d,"p":"%s"}}`, i+1, benchChannel, time.Now().UnixNano(), pad)
-		if err := pub.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
+		data := fmt.Sprintf(`{"t":%d,"p":"%s"}`, time.Now().UnixNano(), pad)
+		if err := publish(i, []byte(data)); err != nil {
 			return res, fmt.Errorf("bench: publish: %w", err)
 		}
 	}
@@ -307,77 +282,6 @@ func Run(ctx context.Context, opt Options, progress io.Writer) (Result, error) {
 	res.P99 = all[len(all)*99/100]
 	res.Max = all[len(all)-1]
 	return res, nil
-}
-
-// sentAt finds the publisher's timestamp in a message push.
-func sentAt(b []byte) (int64, bool) {
-	var p struct {
-		Push string `json:"push"`
-		Data struct {
-			T int64 `json:"t"`
-		} `json:"data"`
-	}
-	if json.Unmarshal(b, &p) != nil || p.Push != "message" {
-		return 0, false
-	}
-	return p.Data.T, true
-}
-
-var (
-	formToken = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
-	metaToken = regexp.MustCompile(`<meta name="csrf-token" content="([^"]+)"`)
-)
-
-// signIn logs the bench user in through the real forms and returns the
-// session cookie header and the CSRF token for the handshake.
-func signIn(n *node) (cookie, csrf string, err error) {
-	jar, _ := cookiejar.New(nil)
-	c := n.httpClient(jar)
-	base := "https://" + n.host
-	page, err := fetch(c, base+"/login")
-	if err != nil {
-		return "", "", err
-	}
-	m := formToken.FindStringSubmatch(page)
-	if m == nil {
-		return "", "", errors.New("bench: no CSRF token on the login page")
-	}
-	form := url.Values{"username": {benchUser}, "password": {benchPassword}, "csrf_token": {m[1]}}
-	req, _ := http.NewRequest(http.MethodPost, base+"/login", strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Origin", base)
-	resp, err := c.Do(req)
-	if err != nil {
-		return "", "", err
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusSeeOther {
-		return "", "", fmt.Errorf("bench: login answered %d", resp.StatusCode)
-	}
-	page, err = fetch(c, base+"/")
-	if err != nil {
-		return "", "", err
-	}
-	mt := metaToken.FindStringSubmatch(page)
-	if mt == nil {
-		return "", "", errors.New("bench: no csrf-token meta on the chat page")
-	}
-	u, _ := url.Parse(base)
-	var parts []string
-	for _, ck := range jar.Cookies(u) {
-		parts = append(parts, ck.Name+"="+ck.Value)
-	}
-	return strings.Join(parts, "; "), mt[1], nil
-}
-
-func fetch(c *http.Client, u string) (string, error) {
-	resp, err := c.Get(u)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	return string(b), err
 }
 
 // parallel runs fn(0..n-1), at most width at once, and returns the first error.

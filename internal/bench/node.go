@@ -2,9 +2,6 @@ package bench
 
 import (
 	"bufio"
-	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -12,116 +9,34 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 )
 
-// node is a wsguard server running as a child process, so that its memory
-// and CPU are measured apart from the load client's.
+// node is a server under test running as a child process, so that its
+// memory and CPU are measured apart from the load client's.
 type node struct {
 	cmd     *exec.Cmd
-	dir     string
-	host    string // localhost:PORT
-	admin   string // the metrics listener, 127.0.0.1:PORT
-	env     []string
-	bin     string
-	roots   *x509.CertPool
+	dir     string  // scratch directory, removed by stop
+	admin   string  // its metrics listener, 127.0.0.1:PORT
 	clkTick float64 // USER_HZ, the unit of /proc/PID/stat times: 100 on Linux
 }
 
-// benchConfig is the server config for a run. Every control stays on (TLS,
-// Origin, session + CSRF, read limit, bounded queues, durable publishes);
-// only the caps that a single load client on one IP and one user would hit
-// are raised, because the bench deliberately is that client.
-const benchConfig = `listen: 127.0.0.1:%d
-public_url: https://localhost:%d
-data_dir: %s
-admin_listen: 127.0.0.1:%d
-limits:
-  conns_per_user: %d
-  conns_per_ip: %d
-  handshakes_per_second: 1000000
-  handshake_burst: 1000000
-  messages_per_second: 100000
-  message_burst: 100000
-  user_messages_per_second: 100000
-  ip_messages_per_second: 100000
-`
-
-func startNode(ctx context.Context, bin string, conns int) (*node, error) {
-	dir, err := os.MkdirTemp("", "wsguard-bench-")
-	if err != nil {
-		return nil, err
-	}
-	port, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	cfgPath := filepath.Join(dir, "wsguard.yaml")
-	adminPort, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	cfg := fmt.Sprintf(benchConfig, port, port, filepath.Join(dir, "data"), adminPort, conns+10, conns+10)
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		return nil, err
-	}
-	n := &node{dir: dir, host: "localhost:" + strconv.Itoa(port), admin: "127.0.0.1:" + strconv.Itoa(adminPort), bin: bin, clkTick: 100,
-		env: append(os.Environ(), "WSGUARD_CONFIG="+cfgPath)}
-	n.cmd = exec.CommandContext(ctx, bin, "serve")
-	n.cmd.Env = n.env
-	n.cmd.Stdout, n.cmd.Stderr = nil, nil
-	if err := n.cmd.Start(); err != nil {
-		return nil, err
-	}
+// waitHealthy polls url until it answers 200, for at most 30 s.
+func waitHealthy(c *http.Client, url string) error {
 	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if pem, err := os.ReadFile(filepath.Join(dir, "data", "tls", "ca.pem")); err == nil {
-			pool := x509.NewCertPool()
-			if pool.AppendCertsFromPEM(pem) {
-				n.roots = pool
-				c := n.httpClient(nil)
-				if resp, err := c.Get("https://" + n.host + "/healthz"); err == nil {
-					resp.Body.Close()
-					if resp.StatusCode == http.StatusOK {
-						return n, nil
-					}
-				}
+	for time.Now().Before(deadline) {
+		if resp, err := c.Get(url); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
 			}
-		}
-		if time.Now().After(deadline) {
-			n.stop()
-			return nil, errors.New("bench: the server did not become healthy within 30s")
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-func (n *node) run(stdin string, args ...string) error {
-	cmd := exec.Command(n.bin, args...)
-	cmd.Env = n.env
-	cmd.Stdin = strings.NewReader(stdin)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("wsguard %s: %w: %s", strings.Join(args, " "), err, out)
-	}
-	return nil
-}
-
-func (n *node) tlsConfig() *tls.Config {
-	return &tls.Config{RootCAs: n.roots, ServerName: "localhost", MinVersion: tls.VersionTLS12}
-}
-
-func (n *node) httpClient(jar http.CookieJar) *http.Client {
-	return &http.Client{
-		Jar:     jar,
-		Timeout: 30 * time.Second,
-		Transport: &http.Transport{TLSClientConfig: n.tlsConfig(), DialContext: (&net.Dialer{}).DialContext,
-			ForceAttemptHTTP2: false},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
+	return fmt.Errorf("bench: %s did not answer 200 within 30s", url)
 }
 
 // usage reads the server's resident memory (bytes) and CPU time used so far.

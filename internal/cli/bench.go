@@ -25,6 +25,8 @@ func benchCmd(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&opt.InFlight, "inflight", 1, "messages on their way to subscribers at once (1: latency of one fan-out)")
 	fs.StringVar(&opt.CPUProfile, "cpuprofile", "", "write the server's CPU profile during the fan-out to this file")
 	fs.StringVar(&opt.HeapProfile, "heapprofile", "", "write the server's heap profile with every connection idle to this file")
+	fs.StringVar(&opt.Target, "target", "wsguard", "server under test: wsguard, or centrifugo for the side-by-side figures")
+	fs.StringVar(&opt.CentrifugoBinary, "centrifugo", "", "the centrifugo executable, for --target centrifugo")
 	fs.DurationVar(&opt.Timeout, "timeout", 5*time.Minute, "bound on the whole run")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -38,9 +40,9 @@ func benchCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "wsguard bench --conns %d --messages %d --size %d (%s, %d CPUs, %s)\n\n",
-		opt.Conns, opt.Messages, opt.Size, runtime.Version(), runtime.NumCPU(), time.Now().UTC().Format(time.DateOnly))
-	fmt.Fprintln(stdout, "| measure | wsguard |")
+	fmt.Fprintf(stdout, "wsguard bench --target %s --conns %d --messages %d --size %d --inflight %d (%s, %d CPUs, %s)\n\n",
+		res.Target, opt.Conns, opt.Messages, opt.Size, opt.InFlight, runtime.Version(), runtime.NumCPU(), time.Now().UTC().Format(time.DateOnly))
+	fmt.Fprintf(stdout, "| measure | %s |\n", res.Target)
 	fmt.Fprintln(stdout, "|---|---|")
 	fmt.Fprint(stdout, res.Markdown())
 	return nil

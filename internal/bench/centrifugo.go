@@ -1,0 +1,267 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/gorilla/websocket"
+)
+
+// centrifugoSys drives Centrifugo (v6) over the same wss path, for the
+// side-by-side figures: a connection JWT, a subscribe, publishes through
+// its server HTTP API. Centrifugo's memory engine keeps history in memory
+// only; wsguard's every publish is durable on disk, which is the harder
+// job.
+type centrifugoSys struct {
+	n       *node
+	host    string // localhost:PORT
+	api     string // http://127.0.0.1:PORT (internal port: API, metrics, pprof)
+	roots   *x509.CertPool
+	secret  []byte
+	http    *http.Client
+	channel string
+}
+
+const centrifugoAPIKey = "bench-api-key"
+
+func startCentrifugo(ctx context.Context, bin string) (*centrifugoSys, error) {
+	if bin == "" {
+		return nil, errors.New("bench: target centrifugo needs --centrifugo PATH (go install github.com/centrifugal/centrifugo/v6@v6.9.1)")
+	}
+	dir, err := os.MkdirTemp("", "centrifugo-bench-")
+	if err != nil {
+		return nil, err
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	internal, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	certPEM, keyPEM, roots, err := selfSigned()
+	if err != nil {
+		return nil, err
+	}
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, certPEM, 0o600); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
+		return nil, err
+	}
+	secret := make([]byte, 32)
+	_, _ = rand.Read(secret)
+	cfg := map[string]any{
+		"http_server": map[string]any{
+			"address": "127.0.0.1", "port": port,
+			"internal_address": "127.0.0.1", "internal_port": strconv.Itoa(internal),
+			"tls": map[string]any{"enabled": true, "cert_pem": certFile, "key_pem": keyFile},
+			// TLS on the client port only; the internal port (API, metrics)
+			// stays plain HTTP on loopback, like wsguard's admin listener.
+			"tls_external": true,
+		},
+		"log": map[string]any{"level": "error"},
+		"client": map[string]any{
+			"token":           map[string]any{"hmac_secret_key": string(secretHex(secret))},
+			"allowed_origins": []string{"https://localhost:" + strconv.Itoa(port)},
+		},
+		"channel": map[string]any{"without_namespace": map[string]any{
+			"allow_subscribe_for_client": true, "history_size": 1000, "history_ttl": "300s",
+		}},
+		"http_api":   map[string]any{"key": centrifugoAPIKey},
+		"prometheus": map[string]any{"enabled": true},
+		"health":     map[string]any{"enabled": true},
+		"debug":      map[string]any{"enabled": true},
+	}
+	b, _ := json.Marshal(cfg)
+	cfgPath := filepath.Join(dir, "config.json")
+	if err := os.WriteFile(cfgPath, b, 0o600); err != nil {
+		return nil, err
+	}
+	c := &centrifugoSys{
+		n:      &node{dir: dir, admin: "127.0.0.1:" + strconv.Itoa(internal), clkTick: 100},
+		host:   "localhost:" + strconv.Itoa(port),
+		api:    "http://127.0.0.1:" + strconv.Itoa(internal),
+		roots:  roots,
+		secret: secretHex(secret),
+		http:   &http.Client{Timeout: 30 * time.Second},
+		// The same channel name grammar both accept; Centrifugo's "room:"
+		// would be a namespace needing its own config.
+		channel: "bench",
+	}
+	c.n.cmd = exec.CommandContext(ctx, bin, "--config", cfgPath)
+	if logf, err := os.Create(filepath.Join(os.TempDir(), "centrifugo-bench.log")); err == nil {
+		c.n.cmd.Stdout, c.n.cmd.Stderr = logf, logf
+	}
+	if err := c.n.cmd.Start(); err != nil {
+		return nil, err
+	}
+	if err := waitHealthy(c.http, c.api+"/health"); err != nil {
+		c.stop()
+		return nil, err
+	}
+	return c, nil
+}
+
+func secretHex(b []byte) []byte { return fmt.Appendf(nil, "%x", b) }
+
+func (c *centrifugoSys) proc() *node { return c.n }
+func (c *centrifugoSys) stop()       { c.n.stop() }
+
+func (c *centrifugoSys) dial(ctx context.Context) (*websocket.Conn, error) {
+	d := websocket.Dialer{
+		TLSClientConfig:  &tls.Config{RootCAs: c.roots, ServerName: "localhost", MinVersion: tls.VersionTLS12},
+		HandshakeTimeout: 30 * time.Second,
+		ReadBufferSize:   1024,
+		WriteBufferSize:  1024,
+	}
+	ws, _, err := d.DialContext(ctx, "wss://"+c.host+"/connection/websocket", http.Header{"Origin": {"https://" + c.host}})
+	if err != nil {
+		return nil, err
+	}
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+		"sub": "bench", "exp": time.Now().Add(time.Hour).Unix(),
+	}).SignedString(c.secret)
+	if err != nil {
+		ws.Close()
+		return nil, err
+	}
+	if err := c.command(ws, 1, `{"id":1,"connect":{"token":"`+tok+`"}}`); err != nil {
+		ws.Close()
+		return nil, fmt.Errorf("centrifugo connect: %w", err)
+	}
+	return ws, nil
+}
+
+func (c *centrifugoSys) subscribe(ws *websocket.Conn) error {
+	return c.command(ws, 2, `{"id":2,"subscribe":{"channel":"`+c.channel+`"}}`)
+}
+
+// command sends one command and waits for the reply with its id.
+func (c *centrifugoSys) command(ws *websocket.Conn, id int, cmd string) error {
+	_ = ws.SetWriteDeadline(time.Now().Add(30 * time.Second))
+	if err := ws.WriteMessage(websocket.TextMessage, []byte(cmd)); err != nil {
+		return err
+	}
+	_ = ws.SetReadDeadline(time.Now().Add(30 * time.Second))
+	for {
+		_, b, err := ws.ReadMessage()
+		if err != nil {
+			return err
+		}
+		for _, line := range bytes.Split(b, []byte("\n")) {
+			var r struct {
+				ID    int             `json:"id"`
+				Error json.RawMessage `json:"error"`
+			}
+			if json.Unmarshal(line, &r) != nil || r.ID != id {
+				continue
+			}
+			if r.Error != nil {
+				return fmt.Errorf("refused: %s", r.Error)
+			}
+			return nil
+		}
+	}
+}
+
+// publisher publishes through the server HTTP API, which answers once the
+// publication is in (memory) history.
+func (c *centrifugoSys) publisher(context.Context) (func(int, []byte) error, error) {
+	return func(_ int, data []byte) error {
+		body := fmt.Sprintf(`{"channel":%q,"data":%s}`, c.channel, data)
+		req, _ := http.NewRequest(http.MethodPost, c.api+"/api/publish", bytes.NewReader([]byte(body)))
+		req.Header.Set("X-API-Key", centrifugoAPIKey)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := c.http.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+		if resp.StatusCode != http.StatusOK || bytes.Contains(b, []byte(`"error"`)) {
+			return fmt.Errorf("publish answered %d: %s", resp.StatusCode, b)
+		}
+		return nil
+	}, nil
+}
+
+// sentAt reads the publications in a frame (Centrifugo joins several
+// replies with newlines) and answers its ping, an empty object, as the
+// protocol requires.
+func (c *centrifugoSys) sentAt(ws *websocket.Conn, b []byte) []int64 {
+	var out []int64
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		if string(line) == "{}" {
+			_ = ws.WriteMessage(websocket.TextMessage, []byte("{}"))
+			continue
+		}
+		var p struct {
+			Push struct {
+				Pub struct {
+					Data struct {
+						T int64 `json:"t"`
+					} `json:"data"`
+				} `json:"pub"`
+			} `json:"push"`
+		}
+		if json.Unmarshal(line, &p) == nil && p.Push.Pub.Data.T != 0 {
+			out = append(out, p.Push.Pub.Data.T)
+		}
+	}
+	return out
+}
+
+// selfSigned makes a P-256 certificate for localhost, the same kind of key
+// wsguard's dev CA issues, so both servers do the same TLS work.
+func selfSigned() (certPEM, keyPEM []byte, roots *x509.CertPool, err error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "localhost"},
+		DNSNames:              []string{"localhost"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	cert, _ := x509.ParseCertificate(der)
+	roots = x509.NewCertPool()
+	roots.AddCert(cert)
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), roots, nil
+}
