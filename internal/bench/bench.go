@@ -154,7 +154,7 @@ func Run(ctx context.Context, opt Options, progress io.Writer) (Result, error) {
 	if res.Target == "" {
 		res.Target = "wsguard"
 	}
-	time.Sleep(500 * time.Millisecond) // let the server settle before its baseline
+	n.settle()
 	rss0, _, err := n.usage()
 	if err != nil {
 		return res, err
@@ -186,7 +186,7 @@ func Run(ctx context.Context, opt Options, progress io.Writer) (Result, error) {
 	}); err != nil {
 		return res, fmt.Errorf("bench: subscribe: %w", err)
 	}
-	time.Sleep(2 * time.Second)
+	n.settle()
 	rss1, _, err := n.usage()
 	if err != nil {
 		return res, err

@@ -146,3 +146,15 @@ func (n *node) saveProfile(path, endpoint string) error {
 	}
 	return f.Close()
 }
+
+// settle asks the server for a garbage collection (the pprof heap handler
+// runs one with gc=1) and gives it a moment, so memory is read without
+// the garbage of what came before.
+func (n *node) settle() {
+	time.Sleep(time.Second)
+	if resp, err := http.Get("http://" + n.admin + "/debug/pprof/heap?gc=1"); err == nil {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	time.Sleep(time.Second)
+}
