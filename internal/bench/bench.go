@@ -248,7 +248,7 @@ func Run(ctx context.Context, opt Options, progress io.Writer) (Result, error) {
 	for i := 1; i <= opt.Messages; i++ {
 		// Wait until message i-InFlight has reached 99% of the subscribers.
 		for want := int64(i-opt.InFlight) * int64(opt.Conns) * 99 / 100; received.Load() < want && ctx.Err() == nil; {
-			time.Sleep(50 * time.Microsecond)
+			time.Sleep(200 * time.Microsecond)
 		}
 		data := fmt.Sprintf(`{"t":%d,"p":"%s"}`, time.Now().UnixNano(), pad)
 		if err := publish(i, []byte(data)); err != nil {

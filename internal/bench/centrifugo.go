@@ -217,17 +217,10 @@ func (c *centrifugoSys) sentAt(ws *websocket.Conn, b []byte) []int64 {
 			_ = ws.WriteMessage(websocket.TextMessage, []byte("{}"))
 			continue
 		}
-		var p struct {
-			Push struct {
-				Pub struct {
-					Data struct {
-						T int64 `json:"t"`
-					} `json:"data"`
-				} `json:"pub"`
-			} `json:"push"`
-		}
-		if json.Unmarshal(line, &p) == nil && p.Push.Pub.Data.T != 0 {
-			out = append(out, p.Push.Pub.Data.T)
+		if bytes.HasPrefix(line, []byte(`{"push":`)) && bytes.Contains(line, []byte(`"pub":`)) {
+			if t, ok := stampIn(line); ok {
+				out = append(out, t)
+			}
 		}
 	}
 	return out
