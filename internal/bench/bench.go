@@ -38,8 +38,8 @@ type Options struct {
 	DialConcurrency int
 	// InFlight is how many messages the publisher lets be on their way to
 	// subscribers at once; it publishes the next only when the oldest has
-	// reached (nearly) everyone. Latency then measures one fan-out, not a
-	// queue of them. Zero means 1.
+	// reached everyone. With 1, latency measures one fan-out, not a queue
+	// of them; more lets a server batch. Zero means 1.
 	InFlight int
 	// CPUProfile, when set, is where the server's CPU profile during the
 	// fan-out is written (pprof format).
@@ -246,8 +246,10 @@ func Run(ctx context.Context, opt Options, progress io.Writer) (Result, error) {
 	pad := strings.Repeat("x", max(0, opt.Size-len(`{"t":1700000000000000000,"p":""}`)))
 	start = time.Now()
 	for i := 1; i <= opt.Messages; i++ {
-		// Wait until message i-InFlight has reached 99% of the subscribers.
-		for want := int64(i-opt.InFlight) * int64(opt.Conns) * 99 / 100; received.Load() < want && ctx.Err() == nil; {
+		// Wait until message i-InFlight has reached every subscriber (as a
+		// count: with InFlight 1 that is exact, since each subscriber gets
+		// the messages in order).
+		for want := int64(i-opt.InFlight) * int64(opt.Conns); received.Load() < want && ctx.Err() == nil; {
 			time.Sleep(200 * time.Microsecond)
 		}
 		data := fmt.Sprintf(`{"t":%d,"p":"%s"}`, time.Now().UnixNano(), pad)

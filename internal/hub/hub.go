@@ -62,12 +62,23 @@ type Hub struct {
 
 	// OnDeliver, when set, is told of every frame delivered to a local subscriber.
 	OnDeliver func(f *Frame, n int)
+
+	// committed carries group commits from the store's committer to the
+	// fan-out goroutine, so that the next commit does not wait for this
+	// one's fan-out. Its capacity bounds the backlog: when fan-out falls
+	// behind, Committed blocks and publishers wait, memory does not grow.
+	committed chan []store.Message
+	stopped   chan struct{}
 }
+
+// fanoutBacklog is how many group commits may wait for fan-out.
+const fanoutBacklog = 64
 
 // New returns a hub publishing through st and fanning out through b. It
 // subscribes to b at once; Close unsubscribes.
 func New(st store.Store, b broker.Broker) *Hub {
-	h := &Hub{store: st, broker: b, seed: maphash.MakeSeed(), members: map[Member]struct{}{}}
+	h := &Hub{store: st, broker: b, seed: maphash.MakeSeed(), members: map[Member]struct{}{},
+		committed: make(chan []store.Message, fanoutBacklog), stopped: make(chan struct{})}
 	for i := range h.shards {
 		h.shards[i].subs = map[string]map[Subscriber]struct{}{}
 		h.shards[i].presence = map[string]map[string]int{}
@@ -75,8 +86,21 @@ func New(st store.Store, b broker.Broker) *Hub {
 	return h
 }
 
-// Start subscribes the hub to its broker; the returned func stops it.
-func (h *Hub) Start() (stop func()) { return h.broker.Subscribe(h.onEvent) }
+// Start subscribes the hub to its broker and starts fan-out; the returned
+// func stops both.
+func (h *Hub) Start() (stop func()) {
+	cancel := h.broker.Subscribe(h.onEvent)
+	done := make(chan struct{})
+	go func() { defer close(done); h.fanout() }()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			close(h.stopped)
+			<-done
+			cancel()
+		})
+	}
+}
 
 func (h *Hub) shard(channel string) *shard {
 	return &h.shards[maphash.String(h.seed, channel)%shardCount]
@@ -176,10 +200,43 @@ func (h *Hub) Publish(ctx context.Context, from, channel, cid string, data json.
 	return h.store.Publish(ctx, store.Message{Channel: channel, From: from, CID: cid, Data: data})
 }
 
-// Committed is the store's OnCommit hook: it encodes each message once and
-// hands the broker one event per channel per commit, in offset order, so a
-// burst reaches each subscriber as one batch.
+// Committed is the store's OnCommit hook: it hands a group commit to the
+// fan-out goroutine, in commit order. It blocks only while fanoutBacklog
+// commits are already waiting; after Stop it drops the batch (the messages
+// are durable: subscribers recover them with since).
 func (h *Hub) Committed(msgs []store.Message) {
+	select {
+	case h.committed <- msgs:
+	case <-h.stopped:
+	}
+}
+
+// fanout takes every commit waiting, so that messages committed while the
+// previous fan-out ran go out together, encodes each message once, and
+// hands the broker one event per channel, in offset order: a subscriber
+// gets a burst in one wake-up and, usually, one write.
+func (h *Hub) fanout() {
+	for {
+		var msgs []store.Message
+		select {
+		case msgs = <-h.committed:
+		case <-h.stopped:
+			return
+		}
+	more:
+		for len(msgs) < 4096 {
+			select {
+			case next := <-h.committed:
+				msgs = append(msgs, next...)
+			default:
+				break more
+			}
+		}
+		h.publishCommitted(msgs)
+	}
+}
+
+func (h *Hub) publishCommitted(msgs []store.Message) {
 	var events []broker.Event
 	index := map[string]int{}
 	for _, m := range msgs {
