@@ -5,6 +5,7 @@ package server
 // work). Each would fail on the code before its fix.
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -12,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 
 	"github.com/wsguard/wsguard/internal/config"
 )
@@ -101,4 +104,136 @@ func TestReviewLoginParallelGuesses(t *testing.T) {
 	if r := b.password("bob", pw, "10.40.1.1"); r.StatusCode != http.StatusSeeOther {
 		t.Fatalf("bob after the delay: %d, want 303", r.StatusCode)
 	}
+}
+
+// TestReviewRevokedDuringHandshake: a logout (or a user disable) that lands
+// between the guard's session check and the hub registration matched no
+// socket, and the socket then lived on. The hook runs the revocation in
+// exactly that window; the socket must close 4001 within 1 s. An honest
+// socket opened without a revocation stays up.
+func TestReviewRevokedDuringHandshake(t *testing.T) {
+	ts := startServer(t, nil)
+	ctx := context.Background()
+	ts.addUser("alice", pw, false)
+	ts.addUser("bob", pw, false)
+
+	inWindow := func(t *testing.T, revoke func()) {
+		var once sync.Once
+		h := func() { once.Do(revoke) }
+		testHookHandshakeChecked.Store(&h)
+		t.Cleanup(func() { testHookHandshakeChecked.Store(nil) })
+	}
+
+	t.Run("logout", func(t *testing.T) {
+		b := ts.newBrowser()
+		tok := b.login("alice", pw)
+		hash := sessionHashOf(t, b)
+		inWindow(t, func() {
+			sess, err := ts.srv.store.SessionByHash(ctx, hash)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			ts.srv.endSession(ctx, sess, "logout", "")
+		})
+		ws := b.connect(tok)
+		testHookHandshakeChecked.Store(nil)
+		expectClose4001(t, ws, "socket opened while logging out")
+		if _, resp, err := b.dial(ts.url, "wsguard.v1", "wsguard.csrf."+tok); err == nil || status(resp) != http.StatusUnauthorized {
+			t.Fatalf("handshake after logout: %v %d, want 401", err, status(resp))
+		}
+	})
+
+	t.Run("user disabled", func(t *testing.T) {
+		b := ts.newBrowser()
+		tok := b.login("bob", pw)
+		inWindow(t, func() {
+			if err := SetUserDisabled(ctx, ts.srv.store, ts.srv.audit, "bob", true); err != nil {
+				t.Error(err)
+			}
+		})
+		ws := b.connect(tok)
+		testHookHandshakeChecked.Store(nil)
+		expectClose4001(t, ws, "socket opened while the user was disabled")
+	})
+
+	t.Run("honest socket stays", func(t *testing.T) {
+		ts.addUser("carol", pw, false)
+		b := ts.newBrowser()
+		ws := b.connect(b.login("carol", pw))
+		expectAlive(t, ws, 1, "carol")
+	})
+}
+
+// TestReviewLogoutRaceLoop: handshakes in a loop with a session cookie
+// while the session logs out concurrently; after logout, every socket that
+// opened is closed 4001 within 1 s, and later handshakes are refused.
+func TestReviewLogoutRaceLoop(t *testing.T) {
+	ts := startServer(t, nil)
+	ts.addUser("alice", pw, false)
+	deadline := time.Now().Add(20 * time.Second)
+	for round := 0; round < 6 && time.Now().Before(deadline); round++ {
+		b := ts.newBrowser()
+		tok := b.login("alice", pw)
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var opened []*websocket.Conn
+		for range 6 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range 4 {
+					ws, _, err := b.dial(ts.url, "wsguard.v1", "wsguard.csrf."+tok)
+					if err != nil {
+						return // refused: the logout came first
+					}
+					mu.Lock()
+					opened = append(opened, ws)
+					mu.Unlock()
+				}
+			}()
+		}
+		time.Sleep(time.Duration(round) * 2 * time.Millisecond)
+		if r, _ := b.post("/logout", url.Values{"csrf_token": {tok}}); r.StatusCode != http.StatusSeeOther {
+			t.Fatalf("logout: %d", r.StatusCode)
+		}
+		wg.Wait()
+		for i, ws := range opened {
+			expectClose4001(t, ws, "round "+strconv.Itoa(round)+" socket "+strconv.Itoa(i))
+			ws.Close()
+		}
+	}
+}
+
+// TestReviewSessionTicketSocket: a socket opened with a ticket minted from
+// a browser session stays open and usable past several sweeps (it was
+// closed 4001 after ~250 ms: the sweep looked up an empty session hash),
+// and still closes 4001 when the session logs out.
+func TestReviewSessionTicketSocket(t *testing.T) {
+	ts := startServer(t, nil)
+	ts.addUser("alice", pw, false)
+	b := ts.newBrowser()
+	csrfTok := b.login("alice", pw)
+	h := http.Header{"Cookie": {b.cookieHeader()}, "X-CSRF-Token": {csrfTok}, "Origin": {ts.url}}
+	st, m := ts.api(t, "/api/v1/tickets", h, "")
+	if st != http.StatusOK {
+		t.Fatalf("mint: %d %v", st, m)
+	}
+	tk, _ := m["ticket"].(string)
+	ws, code := ts.dialStatus(t, nil, ts.url, "wsguard.v1", "wsguard.ticket."+tk)
+	if code != 101 {
+		t.Fatalf("ticket handshake: %d", code)
+	}
+	// More than a second of wall time, a sweep every 250 ms: still usable.
+	until := time.Now().Add(1200 * time.Millisecond)
+	for id := 1; time.Now().Before(until); id++ {
+		if f, _ := call(t, ws, map[string]any{"id": id, "op": "ping"}); !f.OK {
+			t.Fatalf("ping %d refused: %+v", id, f.Error)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if r, _ := b.post("/logout", url.Values{"csrf_token": {csrfTok}}); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("logout: %d", r.StatusCode)
+	}
+	expectClose4001(t, ws, "session ticket socket after logout")
 }

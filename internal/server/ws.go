@@ -2,10 +2,16 @@ package server
 
 import (
 	"net/http"
+	"sync/atomic"
 
 	"github.com/wsguard/wsguard/internal/audit"
 	"github.com/wsguard/wsguard/internal/conn"
 )
+
+// testHookHandshakeChecked, set only by tests, runs between the guard's
+// checks and the hub registration: the window in which a racing logout or
+// revocation matches no socket (see recheckSession).
+var testHookHandshakeChecked atomic.Pointer[func()]
 
 // serveWS runs the handshake guard and, when it passes, the connection.
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
@@ -38,6 +44,9 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		}
 		http.Error(w, refusal.Message, refusal.Status)
 		return
+	}
+	if h := testHookHandshakeChecked.Load(); h != nil {
+		(*h)()
 	}
 	// The lifetime starts before the 101 goes out: the client may act on
 	// the open socket (and a test move the clock) as soon as it has it.
@@ -89,6 +98,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 				}
 				s.audit.Record(audit.Event{Type: "connection.cut", Reason: reason, IP: ip, User: id.Principal.Name})
 			},
+			Registered: func() { s.recheckSession(lc) },
 			BadFrame: func(ip string) {
 				if s.bans.Fail(ip, s.clock.Now()) {
 					s.metrics.Bans.Inc()
