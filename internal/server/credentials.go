@@ -40,6 +40,11 @@ func (s *Server) wireCredentials() error {
 	if err := s.loadClientCAs(); err != nil {
 		return err
 	}
+	if s.clientCAs != nil {
+		// API keys are bound to mutual TLS everywhere, /ws included: a
+		// leaked key alone must not upgrade and publish over a socket.
+		s.guard.ClientCertKinds = []string{"apikey"}
+	}
 	s.guard.Bearer = s.verifyBearer
 	s.guard.Ticket = s.redeemTicket
 	return nil

@@ -6,8 +6,11 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -202,6 +205,55 @@ func TestReviewLogoutRaceLoop(t *testing.T) {
 			expectClose4001(t, ws, "round "+strconv.Itoa(round)+" socket "+strconv.Itoa(i))
 			ws.Close()
 		}
+	}
+}
+
+// TestReviewAPIKeyWSNeedsClientCert: with tls.client_ca_file, an API key
+// opens /ws only over a connection with a verified client certificate, as
+// on /api/v1/publish. Before, the key alone upgraded and could publish.
+func TestReviewAPIKeyWSNeedsClientCert(t *testing.T) {
+	caPEM, good := clientCA(t, "svc")
+	ts := startServer(t, func(c *config.Config) {
+		p := filepath.Join(t.TempDir(), "client-ca.pem")
+		if err := os.WriteFile(p, caPEM, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c.TLS.ClientCAFile = p
+		tokenNamespaces(c)
+	})
+	key := ts.apiKey(t, "feed", "publish:news:*")
+	dial := func(certs []tls.Certificate) (*websocket.Conn, int) {
+		cfg := ts.tlsConfig()
+		cfg.Certificates = certs
+		d := websocket.Dialer{TLSClientConfig: cfg, Subprotocols: []string{"wsguard.v1"}, HandshakeTimeout: 10 * time.Second}
+		ws, resp, err := d.Dial("wss://"+ts.host+"/ws", bearerHeader(key))
+		if err != nil {
+			if resp == nil {
+				t.Fatalf("dial: %v", err)
+			}
+			return nil, resp.StatusCode
+		}
+		t.Cleanup(func() { ws.Close() })
+		return ws, 101
+	}
+	if _, st := dial(nil); st != http.StatusUnauthorized {
+		t.Fatalf("API key without a client certificate: %d, want 401", st)
+	}
+	if !strings.Contains(ts.auditLog(t), `"reason":"client_cert_required"`) {
+		t.Error("refusal not audited as client_cert_required")
+	}
+	ws, st := dial([]tls.Certificate{good})
+	if st != 101 {
+		t.Fatalf("API key with a client certificate: %d, want 101", st)
+	}
+	if f, _ := call(t, ws, map[string]any{"id": 1, "op": "publish", "channel": "news:eu", "data": 1}); !f.OK {
+		t.Fatalf("publish with key and certificate: %+v", f.Error)
+	}
+	// Browsers (no certificate) are not affected.
+	ts.addUser("alice", pw, false)
+	b := ts.newBrowser()
+	if f, _ := call(t, b.connect(b.login("alice", pw)), map[string]any{"id": 1, "op": "ping"}); !f.OK {
+		t.Fatal("browser socket refused")
 	}
 }
 
