@@ -257,6 +257,68 @@ func TestReviewAPIKeyWSNeedsClientCert(t *testing.T) {
 	}
 }
 
+// TestReviewForeignOriginNoBan: refusals a third-party page can cause from
+// its visitors' browsers (foreign Origin, Sec-Fetch-Site: cross-site) no
+// longer count toward the IP ban; credential failures from an allowed
+// Origin still do.
+func TestReviewForeignOriginNoBan(t *testing.T) {
+	ts := startServer(t, func(c *config.Config) {
+		c.Limits.BanAfterFailures = 50
+		c.Limits.BanDuration = config.Duration(time.Minute)
+	})
+	const visitor, scanner = "127.0.0.90", "127.0.0.91"
+	alice := ts.signIn("alice")
+
+	// A foreign page opens 60 handshakes from its visitor's browser.
+	for i := range 60 {
+		h := http.Header{"Cookie": {alice.b.cookieHeader()}}
+		origin := "https://evil.example"
+		if i%3 == 2 {
+			origin = ""
+			h.Set("Sec-Fetch-Site", "cross-site")
+			h.Set("Origin", ts.url)
+		}
+		ws, resp, err := ts.dialFrom(visitor, h, origin, false, "wsguard.v1")
+		if err == nil {
+			ws.Close()
+			t.Fatalf("handshake %d accepted", i)
+		}
+		if status(resp) != http.StatusForbidden {
+			t.Fatalf("handshake %d: %d, want 403", i, status(resp))
+		}
+	}
+	// And 60 cross-origin fetches of the service API (from 127.0.0.1).
+	for i := range 60 {
+		if st, _ := ts.api(t, "/api/v1/publish", http.Header{"Origin": {"https://evil.example"}, "Authorization": {"Bearer x"}}, `{}`); st != http.StatusForbidden {
+			t.Fatalf("api %d: %d, want 403", i, st)
+		}
+	}
+	// The visitor, on the real site, still connects.
+	ws := alice.connectFrom(visitor, nil)
+	alive(t, "visitor", ws)
+	if _, st := ts.dialStatus(t, http.Header{"Cookie": {alice.b.cookieHeader()}}, ts.url, "wsguard.v1", "wsguard.csrf."+alice.token); st != 101 {
+		t.Fatalf("visitor after cross-origin API fetches: %d, want 101", st)
+	}
+
+	// A scanner with bad credentials from the allowed Origin is banned.
+	bad := http.Header{"Cookie": {"__Host-wsguard=" + strings.Repeat("A", 43)}}
+	for i := range 60 {
+		ws, resp, err := ts.dialFrom(scanner, bad.Clone(), ts.url, false, "wsguard.v1", "wsguard.csrf."+alice.token)
+		if err == nil {
+			ws.Close()
+			t.Fatalf("bad credential %d accepted", i)
+		}
+		if i < 50 && status(resp) != http.StatusUnauthorized {
+			t.Fatalf("bad credential %d: %d, want 401", i, status(resp))
+		}
+		if i >= 50 && status(resp) != http.StatusTooManyRequests {
+			t.Fatalf("bad credential %d past the threshold: %d, want 429 (banned)", i, status(resp))
+		}
+	}
+	ws2, resp, err := alice.dialFrom(scanner, nil)
+	wantTooMany(t, "banned scanner with a valid credential", ws2, resp, err)
+}
+
 // TestReviewSessionTicketSocket: a socket opened with a ticket minted from
 // a browser session stays open and usable past several sweeps (it was
 // closed 4001 after ~250 ms: the sweep looked up an empty session hash),
