@@ -20,6 +20,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/wsguard/wsguard/internal/config"
+	"github.com/wsguard/wsguard/internal/identity"
 )
 
 // loginStatus posts one login attempt as client IP ip with a pre-session
@@ -317,6 +318,63 @@ func TestReviewForeignOriginNoBan(t *testing.T) {
 	}
 	ws2, resp, err := alice.dialFrom(scanner, nil)
 	wantTooMany(t, "banned scanner with a valid credential", ws2, resp, err)
+}
+
+// TestReviewSetupAfterAdmin: once an admin exists (here made as `wsguard
+// user add --admin` does), the setup link printed at start creates nothing.
+// On a fresh server the link works once.
+func TestReviewSetupAfterAdmin(t *testing.T) {
+	setupPost := func(b *browser, tok, name string) int {
+		csrfTok := b.formToken("/setup?token=" + url.QueryEscape(tok))
+		r, _ := b.post("/setup", url.Values{"token": {tok}, "username": {name}, "password": {pw}, "csrf_token": {csrfTok}})
+		return r.StatusCode
+	}
+	tokenOf := func(ts *testServer) string {
+		u, err := url.Parse(ts.srv.SetupURL())
+		if err != nil || u.Query().Get("token") == "" {
+			t.Fatalf("no setup URL on a server without an admin: %q", ts.srv.SetupURL())
+		}
+		return u.Query().Get("token")
+	}
+
+	t.Run("admin added outside setup", func(t *testing.T) {
+		ts := startServer(t, nil)
+		tok := tokenOf(ts)
+		b := ts.newBrowser()
+		csrfTok := b.formToken("/setup?token=" + url.QueryEscape(tok)) // page open before
+		h := identity.NewHasher(identity.HasherOptions{})
+		if _, err := CreateUser(context.Background(), ts.srv.Store(), h, "root", pw, true); err != nil {
+			t.Fatal(err)
+		}
+		r, _ := b.post("/setup", url.Values{"token": {tok}, "username": {"mallory"}, "password": {pw}, "csrf_token": {csrfTok}})
+		if r.StatusCode == http.StatusSeeOther || r.StatusCode < 400 {
+			t.Fatalf("setup after an admin exists: %d, want refused", r.StatusCode)
+		}
+		if _, err := ts.srv.Store().UserByName(context.Background(), "mallory"); err == nil {
+			t.Fatal("setup created a second admin")
+		}
+		if r, _ := b.get("/setup?token=" + url.QueryEscape(tok)); r.StatusCode != http.StatusNotFound {
+			t.Fatalf("setup page after an admin exists: %d, want 404", r.StatusCode)
+		}
+		if ts.srv.SetupURL() != "" {
+			t.Fatal("setup URL still offered")
+		}
+	})
+
+	t.Run("fresh server, once", func(t *testing.T) {
+		ts := startServer(t, nil)
+		tok := tokenOf(ts)
+		if st := setupPost(ts.newBrowser(), tok, "admin"); st != http.StatusSeeOther {
+			t.Fatalf("first admin setup: %d, want 303", st)
+		}
+		if u, err := ts.srv.Store().UserByName(context.Background(), "admin"); err != nil || !u.Admin {
+			t.Fatalf("first admin not created: %v", err)
+		}
+		b := ts.newBrowser()
+		if r, _ := b.get("/setup?token=" + url.QueryEscape(tok)); r.StatusCode != http.StatusNotFound {
+			t.Fatalf("used setup link: %d, want 404", r.StatusCode)
+		}
+	})
 }
 
 // TestReviewSessionTicketSocket: a socket opened with a ticket minted from
