@@ -73,7 +73,7 @@ func start(t *testing.T) *env {
 	cfg.Limits.HandshakesPerSecond, cfg.Limits.HandshakeBurst, cfg.Limits.BanAfterFailures = 1000, 1000, 1000
 	cfg.JWT = config.JWT{Audience: "app", Issuer: "https://app.example", Keys: []config.JWTKey{{KID: "k1", Alg: "HS256", SecretFile: secretFile}}}
 	cfg.Namespaces["news"] = config.Namespace{Subscribe: []string{"users", "scope"}, Publish: []string{"scope"}, History: []string{"users", "scope"}}
-	srv, err := server.New(cfg, server.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	srv, err := server.New(cfg, server.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Stdout: io.Discard})
 	if err != nil {
 		t.Fatal(err)
 	}

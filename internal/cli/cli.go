@@ -135,7 +135,7 @@ func serve(args []string, stdout, stderr io.Writer, env []string) error {
 		return fmt.Errorf("data_dir: %w", err)
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
-	srv, err := server.New(cfg, server.Options{Logger: log})
+	srv, err := server.New(cfg, server.Options{Logger: log, Stdout: stdout})
 	if err != nil {
 		return err
 	}

@@ -29,6 +29,11 @@ type Hooks struct {
 	Cut         func(reason string) // slow consumer, flood, bad frames
 	BadFrame    func(ip string)     // for temporary bans
 	Closed      func(code int, reason string)
+	// Registered runs once the connection is in the hub, before its first
+	// read: a revocation from then on reaches it, so the server re-checks
+	// here the credential it checked before the upgrade, closing the gap
+	// in which a revocation matched no socket.
+	Registered func()
 }
 
 // Options configure one connection. Zero values get the documented defaults.
@@ -197,6 +202,9 @@ func (c *Conn) Close(code int, reason string) {
 func (c *Conn) Serve(ctx context.Context) {
 	c.hub.Register(c)
 	defer c.cleanup()
+	if c.opt.Hooks.Registered != nil {
+		c.opt.Hooks.Registered()
+	}
 	c.armTimers()
 	// No goroutine per connection waits for shutdown, a timer or the
 	// queue: an idle connection holds only its reader.

@@ -91,11 +91,15 @@ type Guard struct {
 	Bearer func(ctx context.Context, raw string) (Identity, error)
 	// Ticket redeems a one-time ticket presented from origin.
 	Ticket func(ctx context.Context, raw, origin string) (Identity, error)
-	// Roles returns the roles of a stored user.
-	Handshakes Limiter
-	Bans       Bans
-	Caps       Caps
-	Now        func() time.Time
+	// ClientCertKinds lists credential kinds (e.g. "apikey") that are
+	// accepted only over a connection that presented a verified TLS client
+	// certificate: with mutual TLS configured for API keys, the same key
+	// must not open a socket without one. Nil: no kind needs one.
+	ClientCertKinds []string
+	Handshakes      Limiter
+	Bans            Bans
+	Caps            Caps
+	Now             func() time.Time
 }
 
 // Check runs every handshake check. On success it returns the identity and
@@ -147,6 +151,12 @@ func (g *Guard) Check(r *http.Request) (Identity, func(), *Refusal) {
 	id, rf := g.credential(r, protocols, bearer, hasBearer, o)
 	if rf != nil {
 		return Identity{}, nil, rf
+	}
+
+	// A credential kind bound to mutual TLS needs the verified certificate
+	// here as much as on the service API.
+	if contains(g.ClientCertKinds, id.Kind) && (r.TLS == nil || len(r.TLS.VerifiedChains) == 0) {
+		return Identity{}, nil, refuse(http.StatusUnauthorized, "client_cert_required", "this credential needs a client certificate (mutual TLS)")
 	}
 
 	// 6. CSRF token for cookie sessions (tickets and bearer tokens are not

@@ -308,7 +308,7 @@ func TestThrottleGrowthAndUnlock(t *testing.T) {
 	}
 }
 
-func TestThrottleHardLock(t *testing.T) {
+func TestThrottleLockExpires(t *testing.T) {
 	th := NewThrottle()
 	key := "user:victim"
 	now := t0
@@ -317,7 +317,7 @@ func TestThrottleHardLock(t *testing.T) {
 		if _, wait := th.Check(key, now); wait > 0 {
 			now = now.Add(wait)
 		}
-		if ok, _ := th.Check(key, now); !ok {
+		if ok, _ := th.Reserve(key, now); !ok {
 			t.Fatalf("failure %d: refused after waiting", i+1)
 		}
 		if th.Failure(key, now) {
@@ -327,23 +327,99 @@ func TestThrottleHardLock(t *testing.T) {
 			}
 		}
 	}
-	if locked != 1 || !th.Locked(key) {
+	if locked != 1 || !th.Locked(key, now) {
 		t.Fatalf("not locked after 100 failures (lockedNow reported %d times)", locked)
 	}
-	// No amount of waiting lifts the lock, nor does a success.
-	for _, d := range []time.Duration{time.Hour, 48 * time.Hour, 365 * 24 * time.Hour} {
-		if ok, wait := th.Check(key, now.Add(d)); ok || wait <= 0 {
-			t.Fatalf("lock lifted after %v", d)
-		}
+	// Locked for LockFor (the max delay, 15 min): refused until then.
+	if ok, wait := th.Reserve(key, now.Add(15*time.Minute-time.Second)); ok || wait != time.Second {
+		t.Fatalf("lock lifted early: ok=%v wait=%v", ok, wait)
+	}
+	// Then the next attempt is allowed; a failure locks again at once.
+	now = now.Add(15 * time.Minute)
+	if th.Locked(key, now) {
+		t.Fatal("still locked after LockFor")
+	}
+	if ok, _ := th.Reserve(key, now); !ok {
+		t.Fatal("attempt refused after the lock ended")
+	}
+	if th.Failure(key, now) {
+		t.Fatal("lockedNow reported twice for one run of failures")
+	}
+	if !th.Locked(key, now.Add(time.Minute)) {
+		t.Fatal("a failure past LockAfter did not lock again")
+	}
+	// The owner, once that lock has passed, gets in and clears everything.
+	now = now.Add(15 * time.Minute)
+	if ok, _ := th.Reserve(key, now); !ok {
+		t.Fatal("owner refused after the lock ended")
 	}
 	th.Success(key)
-	th.Failure(key, now.Add(time.Hour))
-	if !th.Locked(key) {
-		t.Fatal("success lifted the lock")
+	if th.Locked(key, now) || th.Len() != 0 {
+		t.Fatal("success did not clear the lock")
+	}
+	// Reset lifts a lock at once (admin action).
+	for range 100 {
+		th.Failure(key, now)
 	}
 	th.Reset(key)
-	if ok, _ := th.Check(key, now); !ok || th.Locked(key) {
+	if ok, _ := th.Check(key, now); !ok || th.Locked(key, now) {
 		t.Fatal("reset did not lift the lock")
+	}
+}
+
+// TestThrottleReserveParallel: attempts racing each other share one
+// allowance. Before reservations existed, every request passed Check while
+// the others were still verifying, and all of them were checked.
+func TestThrottleReserveParallel(t *testing.T) {
+	th := NewThrottle()
+	key := "user:alice"
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	admitted := 0
+	start := make(chan struct{})
+	for range 120 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			ok, _ := th.Reserve(key, t0)
+			if !ok {
+				return
+			}
+			mu.Lock()
+			admitted++
+			mu.Unlock()
+			time.Sleep(10 * time.Millisecond) // the hash
+			th.Failure(key, t0)
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if admitted != 5 {
+		t.Fatalf("%d of 120 parallel attempts admitted, want the 5 free ones", admitted)
+	}
+	// Past the free ones, one attempt at a time even once the delay passed.
+	now := t0.Add(time.Second)
+	if ok, _ := th.Reserve(key, now); !ok {
+		t.Fatal("attempt refused after the delay")
+	}
+	if ok, wait := th.Reserve(key, now); ok || wait <= 0 {
+		t.Fatalf("second attempt beside one in flight: ok=%v wait=%v", ok, wait)
+	}
+	// An attempt released (verifier busy) costs nothing.
+	th.Release(key)
+	if ok, _ := th.Reserve(key, now); !ok {
+		t.Fatal("released reservation still counted")
+	}
+	th.Success(key)
+	if th.Len() != 0 {
+		t.Fatal("success did not clear the key")
+	}
+	// Release of a fresh key's only reservation leaves nothing behind.
+	th.Reserve("ip:192.0.2.1", now)
+	th.Release("ip:192.0.2.1")
+	if th.Len() != 0 {
+		t.Fatal("released fresh key kept")
 	}
 }
 
@@ -395,6 +471,9 @@ func TestConcurrentRace(t *testing.T) {
 				b.Banned(k, t0)
 				th.Failure(k, t0)
 				th.Check(k, t0)
+				if ok, _ := th.Reserve(k, t0); ok {
+					th.Release(k)
+				}
 				if i%7 == 0 {
 					th.Success(k)
 				}

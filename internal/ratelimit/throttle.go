@@ -17,11 +17,17 @@ type Policy struct {
 	// MaxDelay caps the doubling. Zero means 15 min.
 	MaxDelay time.Duration
 	// LockAfter is the number of consecutive failures that locks the key
-	// until Reset (NIST SP 800-63B §5.2.2: no more than 100). Zero means 100.
+	// for LockFor (NIST SP 800-63B §5.2.2: no more than 100). Zero means 100.
 	LockAfter int
-	// ForgetAfter forgets the failures of a key that is not locked once
-	// this long has passed since its last failure, so that a table keyed by
-	// IP or by attempted user name does not punish forever. Zero means 24 h.
+	// LockFor is how long a lock lasts after each failure at or past
+	// LockAfter. A lock that never ended would let anyone lock any account
+	// for good by guessing its name; a bounded one still caps an attacker
+	// at one guess per LockFor. Zero means MaxDelay.
+	LockFor time.Duration
+	// ForgetAfter forgets the failures of a key once this long has passed
+	// since its last failure (and its lock, if any, has ended), so that a
+	// table keyed by IP or by attempted user name does not punish forever.
+	// Zero means 24 h.
 	ForgetAfter time.Duration
 }
 
@@ -41,6 +47,9 @@ func (p Policy) withDefaults() Policy {
 	if p.LockAfter <= 0 {
 		p.LockAfter = 100
 	}
+	if p.LockFor <= 0 {
+		p.LockFor = p.MaxDelay
+	}
 	if p.ForgetAfter <= 0 {
 		p.ForgetAfter = 24 * time.Hour
 	}
@@ -51,17 +60,20 @@ func (p Policy) withDefaults() Policy {
 // an account name, an IP. With the default Policy, following NIST SP
 // 800-63B: 5 consecutive failures are free; after that each attempt must
 // wait 1 s after the last failure, doubling with every further failure up
-// to 15 min; 100 consecutive failures lock the key until Reset (an admin
-// action). Success clears the failures of a key that is not locked.
+// to 15 min; 100 consecutive failures lock the key for 15 min, and every
+// further failure locks it again for as long. Success clears the key.
 //
-// The account owner is never locked out by a handful of attacker guesses:
-// once the delay has passed the next attempt is allowed, and a correct one
-// clears the count. Reaching the lock takes an attacker about a day of
-// paced guessing; that is the price NIST accepts for capping guesses.
+// The account owner is never locked out for good by attacker guesses:
+// once the delay or the lock has passed the next attempt is allowed, and a
+// correct one clears the count. Reaching the lock takes an attacker about a
+// day of paced guessing; past it, one guess per LockFor.
 //
-// Check does not reserve the attempt: callers that run Check, verify, then
-// Failure let concurrent requests through together. Bound that concurrency
-// elsewhere (the password hasher's semaphore does).
+// Attempts are reserved: Reserve decides and counts the attempt under one
+// lock, before the secret is verified, and the caller ends it with exactly
+// one of Failure, Success or Release. Requests racing each other therefore
+// share the same allowance: of 100 parallel guesses on a fresh key only the
+// 5 free ones are let through, and past the free ones only one attempt at a
+// time is in flight. Check only reports, it reserves nothing.
 //
 // The table is bounded (WithMaxKeys, default 100 000); when full, the least
 // recently failed key is forgotten, which can reset an old key's delay or
@@ -73,9 +85,10 @@ type Throttle struct {
 }
 
 type throttleEntry struct {
-	failures int
-	last     time.Time
-	locked   bool
+	failures    int
+	pending     int // reserved attempts not yet ended
+	last        time.Time
+	lockedUntil time.Time // zero when never locked
 }
 
 // NewThrottle returns a Throttle; WithPolicy adjusts the policy and
@@ -85,8 +98,27 @@ func NewThrottle(opts ...Option) *Throttle {
 	return &Throttle{p: o.policy.withDefaults(), keys: newLRU[*throttleEntry](o.maxKeys)}
 }
 
+// Reserve decides whether key may make an attempt at now and, if so,
+// counts it as in flight until the caller ends it with Failure, Success or
+// Release. If not, it says how long to wait.
+func (t *Throttle) Reserve(key string, now time.Time) (ok bool, retryAfter time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e, found := t.keys.get(key, true)
+	if !found {
+		e = &throttleEntry{}
+		t.keys.put(key, e)
+	}
+	ok, retryAfter = t.allowed(e, now)
+	if ok {
+		e.pending++
+	}
+	return ok, retryAfter
+}
+
 // Check reports whether key may make an attempt at now, and if not, how
-// long to wait. A locked key answers false with MaxDelay until Reset.
+// long to wait, counting attempts in flight. It reserves nothing: a caller
+// about to verify a secret uses Reserve.
 func (t *Throttle) Check(key string, now time.Time) (ok bool, retryAfter time.Duration) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -94,21 +126,36 @@ func (t *Throttle) Check(key string, now time.Time) (ok bool, retryAfter time.Du
 	if !found {
 		return true, 0
 	}
-	if e.locked {
-		return false, t.p.MaxDelay
+	return t.allowed(e, now)
+}
+
+// allowed is the decision of Check and Reserve; t.mu is held.
+func (t *Throttle) allowed(e *throttleEntry, now time.Time) (bool, time.Duration) {
+	if now.Before(e.lockedUntil) {
+		return false, e.lockedUntil.Sub(now)
 	}
-	if t.forgotten(e, now) || e.failures < t.p.FreeFailures {
+	if t.forgotten(e, now) {
+		e.failures = 0
+	}
+	n := e.failures + e.pending // every attempt in flight may fail
+	if n < t.p.FreeFailures {
 		return true, 0
 	}
-	wait := t.delay(e.failures) - elapsed(e.last, now)
-	if wait > 0 {
+	if e.pending > 0 {
+		// Past the free failures one attempt at a time: the one in flight
+		// decides the next wait.
+		return false, t.delay(n)
+	}
+	if wait := t.delay(e.failures) - elapsed(e.last, now); wait > 0 {
 		return false, wait
 	}
 	return true, 0
 }
 
-// Failure records a failed attempt for key at now. It reports whether this
-// failure locked the key (true once, for the audit event).
+// Failure records a failed attempt for key at now, ending its reservation
+// if it has one. It reports whether this failure reached LockAfter (true
+// once per run of consecutive failures, for the audit event); each failure
+// from then on locks the key for LockFor again.
 func (t *Throttle) Failure(key string, now time.Time) (lockedNow bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -118,8 +165,8 @@ func (t *Throttle) Failure(key string, now time.Time) (lockedNow bool) {
 		e = &throttleEntry{}
 		t.keys.put(key, e)
 	}
-	if e.locked {
-		return false
+	if e.pending > 0 {
+		e.pending--
 	}
 	if t.forgotten(e, now) {
 		e.failures = 0
@@ -129,19 +176,37 @@ func (t *Throttle) Failure(key string, now time.Time) (lockedNow bool) {
 		e.last = now
 	}
 	if e.failures >= t.p.LockAfter {
-		e.locked = true
-		return true
+		if until := now.Add(t.p.LockFor); until.After(e.lockedUntil) {
+			e.lockedUntil = until
+		}
+		return e.failures == t.p.LockAfter
 	}
 	return false
 }
 
-// Success clears key's failures after a correct attempt. A locked key stays
-// locked: only Reset lifts a lock, so a guess that lands after the lock
-// was decided does not undo it.
+// Success clears key after a correct attempt, lock included: an attempt
+// can only have been reserved while the key was not locked, and past the
+// free failures no other attempt was in flight beside it.
 func (t *Throttle) Success(key string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if e, ok := t.keys.get(key, false); ok && !e.locked {
+	t.keys.remove(key)
+}
+
+// Release ends a reservation without counting it either way: the attempt
+// was not made (the verifier was busy) or is not this key's to judge (an
+// IP key when the account's password was right).
+func (t *Throttle) Release(key string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e, ok := t.keys.get(key, false)
+	if !ok {
+		return
+	}
+	if e.pending > 0 {
+		e.pending--
+	}
+	if e.pending == 0 && e.failures == 0 {
 		t.keys.remove(key)
 	}
 }
@@ -153,12 +218,13 @@ func (t *Throttle) Reset(key string) {
 	t.keys.remove(key)
 }
 
-// Locked reports whether key is locked until Reset.
-func (t *Throttle) Locked(key string) bool {
+// Locked reports whether key is locked at now (LockAfter consecutive
+// failures, the last less than LockFor ago).
+func (t *Throttle) Locked(key string, now time.Time) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	e, ok := t.keys.get(key, false)
-	return ok && e.locked
+	return ok && now.Before(e.lockedUntil)
 }
 
 // Len reports how many keys are remembered.
@@ -179,6 +245,8 @@ func (t *Throttle) delay(failures int) time.Duration {
 	return min(d, t.p.MaxDelay)
 }
 
+// forgotten reports whether e's failures are old enough to drop: none in
+// flight, the lock over, the last failure ForgetAfter ago.
 func (t *Throttle) forgotten(e *throttleEntry, now time.Time) bool {
-	return !e.locked && elapsed(e.last, now) >= t.p.ForgetAfter
+	return e.pending == 0 && !now.Before(e.lockedUntil) && elapsed(e.last, now) >= t.p.ForgetAfter
 }

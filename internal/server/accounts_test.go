@@ -383,7 +383,8 @@ func TestAccountsTOTPBruteForce(t *testing.T) {
 		t.Fatalf("owner after the window: %d, want 303", r.StatusCode)
 	}
 
-	// Paced guessing: every window waited out, at most 100 failures, then locked.
+	// Paced guessing: every window waited out, at most 100 failures, then
+	// locked for the lock window (15 min), not for good.
 	failures := 0
 	for i := 0; i < 400 && failures < 100; i++ {
 		r := guess(attacker)
@@ -400,11 +401,18 @@ func TestAccountsTOTPBruteForce(t *testing.T) {
 	if failures != 100 {
 		t.Fatalf("%d failures counted", failures)
 	}
-	clk.Advance(24 * time.Hour)
+	clk.Advance(14 * time.Minute)
 	late := ts.newBrowser()
 	late.password("alice", pw, "")
 	if r := late.secondFactor(codeAt(t, secret, clk.Now())); r.StatusCode != http.StatusTooManyRequests {
 		t.Fatalf("after 100 consecutive failures: %d, want 429 (locked)", r.StatusCode)
+	}
+	// The lock ends: the owner gets in after its window (ATTACKS I1).
+	clk.Advance(2 * time.Minute)
+	late = ts.newBrowser()
+	late.password("alice", pw, "")
+	if r := late.secondFactor(codeAt(t, secret, clk.Now())); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("owner after the lock window: %d, want 303", r.StatusCode)
 	}
 }
 

@@ -103,7 +103,7 @@ func (s *Server) apiRefuse(w http.ResponseWriter, r *http.Request, status int, r
 	s.audit.Record(audit.Event{Type: "api.refused", Reason: reason, IP: ip, User: user,
 		Fields: map[string]string{"path": r.URL.Path, "origin": r.Header.Get("Origin")}})
 	s.metrics.Refusals.WithLabelValues(reason).Inc()
-	if status == http.StatusUnauthorized || status == http.StatusForbidden {
+	if countsTowardBan(status, reason) {
 		if s.bans.Fail(ip, s.clock.Now()) {
 			s.metrics.Bans.Inc()
 			s.audit.Record(audit.Event{Type: "ip.banned", IP: ip, Reason: reason})

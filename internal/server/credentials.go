@@ -40,6 +40,11 @@ func (s *Server) wireCredentials() error {
 	if err := s.loadClientCAs(); err != nil {
 		return err
 	}
+	if s.clientCAs != nil {
+		// API keys are bound to mutual TLS everywhere, /ws included: a
+		// leaked key alone must not upgrade and publish over a socket.
+		s.guard.ClientCertKinds = []string{"apikey"}
+	}
 	s.guard.Bearer = s.verifyBearer
 	s.guard.Ticket = s.redeemTicket
 	return nil
@@ -212,7 +217,10 @@ func (s *Server) redeemTicket(ctx context.Context, raw, origin string) (guard.Id
 			return guard.Identity{}, credError(http.StatusUnauthorized, "user_disabled", "ticket refused")
 		}
 		id.Principal.Roles = u.Roles
-		id.Session = &store.Session{PublicID: sess.PublicID}
+		// The whole session, not only its public id: the live sweep looks
+		// it up by IDHash to enforce the idle and absolute lifetimes, and
+		// an empty hash read as "expired" closed the socket at once.
+		id.Session = &sess
 		id.Expires = s.sessions.Deadline(sess)
 	case "jwt":
 		id.Expires = t.CredExpires

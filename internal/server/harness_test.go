@@ -74,6 +74,9 @@ func startServerWith(t *testing.T, mutate func(*config.Config), opts Options) *t
 	if opts.Logger == nil {
 		opts.Logger = quietLogger()
 	}
+	if opts.Stdout == nil {
+		opts.Stdout = io.Discard // the setup banner, printed on every start without an admin
+	}
 	srv, err := New(cfg, opts)
 	if err != nil {
 		t.Fatalf("server.New: %v", err)

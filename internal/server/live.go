@@ -66,12 +66,56 @@ func (s *Server) sessionActivity(lc *liveConn) {
 		return
 	}
 	cur, err := s.sessions.ByHash(context.Background(), sess.IDHash)
+	if sessionEnded(err) {
+		// Gone or past a lifetime: close now rather than trust that a
+		// revocation reached this socket (it may have raced the handshake).
+		lc.c.Close(conn.CloseSessionEnded, "session ended")
+		return
+	}
 	if err != nil {
-		return // expired or gone: the sweep or the revocation closes the socket
+		return // store unavailable: try again on the next message
 	}
 	lc.mu.Lock()
 	lc.sess = &cur
 	lc.mu.Unlock()
+}
+
+// sessionEnded reports whether err from the session manager means the
+// session no longer exists (unknown, revoked, idle or expired), as opposed
+// to a store failure.
+func sessionEnded(err error) bool {
+	return errors.Is(err, session.ErrUnknown) || errors.Is(err, session.ErrIdle) || errors.Is(err, session.ErrExpired)
+}
+
+// recheckSession runs once a session socket is in the hub (conn's
+// Registered hook). The guard checked the session before the upgrade; a
+// logout, revocation or user disable between that check and the hub
+// registration closed no socket, because there was none to match. Reading
+// the store again now closes that gap: a revocation either finds the socket
+// in the hub or has already deleted the session, which this read sees.
+func (s *Server) recheckSession(lc *liveConn) {
+	lc.mu.Lock()
+	sess := lc.sess
+	lc.mu.Unlock()
+	if sess == nil {
+		return // token clients: their credential is not revocable by session
+	}
+	ctx := context.Background()
+	cur, err := s.store.SessionByHash(ctx, sess.IDHash)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		lc.c.Close(conn.CloseSessionEnded, "session ended")
+		return
+	case err != nil:
+		return // store unavailable: the guard read it a moment ago
+	case s.sessions.Expired(cur, s.clock.Now()) != nil:
+		lc.c.Close(conn.CloseSessionEnded, "session ended")
+		return
+	}
+	u, err := s.store.UserByID(ctx, cur.UserID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && u.Disabled) {
+		lc.c.Close(conn.CloseSessionEnded, "user disabled")
+	}
 }
 
 // sweepLive closes sockets past the connection lifetime and ends sessions

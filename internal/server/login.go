@@ -68,35 +68,41 @@ func (s *Server) loginPost(w http.ResponseWriter, r *http.Request) {
 		s.pages.Render(w, http.StatusTooManyRequests, "login", web.PageData{Title: "Sign in", CSRFToken: csrf.EnsurePre(w, r), Error: "Too many attempts. Wait a moment and try again."})
 		return
 	}
-	for _, k := range []string{userKey, "ip:" + ip} {
-		th := s.loginUser
-		if strings.HasPrefix(k, "ip:") {
-			th = s.loginIP
-		}
-		if ok, wait := th.Check(k, now); !ok {
-			s.audit.Record(audit.Event{Type: "login.throttled", IP: ip, User: name})
-			s.metrics.Logins.WithLabelValues("throttled").Inc()
-			retryAfter(w, wait)
-			s.pages.Render(w, http.StatusTooManyRequests, "login", web.PageData{Title: "Sign in", CSRFToken: csrf.EnsurePre(w, r), Error: "Too many attempts. Wait a moment and try again."})
-			return
-		}
+	// The attempt is reserved on both keys before the password is hashed,
+	// so parallel guesses share the allowance instead of all passing a
+	// check while argon2 runs for the others.
+	ipKey := "ip:" + ip
+	if ok, wait := s.reserveLogin(userKey, ipKey, now); !ok {
+		s.audit.Record(audit.Event{Type: "login.throttled", IP: ip, User: name})
+		s.metrics.Logins.WithLabelValues("throttled").Inc()
+		retryAfter(w, wait)
+		s.pages.Render(w, http.StatusTooManyRequests, "login", web.PageData{Title: "Sign in", CSRFToken: csrf.EnsurePre(w, r), Error: "Too many attempts. Wait a moment and try again."})
+		return
 	}
 	u, ok, err := s.checkPassword(r.Context(), name, password)
 	if errors.Is(err, identity.ErrBusy) {
+		// Not an attempt: nothing was checked.
+		s.loginUser.Release(userKey)
+		s.loginIP.Release(ipKey)
 		s.metrics.Logins.WithLabelValues("busy").Inc()
 		retryAfter(w, 2*time.Second)
 		s.pages.Render(w, http.StatusServiceUnavailable, "login", web.PageData{Title: "Sign in", CSRFToken: csrf.EnsurePre(w, r), Error: "The server is busy. Try again in a moment."})
 		return
 	}
 	if err != nil || !ok {
-		s.loginUser.Failure(userKey, now)
-		s.loginIP.Failure("ip:"+ip, now)
+		if s.loginUser.Failure(userKey, now) {
+			s.audit.Record(audit.Event{Type: "login.locked", IP: ip, User: name})
+		}
+		s.loginIP.Failure(ipKey, now)
 		s.audit.Record(audit.Event{Type: "login.failed", IP: ip, User: name})
 		s.metrics.Logins.WithLabelValues("failed").Inc()
 		s.pages.Render(w, http.StatusUnauthorized, "login", web.PageData{Title: "Sign in", CSRFToken: csrf.EnsurePre(w, r), Error: loginFailed})
 		return
 	}
 	s.loginUser.Success(userKey)
+	// The IP's count stays: a sprayer who knows one password must not
+	// clear the failures of all the accounts it guessed at.
+	s.loginIP.Release(ipKey)
 
 	// A fresh session id at login; any session the browser carried ends (I3).
 	if old, err := s.sessions.Lookup(r.Context(), r); err == nil {
@@ -123,11 +129,27 @@ func (s *Server) loginPost(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// reserveLogin reserves one password attempt on the account key and on the
+// IP key, or neither: a refusal by one releases the other.
+func (s *Server) reserveLogin(userKey, ipKey string, now time.Time) (bool, time.Duration) {
+	ok, wait := s.loginUser.Reserve(userKey, now)
+	if !ok {
+		return false, wait
+	}
+	if ok, wait := s.loginIP.Reserve(ipKey, now); !ok {
+		s.loginUser.Release(userKey)
+		return false, wait
+	}
+	return true, 0
+}
+
 // checkPassword verifies name and password with the same work whether the
 // user exists or not (I2): an unknown or disabled user still costs one hash.
 func (s *Server) checkPassword(ctx context.Context, name, password string) (store.User, bool, error) {
 	if len(password) > 1024 || name == "" || len(name) > 64 {
 		// Refused before hashing: a huge password must not cost argon2 time.
+		// Callers have reserved the attempt, so this counts as a failure
+		// like any wrong password.
 		return store.User{}, false, nil
 	}
 	u, err := s.store.UserByName(ctx, name)
@@ -239,7 +261,8 @@ func (s *Server) login2FAPost(w http.ResponseWriter, r *http.Request) {
 	ip := s.clientIP(r)
 	now := s.clock.Now()
 	key := "totp:" + u.Name
-	if ok, wait := s.totpUser.Check(key, now); !ok {
+	// Reserved before checking, like the password (parallel guesses).
+	if ok, wait := s.totpUser.Reserve(key, now); !ok {
 		s.audit.Record(audit.Event{Type: "2fa.throttled", IP: ip, User: u.Name})
 		retryAfter(w, wait)
 		s.pages.Render(w, http.StatusTooManyRequests, "login_2fa", web.PageData{Title: "Two-factor code", CSRFToken: sess.CSRFSecret, Error: "Too many attempts. Wait a moment and try again."})

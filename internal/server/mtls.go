@@ -13,8 +13,9 @@ import (
 // client CA configured, the listener asks every client for a certificate
 // but does not require one (browsers have none); /api/v1/publish and
 // /api/v1/disconnect then refuse requests whose connection did not present
-// a certificate chaining to that CA, whatever their bearer credential. A
-// leaked API key alone is then not enough.
+// a certificate chaining to that CA, whatever their bearer credential, and
+// the handshake guard refuses an API key on /ws without one (401
+// client_cert_required). A leaked API key alone is then not enough.
 
 // loadClientCAs reads tls.client_ca_file, when set.
 func (s *Server) loadClientCAs() error {

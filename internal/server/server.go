@@ -7,8 +7,10 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -38,6 +40,10 @@ import (
 type Options struct {
 	Clock  clock.Clock  // Zero means the wall clock.
 	Logger *slog.Logger // Zero means slog.Default().
+	// Stdout receives the first-start banner with the one-time setup URL,
+	// which carries a secret and so never goes to Logger. Zero means
+	// os.Stdout.
+	Stdout io.Writer
 }
 
 // Server is one wsguard node.
@@ -83,6 +89,7 @@ type Server struct {
 
 	setupMu    sync.Mutex
 	setupToken string
+	stdout     io.Writer // the setup banner (Options.Stdout)
 }
 
 // New builds a server from a validated config. It opens the store and the
@@ -91,7 +98,10 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, clock: opts.Clock, log: opts.Logger}
+	s := &Server{cfg: cfg, clock: opts.Clock, log: opts.Logger, stdout: opts.Stdout}
+	if s.stdout == nil {
+		s.stdout = os.Stdout
+	}
 	if s.clock == nil {
 		s.clock = clock.Real{}
 	}
@@ -229,7 +239,7 @@ func (s *Server) setupIfNoAdmin() {
 	// The URL carries a secret: it goes to the terminal only, never into
 	// the structured log, which may be shipped elsewhere.
 	s.log.Warn("no admin exists yet: open the one-time setup URL printed on standard output", "path", "/setup")
-	fmt.Printf("\nFirst start: create the first admin at\n  %s/setup?token=%s\n\n", s.cfg.PublicURL, s.setupToken)
+	fmt.Fprintf(s.stdout, "\nFirst start: create the first admin at\n  %s/setup?token=%s\n\n", s.cfg.PublicURL, s.setupToken)
 }
 
 // SetupURL returns the one-time setup URL, or "" once an admin exists.

@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/base64"
+	"errors"
 	"html/template"
 	"net/http"
 	"strings"
@@ -100,7 +101,7 @@ func (s *Server) settings2FAPost(w http.ResponseWriter, r *http.Request) {
 	code := strings.TrimSpace(r.PostForm.Get("code"))
 	now := s.clock.Now()
 	ip := s.clientIP(r)
-	if ok, wait := s.totpUser.Check("totp:"+u.Name, now); !ok {
+	if ok, wait := s.totpUser.Reserve("totp:"+u.Name, now); !ok {
 		s.audit.Record(audit.Event{Type: "2fa.throttled", Reason: "enrolment", IP: ip, User: u.Name})
 		retryAfter(w, wait)
 		http.Error(w, "too many attempts", http.StatusTooManyRequests)
@@ -124,6 +125,7 @@ func (s *Server) settings2FAPost(w http.ResponseWriter, r *http.Request) {
 	u.TOTPSecret = secret
 	u.TOTPLastStep = step
 	if err := s.store.UpdateUser(r.Context(), u); err != nil {
+		s.totpUser.Release("totp:" + u.Name)
 		s.serverError(w, r, err)
 		return
 	}
@@ -132,6 +134,7 @@ func (s *Server) settings2FAPost(w http.ResponseWriter, r *http.Request) {
 		err = s.store.SetRecoveryCodes(r.Context(), u.ID, hashes)
 	}
 	if err != nil {
+		s.totpUser.Release("totp:" + u.Name)
 		s.serverError(w, r, err)
 		return
 	}
@@ -234,13 +237,20 @@ func (s *Server) passwordPost(w http.ResponseWriter, r *http.Request) {
 	data := web.PageData{Title: "Password", CSRFToken: sess.CSRFSecret, User: u.Name, Admin: u.Admin}
 	now := s.clock.Now()
 	key := "user:" + u.Name
-	if ok, wait := s.loginUser.Check(key, now); !ok {
+	if ok, wait := s.loginUser.Reserve(key, now); !ok {
 		retryAfter(w, wait)
 		data.Error = "Too many attempts. Wait a moment and try again."
 		s.pages.Render(w, http.StatusTooManyRequests, "settings_password", data)
 		return
 	}
 	_, good, err := s.checkPassword(r.Context(), u.Name, r.PostForm.Get("current_password"))
+	if errors.Is(err, identity.ErrBusy) {
+		s.loginUser.Release(key) // nothing was checked
+		retryAfter(w, 2*time.Second)
+		data.Error = "The server is busy. Try again in a moment."
+		s.pages.Render(w, http.StatusServiceUnavailable, "settings_password", data)
+		return
+	}
 	if err != nil || !good {
 		s.loginUser.Failure(key, now)
 		data.Error = "The current password is wrong."

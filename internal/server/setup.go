@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/subtle"
 	"net/http"
 	"strings"
@@ -14,15 +15,36 @@ import (
 )
 
 // setupTokenOK reports whether tok is the live one-time setup token.
-func (s *Server) setupTokenOK(tok string) bool {
+func (s *Server) setupTokenOK(ctx context.Context, tok string) bool {
 	s.setupMu.Lock()
 	defer s.setupMu.Unlock()
-	return s.setupToken != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(s.setupToken)) == 1
+	return s.setupOpenLocked(ctx) && subtle.ConstantTimeCompare([]byte(tok), []byte(s.setupToken)) == 1
+}
+
+// setupOpenLocked reports whether first-admin setup is still possible: a
+// token is live and the store holds no admin. An admin may have been
+// created outside the setup page (`wsguard user add --admin`, another
+// node), and the URL printed at start must not then create another, so the
+// token is cleared for good. A store error refuses this request only.
+// s.setupMu is held.
+func (s *Server) setupOpenLocked(ctx context.Context) bool {
+	if s.setupToken == "" {
+		return false
+	}
+	any, err := s.store.AnyAdmin(ctx)
+	if err != nil {
+		return false
+	}
+	if any {
+		s.setupToken = ""
+		return false
+	}
+	return true
 }
 
 func (s *Server) setupGet(w http.ResponseWriter, r *http.Request) {
 	tok := r.URL.Query().Get("token")
-	if !s.setupTokenOK(tok) {
+	if !s.setupTokenOK(r.Context(), tok) {
 		s.pages.Render(w, http.StatusNotFound, "error", web.PageData{Title: "Setup", Error: "This setup link is not valid or was already used."})
 		return
 	}
@@ -41,7 +63,7 @@ func (s *Server) setupPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tok := r.PostForm.Get("token")
-	if !s.setupTokenOK(tok) {
+	if !s.setupTokenOK(r.Context(), tok) {
 		s.audit.Record(audit.Event{Type: "setup.refused", Reason: "bad_token", IP: s.clientIP(r)})
 		s.pages.Render(w, http.StatusForbidden, "error", web.PageData{Title: "Setup", Error: "This setup link is not valid or was already used."})
 		return
@@ -65,7 +87,8 @@ func (s *Server) setupPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.setupMu.Lock()
-	if s.setupToken != tok {
+	// An admin may have appeared while the password was hashing.
+	if !s.setupOpenLocked(r.Context()) || s.setupToken != tok {
 		s.setupMu.Unlock()
 		s.pages.Render(w, http.StatusForbidden, "error", web.PageData{Title: "Setup", Error: "This setup link was already used."})
 		return

@@ -2,10 +2,17 @@ package server
 
 import (
 	"net/http"
+	"strings"
+	"sync/atomic"
 
 	"github.com/wsguard/wsguard/internal/audit"
 	"github.com/wsguard/wsguard/internal/conn"
 )
+
+// testHookHandshakeChecked, set only by tests, runs between the guard's
+// checks and the hub registration: the window in which a racing logout or
+// revocation matches no socket (see recheckSession).
+var testHookHandshakeChecked atomic.Pointer[func()]
 
 // serveWS runs the handshake guard and, when it passes, the connection.
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
@@ -27,7 +34,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 			Fields: map[string]string{"origin": r.Header.Get("Origin")}})
 		s.metrics.Handshakes.WithLabelValues("refused").Inc()
 		s.metrics.Refusals.WithLabelValues(refusal.Reason).Inc()
-		if refusal.Status == http.StatusUnauthorized || refusal.Status == http.StatusForbidden {
+		if countsTowardBan(refusal.Status, refusal.Reason) {
 			if s.bans.Fail(ip, s.clock.Now()) {
 				s.metrics.Bans.Inc()
 				s.audit.Record(audit.Event{Type: "ip.banned", IP: ip, Reason: refusal.Reason})
@@ -38,6 +45,9 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		}
 		http.Error(w, refusal.Message, refusal.Status)
 		return
+	}
+	if h := testHookHandshakeChecked.Load(); h != nil {
+		(*h)()
 	}
 	// The lifetime starts before the 101 goes out: the client may act on
 	// the open socket (and a test move the clock) as soon as it has it.
@@ -89,6 +99,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 				}
 				s.audit.Record(audit.Event{Type: "connection.cut", Reason: reason, IP: ip, User: id.Principal.Name})
 			},
+			Registered: func() { s.recheckSession(lc) },
 			BadFrame: func(ip string) {
 				if s.bans.Fail(ip, s.clock.Now()) {
 					s.metrics.Bans.Inc()
@@ -113,6 +124,20 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		}()
 		c.Serve(s.connCtx)
 	}()
+}
+
+// countsTowardBan reports whether a refusal is a failure of the client's
+// own making that should count toward an IP ban: a 401 or 403, except a
+// foreign or missing Origin and Sec-Fetch-Site: cross-site. Those a third-
+// party page produces at will from its visitors' browsers (any page may
+// open cross-origin handshakes or fetches), and counting them would let it
+// get its visitors' IPs banned. They are refused all the same; a bad
+// credential or CSRF token, which needs an allowed Origin, still counts.
+func countsTowardBan(status int, reason string) bool {
+	if status != http.StatusUnauthorized && status != http.StatusForbidden {
+		return false
+	}
+	return !strings.HasPrefix(reason, "origin_") && reason != "cross_site_fetch"
 }
 
 // readLimit is the largest message a client may send: limits.max_message_bytes,
