@@ -252,13 +252,13 @@ func (c *Client) dial(ctx context.Context) (*websocket.Conn, error) {
 	if err != nil {
 		if resp != nil {
 			body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			return nil, &HandshakeError{Status: resp.StatusCode, Body: strings.TrimSpace(string(body))}
 		}
 		return nil, err
 	}
 	if ws.Subprotocol() != Subprotocol {
-		ws.Close()
+		_ = ws.Close()
 		return nil, fmt.Errorf("wsguard client: server chose subprotocol %q", ws.Subprotocol())
 	}
 	return ws, nil
@@ -321,7 +321,7 @@ func (c *Client) reconnect() (*websocket.Conn, error) {
 	wait := c.cfg.MinBackoff
 	for attempt := 0; ; attempt++ {
 		// Full jitter over [wait/2, wait): clients cut at once do not return at once.
-		d := wait/2 + time.Duration(rand.Int64N(int64(wait/2)+1))
+		d := wait/2 + time.Duration(rand.Int64N(int64(wait/2)+1)) // #nosec G404 -- reconnect jitter, not a secret
 		select {
 		case <-c.done:
 			return nil, ErrClosed

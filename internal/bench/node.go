@@ -29,7 +29,7 @@ func waitHealthy(c *http.Client, url string) error {
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		if resp, err := c.Get(url); err == nil {
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return nil
 			}
@@ -136,12 +136,12 @@ func (n *node) saveProfile(path, endpoint string) error {
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("profile answered %d", resp.StatusCode)
 	}
-	f, err := os.Create(path)
+	f, err := os.Create(path) // #nosec G304 -- the operator's --cpuprofile/--heapprofile path
 	if err != nil {
 		return err
 	}
 	if _, err := io.Copy(f, resp.Body); err != nil {
-		f.Close()
+		_ = f.Close()
 		return err
 	}
 	return f.Close()
@@ -154,7 +154,7 @@ func (n *node) settle() {
 	time.Sleep(time.Second)
 	if resp, err := http.Get("http://" + n.admin + "/debug/pprof/heap?gc=1"); err == nil {
 		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
+		_ = resp.Body.Close()
 	}
 	time.Sleep(time.Second)
 }

@@ -293,7 +293,7 @@ func sessionCmd(args []string, stdout io.Writer, env []string) error {
 	}
 	n, err := server.RevokeUserSessions(context.Background(), st, al, *user)
 	if err != nil {
-		al.Close()
+		_ = al.Close()
 		return err
 	}
 	fmt.Fprintf(stdout, "%d session(s) of %s ended\n", n, *user)
