@@ -134,7 +134,7 @@ func compileGrants(ns string, a Action, entries []string) ([]grant, error) {
 			gs = append(gs, grant{kind: grantOwner})
 		case e == entryScope:
 			gs = append(gs, grant{kind: grantScope})
-		case strings.HasPrefix(e, entryRole) && validRole(e[len(entryRole):]):
+		case strings.HasPrefix(e, entryRole) && ValidRole(e[len(entryRole):]):
 			gs = append(gs, grant{kind: grantRole, role: e[len(entryRole):]})
 		default:
 			errs = append(errs, fmt.Errorf("%s: %q is not a rule (allowed: users, owner, role:<name> with name of A-Z a-z 0-9 _ . -, scope)", key, e))
@@ -143,7 +143,9 @@ func compileGrants(ns string, a Action, entries []string) ([]grant, error) {
 	return gs, errors.Join(errs...)
 }
 
-func validRole(r string) bool {
+// ValidRole reports whether r is a role name: 1 to 64 of A-Z a-z 0-9 _ . -
+// (so a role can never look like a rule entry or a '#'-mark).
+func ValidRole(r string) bool {
 	if len(r) == 0 || len(r) > 64 {
 		return false
 	}

@@ -36,20 +36,11 @@ func apikeyCmd(args []string, stdout io.Writer, env []string) error {
 	if len(pos) == 0 {
 		return errors.New("usage: wsguard apikey add NAME --scope publish:news:* | list | revoke NAME")
 	}
-	cfg, err := loadConfig(*cfgPath, env)
+	st, al, closeNode, err := openNode(*cfgPath, env)
 	if err != nil {
 		return err
 	}
-	st, err := openStore(cfg)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	al, err := audit.Open(cfg.Audit.File, audit.Options{})
-	if err != nil {
-		return err
-	}
-	defer al.Close()
+	defer closeNode()
 	ctx := context.Background()
 	switch pos[0] {
 	case "add":

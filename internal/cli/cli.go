@@ -158,6 +158,24 @@ func configCmd(args []string, stdout io.Writer) error {
 	return nil
 }
 
+// openNode opens what an admin command acts on: the store and the audit
+// log of the node the config names. closeAll closes both and reports an
+// audit log that could not be flushed.
+func openNode(cfgPath string, env []string) (st store.Store, al *audit.Log, closeAll func() error, err error) {
+	cfg, err := loadConfig(cfgPath, env)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if st, err = openStore(cfg); err != nil {
+		return nil, nil, nil, err
+	}
+	if al, err = audit.Open(cfg.Audit.File, audit.Options{}); err != nil {
+		_ = st.Close()
+		return nil, nil, nil, err
+	}
+	return st, al, func() error { return errors.Join(al.Close(), st.Close()) }, nil
+}
+
 func openStore(cfg config.Config) (store.Store, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data_dir: %w", err)
@@ -182,21 +200,12 @@ func userCmd(args []string, stdin io.Reader, stdout io.Writer, env []string) err
 	if len(pos) == 0 {
 		return errors.New("usage: wsguard user add|list|disable|enable|reset-2fa [NAME]")
 	}
-	cfg, err := loadConfig(*cfgPath, env)
+	st, al, closeNode, err := openNode(*cfgPath, env)
 	if err != nil {
 		return err
 	}
-	st, err := openStore(cfg)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
+	defer closeNode()
 	ctx := context.Background()
-	al, err := audit.Open(cfg.Audit.File, audit.Options{})
-	if err != nil {
-		return err
-	}
-	defer al.Close()
 	needName := func() (string, error) {
 		if len(pos) != 2 {
 			return "", fmt.Errorf("usage: wsguard user %s NAME", pos[0])
@@ -278,26 +287,17 @@ func sessionCmd(args []string, stdout io.Writer, env []string) error {
 	if len(pos) != 1 || pos[0] != "revoke" || *user == "" {
 		return errors.New("usage: wsguard session revoke --user NAME")
 	}
-	cfg, err := loadConfig(*cfgPath, env)
-	if err != nil {
-		return err
-	}
-	st, err := openStore(cfg)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	al, err := audit.Open(cfg.Audit.File, audit.Options{})
+	st, al, closeNode, err := openNode(*cfgPath, env)
 	if err != nil {
 		return err
 	}
 	n, err := server.RevokeUserSessions(context.Background(), st, al, *user)
 	if err != nil {
-		_ = al.Close()
+		_ = closeNode()
 		return err
 	}
 	fmt.Fprintf(stdout, "%d session(s) of %s ended\n", n, *user)
-	if err := al.Close(); err != nil {
+	if err := closeNode(); err != nil {
 		return fmt.Errorf("audit.file: the session.revoked event may not be recorded: %w", err)
 	}
 	return nil

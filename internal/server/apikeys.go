@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/wsguard/wsguard/internal/authz"
 	"github.com/wsguard/wsguard/internal/store"
 	"github.com/wsguard/wsguard/internal/token"
 )
@@ -58,7 +59,7 @@ func SetUserRoles(ctx context.Context, st store.Store, name string, roles []stri
 		return fmt.Errorf("user %q: %w", name, err)
 	}
 	for _, r := range roles {
-		if !validRoleName(r) {
+		if !authz.ValidRole(r) {
 			return fmt.Errorf("role %q: use 1 to 64 of A-Z a-z 0-9 _ . -", r)
 		}
 	}
@@ -67,17 +68,4 @@ func SetUserRoles(ctx context.Context, st store.Store, name string, roles []stri
 		return err
 	}
 	return st.AddRevocation(ctx, store.Revocation{User: u.Name, Reason: "roles changed"})
-}
-
-func validRoleName(r string) bool {
-	if len(r) == 0 || len(r) > 64 {
-		return false
-	}
-	for i := 0; i < len(r); i++ {
-		c := r[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '.' || c == '-') {
-			return false
-		}
-	}
-	return true
 }
