@@ -3,11 +3,15 @@
 // to which user and session so that a revocation can close them.
 //
 // Data path: a publish is handed to the store, which commits it (group
-// commit) and calls Committed in offset order; Committed encodes the push
-// once and hands the bytes to the broker; the broker delivers them to every
-// node's hub (this one included), which gives the same bytes to every local
-// subscriber. Subscribers must not block in Deliver: each connection has a
-// bounded queue and is cut when it fills.
+// commit) and calls Committed in offset order; Committed passes the commit
+// to the fan-out goroutine (a bounded backlog, so the committer never waits
+// for a fan-out and memory never grows with one). Fan-out takes every commit
+// waiting, encodes each push once, and hands the broker one batch per
+// channel; the broker delivers it to every node's hub (this one included),
+// which gives the same bytes to every local subscriber in one call, so a
+// burst costs a subscriber one wake-up and usually one write. Subscribers
+// must not block in Deliver: each connection has a bounded queue and is
+// cut when it fills.
 //
 // Concurrency: all methods are safe for concurrent use. Channel subscriber
 // sets are sharded by channel name to keep lock contention low.

@@ -1,0 +1,83 @@
+package hub
+
+import (
+	"encoding/json"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wsguard/wsguard/internal/broker"
+	"github.com/wsguard/wsguard/internal/store"
+)
+
+// recorder is a subscriber that remembers every Deliver call.
+type recorder struct {
+	mu    sync.Mutex
+	calls [][]uint64 // offsets per call
+	got   chan struct{}
+}
+
+func (r *recorder) Deliver(channel string, fs []*Frame) {
+	r.mu.Lock()
+	var offs []uint64
+	for _, f := range fs {
+		offs = append(offs, f.Offset)
+	}
+	r.calls = append(r.calls, offs)
+	r.mu.Unlock()
+	r.got <- struct{}{}
+}
+
+func msg(channel string, off uint64) store.Message {
+	return store.Message{Channel: channel, Offset: off, From: "alice", TS: time.Unix(0, 0), Data: json.RawMessage(`{}`)}
+}
+
+// TestCommitReachesSubscriberAsOneBatch: the messages of one group commit
+// reach a subscriber in one call, per channel, in offset order, and other
+// channels' messages do not reach it.
+func TestCommitReachesSubscriberAsOneBatch(t *testing.T) {
+	h := New(nil, broker.NewMemory())
+	stop := h.Start()
+	defer stop()
+	r := &recorder{got: make(chan struct{}, 16)}
+	h.Subscribe("room:a", r, "bob")
+	<-r.got // bob's own presence join
+
+	h.Committed([]store.Message{msg("room:a", 1), msg("room:b", 1), msg("room:a", 2), msg("room:a", 3)})
+	select {
+	case <-r.got:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no delivery")
+	}
+	select {
+	case <-r.got:
+		t.Fatal("a second delivery: the commit was split or room:b leaked")
+	case <-time.After(100 * time.Millisecond):
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	last := r.calls[len(r.calls)-1]
+	if len(last) != 3 || last[0] != 1 || last[1] != 2 || last[2] != 3 {
+		t.Fatalf("delivered %v, want [1 2 3] in one call", last)
+	}
+}
+
+// TestCommittedAfterStopDoesNotBlock: the store may report a last commit
+// while the node shuts down; the committer must not hang on it.
+func TestCommittedAfterStopDoesNotBlock(t *testing.T) {
+	h := New(nil, broker.NewMemory())
+	stop := h.Start()
+	stop()
+	done := make(chan struct{})
+	go func() {
+		for i := range fanoutBacklog + 10 {
+			h.Committed([]store.Message{msg("room:a", uint64(i+1))})
+		}
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Committed blocked after Stop")
+	}
+}
