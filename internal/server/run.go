@@ -77,6 +77,8 @@ func (s *Server) Run(ctx context.Context, ls Listeners, reload <-chan os.Signal)
 		go func() { errc <- redirect.Serve(ls.Redirect) }()
 	}
 
+	s.printSetupBanner()
+
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	if reloader != nil {

@@ -229,17 +229,27 @@ func (s *Server) acquireConn(user, ip string) (func(), bool) {
 }
 
 // setupIfNoAdmin creates the one-time first-admin setup token when the
-// store holds no admin, and prints the setup URL.
+// store holds no admin; Run prints the setup URL once it is served.
 func (s *Server) setupIfNoAdmin() {
 	any, err := s.store.AnyAdmin(context.Background())
 	if err != nil || any {
 		return
 	}
 	s.setupToken = randomToken()
+}
+
+// printSetupBanner prints the one-time setup URL, if setup is still open.
+// Run calls it once the dev CA exists and the listeners are open, so the
+// URL works the moment it is shown.
+func (s *Server) printSetupBanner() {
+	u := s.SetupURL()
+	if u == "" {
+		return
+	}
 	// The URL carries a secret: it goes to the terminal only, never into
 	// the structured log, which may be shipped elsewhere.
 	s.log.Warn("no admin exists yet: open the one-time setup URL printed on standard output", "path", "/setup")
-	fmt.Fprintf(s.stdout, "\nFirst start: create the first admin at\n  %s/setup?token=%s\n\n", s.cfg.PublicURL, s.setupToken)
+	fmt.Fprintf(s.stdout, "\nFirst start: create the first admin at\n  %s\n\n", u)
 }
 
 // SetupURL returns the one-time setup URL, or "" once an admin exists.
