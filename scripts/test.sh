@@ -46,10 +46,16 @@ echo "== go test -race"
 go test -race -count=1 -timeout 20m ./...
 
 echo "== fuzz targets (10s each)"
+fuzzlog="$(mktemp)"
+trap 'rm -f "$fuzzlog"' EXIT
 for pkg in $(go list ./...); do
   for f in $(go test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true); do
     echo "-- $pkg $f"
-    go test -run '^$' -fuzz "^${f}\$" -fuzztime 10s "$pkg" >/dev/null
+    # Quiet when it passes; on failure show why (a crasher is also saved
+    # under the package's testdata/fuzz, to commit as a regression seed).
+    if ! go test -run '^$' -fuzz "^${f}\$" -fuzztime 10s "$pkg" >"$fuzzlog" 2>&1; then
+      tail -n 60 "$fuzzlog"; exit 1
+    fi
   done
 done
 echo "all tests passed"
