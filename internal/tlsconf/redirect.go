@@ -34,8 +34,12 @@ func redirectTarget(origin string, u *url.URL) string {
 		p = "/" + p
 	}
 	t := origin + p
-	if u.RawQuery != "" {
-		t += "?" + u.RawQuery
+	// A request target never carries a fragment, but a raw request line
+	// may hold a '#', which the parser leaves in the query: drop it and
+	// what follows rather than send a Location a client reads differently.
+	q, _, _ := strings.Cut(u.RawQuery, "#")
+	if q != "" {
+		t += "?" + q
 	}
 	return t
 }

@@ -51,8 +51,11 @@ func FuzzRedirectTarget(f *testing.F) {
 			t.Fatalf("%q -> %q", raw, got)
 		}
 		p, err := url.Parse(got)
-		if err != nil || p.Host != "chat.example.com" || p.Scheme != "https" {
-			t.Fatalf("%q -> %q parses to host %q", raw, got, p.Host)
+		if err != nil {
+			t.Fatalf("%q -> %q does not parse: %v", raw, got, err)
+		}
+		if p.Host != "chat.example.com" || p.Scheme != "https" || p.Fragment != "" {
+			t.Fatalf("%q -> %q parses to host %q, fragment %q", raw, got, p.Host, p.Fragment)
 		}
 	})
 }
