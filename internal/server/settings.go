@@ -81,16 +81,8 @@ func (s *Server) fillEnrolment(data *web.PageData, key *otp.Key) error {
 // settings2FAPost confirms enrolment: the secret travels in the form (the
 // page showed it anyway) and is stored only once a code from it verifies.
 func (s *Server) settings2FAPost(w http.ResponseWriter, r *http.Request) {
-	if err := r.ParseForm(); err != nil {
-		http.Error(w, "form too large or malformed", http.StatusRequestEntityTooLarge)
-		return
-	}
-	sess, u, ok := s.enrolSession(w, r)
+	sess, u, ok := s.sessionForm(w, r, s.enrolSession)
 	if !ok {
-		return
-	}
-	if !csrf.Equal(r.PostForm.Get("csrf_token"), sess.CSRFSecret) {
-		s.refuseForm(w, r, "csrf_invalid")
 		return
 	}
 	if u.TOTPSecret != "" {
@@ -178,16 +170,8 @@ func (s *Server) sessionsGet(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) revokeSessionPost(w http.ResponseWriter, r *http.Request) {
-	if err := r.ParseForm(); err != nil {
-		http.Error(w, "form too large or malformed", http.StatusRequestEntityTooLarge)
-		return
-	}
-	sess, u, ok := s.requirePage(w, r)
+	sess, u, ok := s.sessionForm(w, r, s.requirePage)
 	if !ok {
-		return
-	}
-	if !csrf.Equal(r.PostForm.Get("csrf_token"), sess.CSRFSecret) {
-		s.refuseForm(w, r, "csrf_invalid")
 		return
 	}
 	target := r.PostForm.Get("session")
@@ -222,16 +206,8 @@ func (s *Server) passwordGet(w http.ResponseWriter, r *http.Request) {
 // passwordPost changes the password after checking the current one, and
 // ends every other session of the user, live sockets included.
 func (s *Server) passwordPost(w http.ResponseWriter, r *http.Request) {
-	if err := r.ParseForm(); err != nil {
-		http.Error(w, "form too large or malformed", http.StatusRequestEntityTooLarge)
-		return
-	}
-	sess, u, ok := s.requirePage(w, r)
+	sess, u, ok := s.sessionForm(w, r, s.requirePage)
 	if !ok {
-		return
-	}
-	if !csrf.Equal(r.PostForm.Get("csrf_token"), sess.CSRFSecret) {
-		s.refuseForm(w, r, "csrf_invalid")
 		return
 	}
 	data := web.PageData{Title: "Password", CSRFToken: sess.CSRFSecret, User: u.Name, Admin: u.Admin}
@@ -282,4 +258,25 @@ func (s *Server) passwordPost(w http.ResponseWriter, r *http.Request) {
 	s.audit.Record(audit.Event{Type: "password.changed", IP: s.clientIP(r), User: u.Name})
 	data.Notice = "Password changed. Every other session was signed out."
 	s.pages.Render(w, http.StatusOK, "settings_password", data)
+}
+
+// sessionForm reads a state-changing form posted from a signed-in page:
+// it parses the (size-capped) body, finds the session with lookup
+// (requirePage, or enrolSession for the 2FA enrolment a user may still
+// owe), and checks the synchronizer token. On false it has answered.
+func (s *Server) sessionForm(w http.ResponseWriter, r *http.Request,
+	lookup func(http.ResponseWriter, *http.Request) (store.Session, store.User, bool)) (store.Session, store.User, bool) {
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "form too large or malformed", http.StatusRequestEntityTooLarge)
+		return store.Session{}, store.User{}, false
+	}
+	sess, u, ok := lookup(w, r)
+	if !ok {
+		return store.Session{}, store.User{}, false
+	}
+	if !csrf.Equal(r.PostForm.Get("csrf_token"), sess.CSRFSecret) {
+		s.refuseForm(w, r, "csrf_invalid")
+		return store.Session{}, store.User{}, false
+	}
+	return sess, u, true
 }
