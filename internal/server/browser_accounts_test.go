@@ -10,6 +10,8 @@ import (
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
+	"github.com/wsguard/wsguard/internal/browsertest"
+
 	"github.com/wsguard/wsguard/internal/clock"
 )
 
@@ -52,7 +54,7 @@ func browserSignIn2FA(t *testing.T, ctx context.Context, ts *testServer, clk *cl
 	); err != nil {
 		t.Fatalf("%s code step: %v", name, err)
 	}
-	waitJS(t, ctx, `document.getElementById('status').textContent === 'connected'`)
+	browsertest.WaitJS(t, ctx, `document.getElementById('status').textContent === 'connected'`)
 }
 
 // TestBrowserAccounts is issue 3's browser flow in headless Chromium: enrol
@@ -78,7 +80,7 @@ func TestBrowserAccounts(t *testing.T) {
 		t.Fatal(err)
 	}
 	secret = strings.TrimSpace(secret)
-	if !evalJS[bool](t, a, `(() => { const i = document.querySelector('img.qr'); return i.complete && i.naturalWidth >= 200 && i.src.startsWith('data:image/png'); })()`) {
+	if !browsertest.Eval[bool](t, a, `(() => { const i = document.querySelector('img.qr'); return i.complete && i.naturalWidth >= 200 && i.src.startsWith('data:image/png'); })()`) {
 		t.Fatal("the QR code did not render as an inline PNG")
 	}
 	if err := chromedp.Do(a,
@@ -88,7 +90,7 @@ func TestBrowserAccounts(t *testing.T) {
 	); err != nil {
 		t.Fatalf("confirm enrolment: %v", err)
 	}
-	if n := evalJS[int](t, a, `document.querySelectorAll('#recovery-codes li').length`); n != 10 {
+	if n := browsertest.Eval[int](t, a, `document.querySelectorAll('#recovery-codes li').length`); n != 10 {
 		t.Fatalf("%d recovery codes shown, want 10", n)
 	}
 
@@ -107,16 +109,16 @@ func TestBrowserAccounts(t *testing.T) {
 	if err := chromedp.Do(a, chromedp.Navigate(ts.url+"/settings/sessions"), chromedp.WaitVisible(chromedp.CSS(`li.session`))); err != nil {
 		t.Fatal(err)
 	}
-	if n := evalJS[int](t, a, `document.querySelectorAll('li.session[data-current="true"]').length`); n != 1 {
+	if n := browsertest.Eval[int](t, a, `document.querySelectorAll('li.session[data-current="true"]').length`); n != 1 {
 		t.Fatalf("%d current sessions listed", n)
 	}
-	if !evalJS[bool](t, a, `document.querySelector('li.session[data-current="true"] .ua').textContent.includes('Chrome')`) {
+	if !browsertest.Eval[bool](t, a, `document.querySelector('li.session[data-current="true"] .ua').textContent.includes('Chrome')`) {
 		t.Fatal("the session row does not show the user agent")
 	}
 	if err := chromedp.Do(a, chromedp.Navigate(ts.url+"/"), chromedp.WaitVisible(chromedp.CSS(`#send-input`))); err != nil {
 		t.Fatal(err)
 	}
-	waitJS(t, a, `document.getElementById('status').textContent === 'connected'`)
+	browsertest.WaitJS(t, a, `document.getElementById('status').textContent === 'connected'`)
 
 	// A second browser signs in and revokes the first one's session.
 	b := newChromium(t, ts)
@@ -124,19 +126,19 @@ func TestBrowserAccounts(t *testing.T) {
 	if err := chromedp.Do(b, chromedp.Navigate(ts.url+"/settings/sessions"), chromedp.WaitVisible(chromedp.CSS(`li.session`))); err != nil {
 		t.Fatal(err)
 	}
-	if n := evalJS[int](t, b, `document.querySelectorAll('li.session').length`); n != 2 {
+	if n := browsertest.Eval[int](t, b, `document.querySelectorAll('li.session').length`); n != 2 {
 		t.Fatalf("second browser lists %d sessions, want 2", n)
 	}
 	if err := chromedp.Do(b, chromedp.Click(chromedp.CSS(`li.session:not([data-current]) button`))); err != nil {
 		t.Fatal(err)
 	}
-	waitJS(t, b, `document.querySelectorAll('li.session').length === 1 && document.querySelector('li.session[data-current="true"]') !== null`)
+	browsertest.WaitJS(t, b, `document.querySelectorAll('li.session').length === 1 && document.querySelector('li.session[data-current="true"]') !== null`)
 
 	// The server has acted: the first browser's chat ends within 1 s, on 4001.
 	ctx, cancel := context.WithTimeout(a, time.Second)
 	defer cancel()
-	waitJS(t, ctx, `document.getElementById('status').dataset.state === 'ended'`)
-	if codes := evalJS[[]int](t, a, `window.__closes`); !slices.Contains(codes, 4001) {
+	browsertest.WaitJS(t, ctx, `document.getElementById('status').dataset.state === 'ended'`)
+	if codes := browsertest.Eval[[]int](t, a, `window.__closes`); !slices.Contains(codes, 4001) {
 		t.Fatalf("close codes seen by the page: %v, want 4001", codes)
 	}
 	wantAudit(t, ts, "session.revoked", "alice", 1, func(l auditLine) bool { return l.Reason == "revoked by user" })

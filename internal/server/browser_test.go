@@ -11,30 +11,15 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
-)
 
-// chromiumPath finds Debian's chromium. The test command installs it; a
-// missing browser is a failure, never a silent skip.
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("CHROME_BIN"); p != "" {
-		return p
-	}
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	t.Fatal("chromium not found: run scripts/test.sh (it installs Debian's chromium) or set CHROME_BIN")
-	return ""
-}
+	"github.com/wsguard/wsguard/internal/browsertest"
+)
 
 // leafSPKI returns the base64 SHA-256 of the server leaf's public key, so
 // Chromium trusts exactly that key and nothing else.
@@ -53,29 +38,12 @@ func leafSPKI(t *testing.T, dataDir string) string {
 	return base64.StdEncoding.EncodeToString(sum[:])
 }
 
-// newChromium starts one headless browser profile (its own cookies).
+// newChromium starts one headless browser profile (its own cookies) that
+// trusts exactly the server's key, nothing else.
 func newChromium(t *testing.T, ts *testServer) context.Context {
 	t.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromiumPath(t)),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		// Trust exactly the server's key, nothing else.
-		chromedp.Flag("ignore-certificate-errors-spki-list", leafSPKI(t, ts.cfg.DataDir)),
-	)
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelC := chromedp.NewContext(actx)
-	ctx, cancelT := context.WithTimeout(ctx, 90*time.Second)
-	t.Cleanup(func() { cancelT(); cancelC(); cancelA() })
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	return ctx
+	return browsertest.New(t, 90*time.Second,
+		chromedp.Flag("ignore-certificate-errors-spki-list", leafSPKI(t, ts.cfg.DataDir)))
 }
 
 func browserLogin(t *testing.T, ctx context.Context, ts *testServer, name string) {
@@ -91,35 +59,7 @@ func browserLogin(t *testing.T, ctx context.Context, ts *testServer, name string
 	if err != nil {
 		t.Fatalf("%s login in chromium: %v", name, err)
 	}
-	waitJS(t, ctx, `document.getElementById('status').textContent === 'connected'`)
-}
-
-// waitJS polls until the expression is true in the page.
-func waitJS(t *testing.T, ctx context.Context, js string) {
-	t.Helper()
-	for {
-		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](js))
-		if err != nil {
-			t.Fatalf("evaluate %s: %v", js, err)
-		}
-		if ok {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("waiting for %s: %v", js, ctx.Err())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
-
-func evalJS[T any](t *testing.T, ctx context.Context, js string) T {
-	t.Helper()
-	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js))
-	if err != nil {
-		t.Fatalf("evaluate %s: %v", js, err)
-	}
-	return v
+	browsertest.WaitJS(t, ctx, `document.getElementById('status').textContent === 'connected'`)
 }
 
 func say(t *testing.T, ctx context.Context, text string) {
@@ -135,7 +75,7 @@ func say(t *testing.T, ctx context.Context, text string) {
 // waitMessage waits until a message whose text is want appears in #messages.
 func waitMessage(t *testing.T, ctx context.Context, want string) {
 	t.Helper()
-	waitJS(t, ctx, fmt.Sprintf(`Array.from(document.querySelectorAll('#messages li .text')).some(e => e.textContent === %q)`, want))
+	browsertest.WaitJS(t, ctx, fmt.Sprintf(`Array.from(document.querySelectorAll('#messages li .text')).some(e => e.textContent === %q)`, want))
 }
 
 // TestBrowserChatAndXSS: two people chat live in Chromium (happy path), and
@@ -164,8 +104,8 @@ func TestBrowserChatAndXSS(t *testing.T) {
 	}
 	// Give an injected handler the time to fire if it had been injected.
 	_ = chromedp.Do(b, chromedp.Sleep(300*time.Millisecond))
-	title := evalJS[string](t, b, `document.title`)
-	injected := evalJS[int](t, b, `document.querySelectorAll('#messages img, #messages script').length`)
+	title := browsertest.Eval[string](t, b, `document.title`)
+	injected := browsertest.Eval[int](t, b, `document.querySelectorAll('#messages img, #messages script').length`)
 	if title == "pwned" || injected != 0 {
 		t.Fatalf("XSS executed or injected: title %q, %d elements", title, injected)
 	}
@@ -213,8 +153,8 @@ func TestBrowserCSWSH(t *testing.T) {
 		if err := chromedp.Do(victim, chromedp.Navigate(url)); err != nil {
 			t.Fatal(err)
 		}
-		waitJS(t, victim, `document.getElementById('out').textContent !== 'pending'`)
-		if got := evalJS[string](t, victim, `document.getElementById('out').textContent`); got != "refused" {
+		browsertest.WaitJS(t, victim, `document.getElementById('out').textContent !== 'pending'`)
+		if got := browsertest.Eval[string](t, victim, `document.getElementById('out').textContent`); got != "refused" {
 			t.Fatalf("attack from %s: page saw %q", url, got)
 		}
 	}

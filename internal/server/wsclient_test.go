@@ -80,20 +80,15 @@ func nextMessage(t *testing.T, ws *websocket.Conn) frame {
 	}
 }
 
-// closeCode reads until the connection closes and returns the close code.
+// closeCode reads until the connection closes and returns the close code;
+// a connection that ends without a close frame fails the test.
 func closeCode(t *testing.T, ws *websocket.Conn) int {
 	t.Helper()
-	_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
-	for {
-		_, _, err := ws.ReadMessage()
-		if err == nil {
-			continue
-		}
-		if ce, ok := err.(*websocket.CloseError); ok {
-			return ce.Code
-		}
-		t.Fatalf("connection ended without a close frame: %v", err)
+	code := endCode(t, ws)
+	if code == -1 {
+		t.Fatal("connection ended without a close frame")
 	}
+	return code
 }
 
 func resultField(t *testing.T, f frame, into any) {

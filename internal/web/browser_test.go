@@ -1,12 +1,9 @@
 package web
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"sync"
@@ -17,7 +14,9 @@ import (
 	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
 	"github.com/gorilla/websocket"
+	"github.com/wsguard/wsguard/internal/browsertest"
 )
 
 // csp is the policy the server sends; the chat must work under it.
@@ -160,49 +159,6 @@ func (f *fakeServer) count(fn func() int) int {
 	return fn()
 }
 
-func browserPath(t *testing.T) string {
-	for _, env := range []string{"WSGUARD_CHROMIUM", "CHROME_BIN"} {
-		if p := os.Getenv(env); p != "" {
-			return p
-		}
-	}
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	t.Fatal("chromium not found: run scripts/test.sh (it installs Debian's chromium) or set WSGUARD_CHROMIUM")
-	return ""
-}
-
-// waitJS polls until the expression is true in the page.
-func waitJS(t *testing.T, ctx context.Context, js string) {
-	t.Helper()
-	for {
-		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](js))
-		if err != nil {
-			t.Fatalf("evaluate %s: %v", js, err)
-		}
-		if ok {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("waiting for %s: %v", js, ctx.Err())
-		case <-time.After(25 * time.Millisecond):
-		}
-	}
-}
-
-func eval[T any](t *testing.T, ctx context.Context, js string) T {
-	t.Helper()
-	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js))
-	if err != nil {
-		t.Fatalf("evaluate %s: %v", js, err)
-	}
-	return v
-}
-
 // TestBrowserChatClient drives static/app.js in headless Chromium under the
 // production CSP against a fake server: history in order, markup shown as
 // text (C6), unread counts, a publish whose answer is lost retried with the
@@ -228,16 +184,7 @@ func TestBrowserChatClient(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(browserPath(t)), chromedp.UserDataDir(t.TempDir()),
-		chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true))
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelA()
-	ctx, cancelC := chromedp.NewContext(actx)
-	defer cancelC()
-	ctx, cancelT := context.WithTimeout(ctx, 60*time.Second)
-	defer cancelT()
+	ctx := browsertest.New(t, 60*time.Second)
 
 	if err := chromedp.Do(ctx); err != nil {
 		t.Fatalf("start chromium: %v", err)
@@ -266,20 +213,20 @@ func TestBrowserChatClient(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/")); err != nil {
 		t.Fatalf("load: %v", err)
 	}
-	waitJS(t, ctx, `document.getElementById('status').textContent === 'connected'`)
-	waitJS(t, ctx, `document.querySelectorAll('#messages li[data-channel="room:lobby"]').length === 2`)
+	browsertest.WaitJS(t, ctx, `document.getElementById('status').textContent === 'connected'`)
+	browsertest.WaitJS(t, ctx, `document.querySelectorAll('#messages li[data-channel="room:lobby"]').length === 2`)
 
-	texts := eval[[]string](t, ctx, `Array.from(document.querySelectorAll('#messages li .text'), e => e.textContent)`)
-	injected := eval[int](t, ctx, `document.querySelectorAll('#messages img, #messages script').length`)
-	title := eval[string](t, ctx, `document.title`)
+	texts := browsertest.Eval[[]string](t, ctx, `Array.from(document.querySelectorAll('#messages li .text'), e => e.textContent)`)
+	injected := browsertest.Eval[int](t, ctx, `document.querySelectorAll('#messages img, #messages script').length`)
+	title := browsertest.Eval[string](t, ctx, `document.title`)
 	if len(texts) != 2 || texts[0] != "first" || !strings.HasPrefix(texts[1], "<img") || injected != 0 || title == "pwned" {
 		t.Fatalf("history rendered %q, %d injected elements, title %q", texts, injected, title)
 	}
 
 	// A message in a room not on screen counts as unread, and is hidden.
 	fs.Push("room:random", "carol", "psst")
-	waitJS(t, ctx, `document.querySelector('#rooms [data-channel="room:random"] .unread').textContent === '1'`)
-	if !eval[bool](t, ctx, `document.querySelector('#messages li[data-channel="room:random"]').hidden`) {
+	browsertest.WaitJS(t, ctx, `document.querySelector('#rooms [data-channel="room:random"] .unread').textContent === '1'`)
+	if !browsertest.Eval[bool](t, ctx, `document.querySelector('#messages li[data-channel="room:random"]').hidden`) {
 		t.Fatal("another room's message is visible")
 	}
 
@@ -312,8 +259,8 @@ func TestBrowserChatClient(t *testing.T) {
 		case <-time.After(25 * time.Millisecond):
 		}
 	}
-	waitJS(t, ctx, `document.getElementById('status').textContent === 'connected'`)
-	waitJS(t, ctx, `Array.from(document.querySelectorAll('#messages li .text')).filter(e => e.textContent === 'exactly once').length === 1`)
+	browsertest.WaitJS(t, ctx, `document.getElementById('status').textContent === 'connected'`)
+	browsertest.WaitJS(t, ctx, `Array.from(document.querySelectorAll('#messages li .text')).filter(e => e.textContent === 'exactly once').length === 1`)
 	fs.mu.Lock()
 	var cids []string
 	var sinces []any
@@ -338,7 +285,7 @@ func TestBrowserChatClient(t *testing.T) {
 	if len(sinces) != 2 || sinces[0] != nil || (sinces[1] != float64(2) && sinces[1] != float64(3)) {
 		t.Fatalf("subscribe since values %v, want [none 2|3]", sinces)
 	}
-	if shown := eval[int](t, ctx, `document.querySelectorAll('#messages li[data-channel="room:lobby"]').length`); shown != 3 {
+	if shown := browsertest.Eval[int](t, ctx, `document.querySelectorAll('#messages li[data-channel="room:lobby"]').length`); shown != 3 {
 		t.Fatalf("%d lobby messages shown, want 3 (duplicates dropped)", shown)
 	}
 
@@ -346,11 +293,11 @@ func TestBrowserChatClient(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#join-input"), "dev\r")); err != nil {
 		t.Fatalf("join: %v", err)
 	}
-	waitJS(t, ctx, `document.getElementById('room-title').textContent === 'room:dev' && document.querySelectorAll('#rooms li[data-channel="room:dev"]').length === 1`)
+	browsertest.WaitJS(t, ctx, `document.getElementById('room-title').textContent === 'room:dev' && document.querySelectorAll('#rooms li[data-channel="room:dev"]').length === 1`)
 	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#send-input"), "via click"), chromedp.Click(chromedp.CSS("#send-form button"))); err != nil {
 		t.Fatalf("click send: %v", err)
 	}
-	waitJS(t, ctx, `Array.from(document.querySelectorAll('#messages li[data-channel="room:dev"] .text'), e => e.textContent).join('|') === 'via click'`)
+	browsertest.WaitJS(t, ctx, `Array.from(document.querySelectorAll('#messages li[data-channel="room:dev"] .text'), e => e.textContent).join('|') === 'via click'`)
 	if n := fs.count(func() int { return len(fs.log["room:dev"]) }); n != 1 {
 		t.Fatalf("%d messages stored in room:dev, want 1", n)
 	}
@@ -358,14 +305,14 @@ func TestBrowserChatClient(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#join-input"), "room:../x\r")); err != nil {
 		t.Fatal(err)
 	}
-	waitJS(t, ctx, `document.getElementById('error').textContent.includes('bad_request') && document.querySelectorAll('#rooms li').length === 3`)
+	browsertest.WaitJS(t, ctx, `document.getElementById('error').textContent.includes('bad_request') && document.querySelectorAll('#rooms li').length === 3`)
 
 	// Close 4001: the session is over; no reconnect.
 	fs.mu.Lock()
 	last := fs.conns[len(fs.conns)-1]
 	_ = last.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(4001, "session ended"), time.Now().Add(time.Second))
 	fs.mu.Unlock()
-	waitJS(t, ctx, `document.getElementById('status').textContent === 'session ended' && !document.getElementById('session-ended').hidden`)
+	browsertest.WaitJS(t, ctx, `document.getElementById('status').textContent === 'session ended' && !document.getElementById('session-ended').hidden`)
 	time.Sleep(1200 * time.Millisecond) // longer than the first backoff steps: a reconnect would show
 	if n := fs.count(func() int { return len(fs.conns) }); n != 2 {
 		t.Fatalf("%d connections after 4001, want 2 (no reconnect)", n)
