@@ -210,6 +210,13 @@ func assertCut(t *testing.T, who string, r floodResult, limit string) {
 			t.Errorf("%s: rate_limited by another limit than %s: %s", who, limit, m)
 			break
 		}
+		// The refusal names the request it refused, so a client knows
+		// exactly which one to retry.
+		var f struct{ ID int64 }
+		if err := json.Unmarshal([]byte(m), &f); err != nil || f.ID <= 0 {
+			t.Errorf("%s: rate_limited answered without the request's id: %s", who, m)
+			break
+		}
 	}
 }
 
@@ -281,8 +288,8 @@ func TestAbuseMessageFlood(t *testing.T) {
 	})
 }
 
-// readReply sends req and returns the first frame answering it or any
-// id-0 error (rate_limited and bad_request are answered with id 0).
+// readReply sends req and returns the first frame answering it (errors
+// carry the request's id too).
 func readReply(t *testing.T, ws *websocket.Conn, req map[string]any) frame {
 	t.Helper()
 	send(t, ws, req)
@@ -291,7 +298,7 @@ func readReply(t *testing.T, ws *websocket.Conn, req map[string]any) frame {
 		if f.Push != "" {
 			continue
 		}
-		if f.ID == int64(req["id"].(int)) || (f.ID == 0 && f.Error != nil) {
+		if f.ID == int64(req["id"].(int)) {
 			return f
 		}
 	}

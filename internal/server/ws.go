@@ -77,6 +77,8 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		Refresh:           id.Refresh,
 		MaxMessageBytes:   s.readLimit(),
 		SendQueue:         lim.SendQueue,
+		SendQueueBytes:    lim.SendQueueBytes,
+		Replays:           s.replays,
 		MessagesPerSecond: lim.MessagesPerSecond,
 		MessageBurst:      lim.MessageBurst,
 		UserLimit:         s.userMsgs,
