@@ -23,6 +23,7 @@ import (
 	"github.com/wsguard/wsguard/internal/broker"
 	"github.com/wsguard/wsguard/internal/clock"
 	"github.com/wsguard/wsguard/internal/config"
+	"github.com/wsguard/wsguard/internal/conn"
 	"github.com/wsguard/wsguard/internal/guard"
 	"github.com/wsguard/wsguard/internal/hub"
 	"github.com/wsguard/wsguard/internal/identity"
@@ -74,6 +75,7 @@ type Server struct {
 	bans      *ratelimit.Bans
 	caps      ratelimit.Counter
 	userMsgs  ratelimit.Limiter
+	replays   *conn.ReplayGate // replays and history answers in progress per user
 	ipMsgs    ratelimit.Limiter
 
 	upgrader    websocket.Upgrader
@@ -160,6 +162,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	s.bans = ratelimit.NewBans(lim.BanAfterFailures, time.Minute, lim.BanDuration.D())
 	s.caps = ratelimit.NewLocalCounter()
 	s.userMsgs = ratelimit.NewLocal(lim.UserMessagesPerSecond, int(lim.UserMessagesPerSecond*2))
+	s.replays = conn.NewReplayGate(lim.ReplaysPerUser)
 	s.ipMsgs = ratelimit.NewLocal(lim.IPMessagesPerSecond, int(lim.IPMessagesPerSecond*2))
 
 	s.guard = &guard.Guard{

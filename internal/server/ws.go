@@ -77,6 +77,8 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		Refresh:           id.Refresh,
 		MaxMessageBytes:   s.readLimit(),
 		SendQueue:         lim.SendQueue,
+		SendQueueBytes:    lim.SendQueueBytes,
+		Replays:           s.replays,
 		MessagesPerSecond: lim.MessagesPerSecond,
 		MessageBurst:      lim.MessageBurst,
 		UserLimit:         s.userMsgs,
@@ -93,9 +95,12 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 			},
 			RateLimited: func(l string) { s.metrics.RateLimited.WithLabelValues(l).Inc() },
 			Cut: func(reason string) {
-				if reason == "slow_consumer" {
+				switch reason {
+				case "slow_consumer":
 					s.metrics.SlowConsumerCuts.Inc()
 					s.metrics.QueueDrops.Inc() // the frame that found the queue full
+				case "write_timeout": // a reader too slow for the write deadline
+					s.metrics.SlowConsumerCuts.Inc()
 				}
 				s.audit.Record(audit.Event{Type: "connection.cut", Reason: reason, IP: ip, User: id.Principal.Name})
 			},
