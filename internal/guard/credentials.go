@@ -125,21 +125,12 @@ func (c *Credentials) Check(ctx context.Context, p Presented) (Identity, *Refusa
 // session checks a session cookie: live (idle and absolute lifetime),
 // second factor done, user enabled.
 func (c *Credentials) session(ctx context.Context, p Presented) (Identity, *Refusal) {
-	s, err := c.Sessions.ByCookie(ctx, p.Raw)
-	switch {
-	case errors.Is(err, session.ErrNoSession):
-		return Identity{}, Refuse(http.StatusUnauthorized, "session_missing", "sign in first", nil)
-	case session.Ended(err):
-		return Identity{}, Refuse(http.StatusUnauthorized, "session_invalid", "sign in first", err)
-	case err != nil:
-		return Identity{}, unavailable(err)
+	s, u, rf := c.SignedIn(ctx, p)
+	if rf != nil {
+		return Identity{}, rf
 	}
 	if !s.TwoFADone {
 		return Identity{}, Refuse(http.StatusUnauthorized, "second_factor_pending", "complete sign-in first", nil)
-	}
-	u, rf := c.user(ctx, s.UserID, "", "sign in first")
-	if rf != nil {
-		return Identity{}, rf
 	}
 	return Identity{
 		Kind:      KindSession,
@@ -147,6 +138,28 @@ func (c *Credentials) session(ctx context.Context, p Presented) (Identity, *Refu
 		Session:   &s,
 		Expires:   c.Sessions.Deadline(s),
 	}, nil
+}
+
+// SignedIn is the session check without its last step: the live session
+// behind a session cookie and its enabled user, second factor done or not.
+// The sign-in pages use it, since they serve a session whose second factor
+// is still pending; everything else goes through Check.
+func (c *Credentials) SignedIn(ctx context.Context, p Presented) (store.Session, store.User, *Refusal) {
+	const msg = "sign in first"
+	s, err := c.Sessions.ByCookie(ctx, p.Raw)
+	switch {
+	case errors.Is(err, session.ErrNoSession):
+		return store.Session{}, store.User{}, Refuse(http.StatusUnauthorized, "session_missing", msg, nil)
+	case session.Ended(err):
+		return store.Session{}, store.User{}, Refuse(http.StatusUnauthorized, "session_invalid", msg, err)
+	case err != nil:
+		return store.Session{}, store.User{}, unavailable(err)
+	}
+	u, rf := c.user(ctx, s.UserID, "", msg)
+	if rf != nil {
+		return store.Session{}, store.User{}, rf
+	}
+	return s, u, nil
 }
 
 // user reads the account behind a session. Deleted, disabled or (when name

@@ -2,8 +2,9 @@ package server
 
 // One home for credential checks: with the store down, every credential
 // kind that needs the store answers 503 `unavailable` and never counts
-// toward an IP ban, on /ws and on the service API; bad credentials still
-// answer 401 and still count; good ones still open the socket.
+// toward an IP ban, on /ws, on the service API and on the pages; bad
+// credentials still answer 401 and still count; good ones still open the
+// socket.
 
 import (
 	"bytes"
@@ -182,6 +183,10 @@ func TestCredentialsStoreDown(t *testing.T) {
 		if st != http.StatusServiceUnavailable || errCode(m) != "unavailable" {
 			t.Fatalf("api ticket by session with the store down, attempt %d: %d %v, want 503 unavailable", i, st, m)
 		}
+	}
+	// A signed-in page is not sent to /login by an outage either.
+	if resp, body := alice.b.get("/"); resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "Try again") {
+		t.Fatalf("chat page with the store down: %d %s, want 503", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	if st, _, body := session("127.0.0.1", sessionHeader()); st != http.StatusServiceUnavailable {
 		t.Fatalf("the API's client IP after the outage: %d %q, want 503 (not banned)", st, body)
