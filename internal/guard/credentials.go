@@ -316,17 +316,13 @@ func (c *Credentials) ticket(ctx context.Context, p Presented) (Identity, *Refus
 
 // MintTicket stores a new ticket for id, bound to origin ("" for none), and
 // returns the raw ticket. Only its hash is stored; it is never logged. Only
-// sessions and JWTs mint tickets (API keys dial with the key itself).
-func (c *Credentials) MintTicket(ctx context.Context, id Identity, origin string) (string, error) {
-	raw, hash, err := token.NewTicket()
-	if err != nil {
-		return "", err
-	}
+// sessions and JWTs mint tickets (API keys dial with the key itself). A
+// store that cannot take the ticket is 503 store_unavailable, as in Check.
+func (c *Credentials) MintTicket(ctx context.Context, id Identity, origin string) (string, *Refusal) {
 	// The ticket remembers its credential: without that, redeeming it
 	// would launder a short-lived, channel-restricted JWT into an
 	// unrestricted 24-hour socket, or outlive a logged-out session.
 	t := store.Ticket{
-		Hash:      hash,
 		Subject:   id.Principal.Name,
 		Roles:     slices.Clone(id.Principal.Roles),
 		Origin:    origin,
@@ -343,10 +339,15 @@ func (c *Credentials) MintTicket(ctx context.Context, id Identity, origin string
 			t.Channels = []string{}
 		}
 	default:
-		return "", fmt.Errorf("credential kind %q cannot mint tickets", id.Kind)
+		return "", Refuse(http.StatusForbidden, "ticket_kind", "only a session or a JWT can ask for a ticket", fmt.Errorf("credential kind %q", id.Kind))
 	}
+	raw, hash, err := token.NewTicket()
+	if err != nil {
+		return "", Refuse(http.StatusInternalServerError, "ticket_random", "try again later", err)
+	}
+	t.Hash = hash
 	if err := c.Store.CreateTicket(ctx, t); err != nil {
-		return "", err
+		return "", unavailable(err)
 	}
 	return raw, nil
 }

@@ -120,3 +120,22 @@ func TestCredentialsStoreFailure(t *testing.T) {
 type fixedClock time.Time
 
 func (f fixedClock) Now() time.Time { return time.Time(f) }
+
+// TestMintTicketStoreFailure: a ticket the store cannot take is 503 with
+// the store's error kept; an API key cannot mint one at all.
+func TestMintTicketStoreFailure(t *testing.T) {
+	down := fmt.Errorf("store: create ticket: %w: database is locked", store.ErrUnavailable)
+	st := &fakeStore{ticketErr: down}
+	c := &Credentials{Store: st}
+	sess := &store.Session{IDHash: "h"}
+	if _, rf := c.MintTicket(context.Background(), Identity{Kind: KindSession, Session: sess}, ""); rf == nil || rf.Status != 503 || !errors.Is(rf, store.ErrUnavailable) {
+		t.Fatalf("store down: %v, want 503 keeping the store's error", rf)
+	}
+	st.ticketErr = nil
+	if raw, rf := c.MintTicket(context.Background(), Identity{Kind: KindSession, Session: sess}, ""); rf != nil || !token.TicketWellFormed(raw) {
+		t.Fatalf("store up: %q %v", raw, rf)
+	}
+	if _, rf := c.MintTicket(context.Background(), Identity{Kind: KindAPIKey}, ""); rf == nil || rf.Status != http.StatusForbidden {
+		t.Fatalf("API key: %v, want 403", rf)
+	}
+}

@@ -262,10 +262,9 @@ func (s *Server) apiTickets(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	ticket, err := s.creds.MintTicket(r.Context(), id, r.Header.Get("Origin"))
-	if err != nil {
-		s.log.Error("ticket: store", "err", err)
-		s.apiRefuse(w, r, http.StatusServiceUnavailable, "store_unavailable", "try again later", id.Principal.Name)
+	ticket, rf := s.creds.MintTicket(r.Context(), id, r.Header.Get("Origin"))
+	if rf != nil {
+		s.apiRefusal(w, r, rf, id.Principal.Name)
 		return
 	}
 	s.audit.Record(audit.Event{Type: "ticket.issued", Reason: string(id.Kind), IP: ip, User: id.Principal.Name,
