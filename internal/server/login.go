@@ -10,6 +10,7 @@ import (
 
 	"github.com/wsguard/wsguard/internal/audit"
 	"github.com/wsguard/wsguard/internal/csrf"
+	"github.com/wsguard/wsguard/internal/guard"
 	"github.com/wsguard/wsguard/internal/identity"
 	"github.com/wsguard/wsguard/internal/session"
 	"github.com/wsguard/wsguard/internal/store"
@@ -195,19 +196,26 @@ func (s *Server) fullSession(r *http.Request) (store.Session, store.User, error)
 var errSecondFactor = errors.New("second factor pending")
 
 // anySession returns the session even when the second factor is pending.
+// An error is a *guard.Refusal: 503 when the store could not tell.
 func (s *Server) anySession(r *http.Request) (store.Session, store.User, error) {
-	sess, err := s.sessions.Lookup(r.Context(), r)
-	if err != nil {
-		return sess, store.User{}, err
-	}
-	u, err := s.store.UserByID(r.Context(), sess.UserID)
-	if err != nil {
-		return sess, u, err
-	}
-	if u.Disabled {
-		return sess, u, errors.New("user disabled")
+	sess, u, rf := s.creds.SignedIn(r.Context(), guard.SessionCookie(r))
+	if rf != nil {
+		return sess, u, rf
 	}
 	return sess, u, nil
+}
+
+// storeDown reports whether err is a session check the store could not make.
+func storeDown(err error) bool {
+	var rf *guard.Refusal
+	return errors.As(err, &rf) && rf.Status == http.StatusServiceUnavailable
+}
+
+// unavailablePage answers a page whose session the store could not check:
+// a database outage is not a reason to send a signed-in user to /login.
+func (s *Server) unavailablePage(w http.ResponseWriter) {
+	retryAfter(w, guard.UnavailableRetryAfter)
+	s.pages.Render(w, http.StatusServiceUnavailable, "error", web.PageData{Title: "Try again later", Error: "The server cannot reach its database. Try again in a moment."})
 }
 
 // requirePage finds the full session for a page, or redirects to where the
@@ -221,6 +229,8 @@ func (s *Server) requirePage(w http.ResponseWriter, r *http.Request) (store.Sess
 		http.Redirect(w, r, "/login/2fa", http.StatusSeeOther)
 	case errors.Is(err, errSecondFactor):
 		http.Redirect(w, r, "/settings/2fa", http.StatusSeeOther)
+	case storeDown(err):
+		s.unavailablePage(w)
 	default:
 		http.Redirect(w, r, "/login", http.StatusSeeOther)
 	}

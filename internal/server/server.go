@@ -33,7 +33,6 @@ import (
 	"github.com/wsguard/wsguard/internal/realip"
 	"github.com/wsguard/wsguard/internal/session"
 	"github.com/wsguard/wsguard/internal/store"
-	"github.com/wsguard/wsguard/internal/token"
 	"github.com/wsguard/wsguard/internal/web"
 )
 
@@ -64,7 +63,7 @@ type Server struct {
 	audit    *audit.Log
 	metrics  *metrics.Metrics
 	guard    *guard.Guard
-	verifier *token.Verifier // nil without jwt.keys and jwt.jwks_url
+	creds    *guard.Credentials // every credential check: sessions, tickets, JWTs, API keys
 
 	clientCAs *x509.CertPool // service-API mutual TLS; nil without tls.client_ca_file
 
@@ -167,8 +166,6 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 
 	s.guard = &guard.Guard{
 		Origins:    s.origins,
-		Sessions:   s.sessions,
-		Store:      st,
 		Proxies:    s.proxies,
 		RequireTLS: cfg.TLSEnabled(),
 		Handshakes: ratelimit.NewLocal(lim.HandshakesPerSecond, lim.HandshakeBurst),

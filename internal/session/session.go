@@ -130,14 +130,36 @@ func (m *Manager) Rotate(ctx context.Context, old store.Session, u store.User, t
 // Lookup finds the live session of r's cookie, enforcing the idle and
 // absolute lifetimes (an expired session is deleted) and recording activity.
 func (m *Manager) Lookup(ctx context.Context, r *http.Request) (store.Session, error) {
+	return m.ByCookie(ctx, CookieValue(r))
+}
+
+// CookieValue returns the session cookie r carries, "" when none.
+func CookieValue(r *http.Request) string {
 	c, err := r.Cookie(CookieName)
-	if err != nil || c.Value == "" {
+	if err != nil {
+		return ""
+	}
+	return c.Value
+}
+
+// ByCookie is Lookup for a cookie value already read from the request.
+func (m *Manager) ByCookie(ctx context.Context, value string) (store.Session, error) {
+	if value == "" {
 		return store.Session{}, ErrNoSession
 	}
-	if len(c.Value) != 43 { // 32 bytes base64url: anything else was never ours
+	if len(value) != 43 { // 32 bytes base64url: anything else was never ours
 		return store.Session{}, ErrUnknown
 	}
-	return m.ByHash(ctx, HashID(c.Value))
+	return m.ByHash(ctx, HashID(value))
+}
+
+// Ended reports whether err from Lookup, ByCookie or ByHash is a verdict on
+// the session (none sent, unknown, revoked, idle or expired) rather than a
+// store failure. A caller answers a verdict with "sign in again" and a store
+// failure with "try again later": a database outage must never look like a
+// bad cookie.
+func Ended(err error) bool {
+	return errors.Is(err, ErrNoSession) || errors.Is(err, ErrUnknown) || errors.Is(err, ErrIdle) || errors.Is(err, ErrExpired)
 }
 
 // ByHash is Lookup for a known id hash.
