@@ -281,13 +281,9 @@ func (s *Server) login2FAPost(w http.ResponseWriter, r *http.Request) {
 		s.audit.Record(audit.Event{Type: "2fa.recovery_used", IP: ip, User: u.Name})
 	}
 	// The session id changes again now that the user holds full rights (I3).
-	value, ns, err := s.sessions.Rotate(r.Context(), sess, u, true)
-	if err != nil {
-		s.serverError(w, r, err)
+	if _, ok := s.rotateSession(w, r, sess, u, "second factor"); !ok {
 		return
 	}
-	session.SetCookie(w, value)
-	s.audit.Record(audit.Event{Type: "session.created", IP: ip, User: u.Name, Fields: map[string]string{"session": ns.PublicID}})
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
