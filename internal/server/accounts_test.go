@@ -594,7 +594,8 @@ func (u uaTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 
 // TestAccountsPasswordChange: /settings/password asks for the current
 // password, throttles wrong ones (I1), refuses cross-site or tokenless posts
-// (C5), and on success ends every other session and its sockets (I5).
+// (C5), and on success ends every other session and its sockets (I5) and
+// rotates this one: new cookie, new CSRF token, the old ones refused.
 func TestAccountsPasswordChange(t *testing.T) {
 	ts, clk := startAccounts(t, nil)
 	ts.addUser("alice", pw, false)
@@ -632,13 +633,44 @@ func TestAccountsPasswordChange(t *testing.T) {
 	wait, _ := strconv.Atoi(r.Header.Get("Retry-After"))
 	clk.Advance(time.Duration(wait) * time.Second)
 
+	aCookie := cookieValue(a.cookieHeader())
 	r, body := a.post("/settings/password", good)
 	if r.StatusCode != http.StatusOK || !strings.Contains(body, "Password changed") {
 		t.Fatalf("password change: %d", r.StatusCode)
 	}
+	// The other browser: its socket closes with 4001, its cookie is dead.
 	expectClose4001(t, sb, "other session after password change")
 	cookieRefused(t, ts, bCookie, bTok, "other session after password change")
-	expectAlive(t, sa, 2, "the changing session")
+	// This browser's session was rotated: the response set a new cookie and
+	// shows a new CSRF token; the old id's socket closed, the old cookie
+	// and the old token open nothing.
+	newCookie := ""
+	for _, c := range r.Cookies() {
+		if c.Name == session.CookieName {
+			newCookie = c.Value
+		}
+	}
+	if newCookie == "" || newCookie == aCookie || cookieValue(a.cookieHeader()) != newCookie {
+		t.Fatalf("password change did not set a new session cookie (old %q, set %q)", aCookie, newCookie)
+	}
+	m := formTokenRE.FindStringSubmatch(body)
+	if m == nil || m[1] == tok || m[1] == aTok {
+		t.Fatalf("password change page kept the old CSRF token")
+	}
+	expectClose4001(t, sa, "the old id's socket after rotation")
+	cookieRefused(t, ts, aCookie, aTok, "the changing browser's old cookie")
+	if r, _ := a.post("/logout", url.Values{"csrf_token": {aTok}}); r.StatusCode != http.StatusForbidden {
+		t.Fatalf("old CSRF token with the new cookie: %d, want 403", r.StatusCode)
+	}
+	// The user is still signed in with the new cookie: pages and a socket.
+	newTok := a.chatToken()
+	if newTok != m[1] {
+		t.Fatal("the chat page's token differs from the one the password page showed")
+	}
+	expectAlive(t, a.connect(newTok), 2, "the rotated session")
+	if n := strings.Count(func() string { _, p := a.get("/settings/sessions"); return p }(), `name="session" value=`); n != 1 {
+		t.Fatalf("%d sessions listed after the password change, want 1", n)
+	}
 	wantAudit(t, ts, "password.changed", "alice", 1, nil)
 	wantAudit(t, ts, "session.revoked", "alice", 1, func(l auditLine) bool { return l.Reason == "password changed" })
 	if r := ts.newBrowser().password("alice", pw, "10.3.0.1"); r.StatusCode != http.StatusUnauthorized {
