@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"html"
 	"net/http"
 	"net/url"
@@ -24,6 +25,7 @@ import (
 	"github.com/wsguard/wsguard/internal/clock"
 	"github.com/wsguard/wsguard/internal/config"
 	"github.com/wsguard/wsguard/internal/session"
+	"github.com/wsguard/wsguard/internal/store"
 )
 
 // Tests for issue 3 (accounts): two-factor, throttling, session control,
@@ -944,5 +946,51 @@ func TestAccountsLoginRate(t *testing.T) {
 	clk.Advance(time.Minute)
 	if r := ts.newBrowser().password("alice", pw, "10.4.0.1"); r.StatusCode != http.StatusSeeOther {
 		t.Fatalf("after the window: %d", r.StatusCode)
+	}
+}
+
+// TestAccountsExpiredSessions: a session past its idle lifetime is deleted
+// from the store by the server's sweep although nothing reads it, and
+// /settings/sessions never lists it (nor its IP); its cookie opens nothing.
+// The live session is untouched.
+func TestAccountsExpiredSessions(t *testing.T) {
+	ts, clk := startAccounts(t, nil)
+	ts.addUser("alice", pw, false)
+	old, cur := ts.newBrowser(), ts.newBrowser()
+	if r := old.password("alice", pw, "10.9.9.9"); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-in from 10.9.9.9: %d", r.StatusCode)
+	}
+	oldCookie, oldTok := cookieValue(old.cookieHeader()), old.chatToken()
+	clk.Advance(20 * time.Minute)
+	cur.login("alice", pw)
+	clk.Advance(15 * time.Minute) // old: 35 min unused; cur: 15 min
+
+	// The sweep deletes it within a few polls, without anyone asking for it.
+	st := ts.srv.Store()
+	for i := 0; ; i++ {
+		_, err := st.SessionByHash(context.Background(), session.HashID(oldCookie))
+		if errors.Is(err, store.ErrNotFound) {
+			break
+		}
+		if i == 40 {
+			t.Fatalf("expired session still stored after %d polls: %v", i, err)
+		}
+		time.Sleep(revocationPoll / 2)
+	}
+	wantAudit(t, ts, "session.expired", "alice", 1, func(l auditLine) bool { return l.Reason == "idle" })
+
+	resp, page := cur.get("/settings/sessions")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("sessions page: %d", resp.StatusCode)
+	}
+	if strings.Contains(page, "10.9.9.9") {
+		t.Fatal("the sessions page shows an expired session's IP")
+	}
+	if n := len(sessionRE.FindAllStringSubmatch(page, -1)); n != 1 {
+		t.Fatalf("%d sessions listed, want 1 (the live one)", n)
+	}
+	cookieRefused(t, ts, oldCookie, oldTok, "expired session")
+	if r, _ := cur.get("/"); r.StatusCode != http.StatusOK {
+		t.Fatalf("the live session: %d", r.StatusCode)
 	}
 }
