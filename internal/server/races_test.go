@@ -47,10 +47,16 @@ func (b *browser) submit(path string, form url.Values) (*http.Response, string, 
 // commands, and waits for all of them (each bounded by the client timeout).
 func race(t *testing.T, round int, user func() error, operator ...func() error) {
 	t.Helper()
+	raceStep(t, round, 6*time.Millisecond, user, operator...)
+}
+
+// raceStep is race with the delay per round given.
+func raceStep(t *testing.T, round int, step time.Duration, user func() error, operator ...func() error) {
+	t.Helper()
 	var wg sync.WaitGroup
 	errs := make(chan error, 1+len(operator))
 	wg.Go(func() { errs <- user() })
-	time.Sleep(time.Duration(round) * 6 * time.Millisecond) // spreads where the command lands; nothing is timed
+	time.Sleep(time.Duration(round) * step) // spreads where the command lands; nothing is timed
 	for _, op := range operator {
 		wg.Go(func() { errs <- op() })
 	}
@@ -145,6 +151,40 @@ func TestAccountsLostUpdates(t *testing.T) {
 		}
 		if r := ts.newBrowser().password("dora", currentPassword(t, ts, "dora", pw, pw2), ""); r.StatusCode != http.StatusUnauthorized {
 			t.Fatalf("disabled user signs in: %d", r.StatusCode)
+		}
+	})
+
+	// The attacker's side: someone who knows the old password signs in
+	// while the owner changes it. The sign-in verifies the old hash while
+	// the change runs; wherever it lands, no session opened with the old
+	// password survives the change.
+	t.Run("old-password sign-in vs password change", func(t *testing.T) {
+		ts.addUser("owen", pw, false)
+		owner := ts.newBrowser()
+		owner.login("owen", pw)
+		current := pw
+		for i := range raceRounds {
+			thief := ts.newBrowser()
+			tok := thief.formToken("/login")
+			signIn := func() error {
+				_, _, err := thief.submit("/login", url.Values{"username": {"owen"}, "password": {current}, "csrf_token": {tok}})
+				return err
+			}
+			raceStep(t, i, 12*time.Millisecond, changePassword(owner, current), signIn)
+			if now := currentPassword(t, ts, "owen", pw, pw2); now == current {
+				t.Fatalf("round %d: the password change was lost", i)
+			}
+			current = other[current]
+			list, _ := st.ListSessions(ctx, mustUser(t, ts, "owen").ID)
+			if len(list) != 1 {
+				t.Fatalf("round %d: %d sessions after the change, want 1 (the owner's): a sign-in with the old password survived", i, len(list))
+			}
+			if r, _ := thief.get("/"); r.StatusCode == http.StatusOK {
+				t.Fatalf("round %d: the old password's session opens /", i)
+			}
+			if r, _ := owner.get("/"); r.StatusCode != http.StatusOK {
+				t.Fatalf("round %d: the owner was signed out: %d", i, r.StatusCode)
+			}
 		}
 	})
 
