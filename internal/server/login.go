@@ -116,6 +116,15 @@ func (s *Server) loginPost(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, err)
 		return
 	}
+	if same, err := s.sameCredential(r.Context(), u, sess); err != nil {
+		s.serverError(w, r, err)
+		return
+	} else if !same {
+		s.audit.Record(audit.Event{Type: "login.failed", Reason: "credential changed", IP: ip, User: name})
+		s.metrics.Logins.WithLabelValues("failed").Inc()
+		s.pages.Render(w, http.StatusUnauthorized, "login", web.PageData{Title: "Sign in", CSRFToken: csrf.EnsurePre(w, r), Error: loginFailed})
+		return
+	}
 	session.SetCookie(w, value)
 	s.audit.Record(audit.Event{Type: "login.ok", IP: ip, User: u.Name, Fields: map[string]string{"session": sess.PublicID, "second_factor": strconv.FormatBool(!fullyIn)}})
 	s.audit.Record(audit.Event{Type: "session.created", IP: ip, User: u.Name, Fields: map[string]string{"session": sess.PublicID, "second_factor": strconv.FormatBool(!fullyIn)}})
@@ -128,6 +137,24 @@ func (s *Server) loginPost(w http.ResponseWriter, r *http.Request) {
 	default:
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 	}
+}
+
+// sameCredential reads u again once its new session sess exists, and ends
+// sess when the password changed or the user was disabled since u was read.
+// A password change or disable ends every session it finds; a login that
+// verified the old password while argon2 ran for the change may create its
+// session just after that. Either the change finds this session, or this
+// read sees the change: no session opened with an old password survives.
+func (s *Server) sameCredential(ctx context.Context, u store.User, sess store.Session) (bool, error) {
+	cur, err := s.store.UserByID(ctx, u.ID)
+	if err == nil && !cur.Disabled && cur.PasswordHash == u.PasswordHash {
+		return true, nil
+	}
+	_ = s.store.DeleteSession(ctx, sess.IDHash)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil // the user was deleted meanwhile
+	}
+	return false, err
 }
 
 // reserveLogin reserves one password attempt on the account key and on the
@@ -291,13 +318,9 @@ func (s *Server) login2FAPost(w http.ResponseWriter, r *http.Request) {
 		s.audit.Record(audit.Event{Type: "2fa.recovery_used", IP: ip, User: u.Name})
 	}
 	// The session id changes again now that the user holds full rights (I3).
-	value, ns, err := s.sessions.Rotate(r.Context(), sess, u, true)
-	if err != nil {
-		s.serverError(w, r, err)
+	if _, ok := s.rotateSession(w, r, sess, u, "second factor"); !ok {
 		return
 	}
-	session.SetCookie(w, value)
-	s.audit.Record(audit.Event{Type: "session.created", IP: ip, User: u.Name, Fields: map[string]string{"session": ns.PublicID}})
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
