@@ -18,6 +18,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/wsguard/wsguard/internal/admin"
 	"github.com/wsguard/wsguard/internal/audit"
 	"github.com/wsguard/wsguard/internal/authz"
 	"github.com/wsguard/wsguard/internal/broker"
@@ -48,22 +49,23 @@ type Options struct {
 
 // Server is one wsguard node.
 type Server struct {
-	cfg      config.Config
-	log      *slog.Logger
-	clock    clock.Clock
-	store    store.Store
-	broker   broker.Broker
-	hub      *hub.Hub
-	rules    *authz.Rules
-	origins  *origin.Allowlist
-	proxies  *realip.Resolver
-	sessions *session.Manager
-	hasher   *identity.Hasher
-	pages    *web.Pages
-	audit    *audit.Log
-	metrics  *metrics.Metrics
-	guard    *guard.Guard
-	verifier *token.Verifier // nil without jwt.keys and jwt.jwks_url
+	cfg         config.Config
+	log         *slog.Logger
+	clock       clock.Clock
+	store       store.Store
+	broker      broker.Broker
+	hub         *hub.Hub
+	rules       *authz.Rules
+	origins     *origin.Allowlist
+	proxies     *realip.Resolver
+	sessions    *session.Manager
+	hasher      *identity.Hasher
+	pages       *web.Pages
+	audit       *audit.Log
+	metrics     *metrics.Metrics
+	guard       *guard.Guard
+	verifier    *token.Verifier // nil without jwt.keys and jwt.jwks_url
+	adminPolicy *admin.Policy   // who admin_listen answers (admin.*)
 
 	clientCAs *x509.CertPool // service-API mutual TLS; nil without tls.client_ca_file
 
@@ -119,6 +121,9 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("namespaces: %w", err)
 	}
 	if s.pages, err = web.New(); err != nil {
+		return nil, err
+	}
+	if s.adminPolicy, err = adminPolicy(cfg.Admin); err != nil {
 		return nil, err
 	}
 	s.metrics = metrics.New()
