@@ -11,7 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -130,6 +130,10 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	for _, w := range cfg.Warnings() {
 		s.metrics.InsecureSettings.WithLabelValues(w).Set(1)
 	}
+	sealer, err := s.secureFiles()
+	if err != nil {
+		return nil, err
+	}
 	if s.audit, err = audit.Open(cfg.Audit.File, audit.Options{Clock: s.clock, Logger: s.log, OnError: s.metrics.AuditWriteErrors.Inc}); err != nil {
 		return nil, fmt.Errorf("audit.file: %w", err)
 	}
@@ -138,9 +142,12 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	}
 	// The store calls the hub in commit order; the hub exists before any publish.
 	var h *hub.Hub
-	st, err := openStore(cfg, s.clock, func(msgs []store.Message) { h.Committed(msgs) }, s.metrics)
+	st, err := openStore(cfg, s.clock, func(msgs []store.Message) { h.Committed(msgs) }, s.metrics, sealer)
 	if err != nil {
 		return nil, err
+	}
+	if err := s.sealStoredSecrets(st); err != nil {
+		return nil, errors.Join(err, st.Close())
 	}
 	s.store = st
 	h = hub.New(st, s.broker)
@@ -328,15 +335,13 @@ func openBroker(cfg config.Config) (broker.Broker, error) {
 	return nil, fmt.Errorf("broker: %q is not supported yet (allowed: memory)", cfg.Broker)
 }
 
-func openStore(cfg config.Config, c clock.Clock, onCommit func([]store.Message), m *metrics.Metrics) (store.Store, error) {
-	path := filepath.Join(cfg.DataDir, "wsguard.db")
+func openStore(cfg config.Config, c clock.Clock, onCommit func([]store.Message), m *metrics.Metrics, sealer store.Sealer) (store.Store, error) {
 	switch {
 	case cfg.Store == "":
-	case len(cfg.Store) > 7 && cfg.Store[:7] == "sqlite:":
-		path = cfg.Store[7:]
+	case strings.HasPrefix(cfg.Store, "sqlite:"):
 	default:
 		return nil, fmt.Errorf("store: %q is not supported yet (allowed: empty for SQLite in data_dir, or sqlite:PATH)", cfg.Store)
 	}
-	return store.OpenSQLite(path, store.SQLiteOptions{Clock: c, OnCommit: onCommit,
+	return store.OpenSQLite(storePath(cfg), store.SQLiteOptions{Clock: c, OnCommit: onCommit, Sealer: sealer,
 		OnCommitDuration: func(d time.Duration) { m.StoreCommit.Observe(d.Seconds()) }})
 }
