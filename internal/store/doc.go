@@ -23,7 +23,14 @@
 //     RETURNING, UseRecoveryCode one DELETE, AcceptTOTPStep one compare-and-
 //     set UPDATE; two concurrent uses cannot both succeed.
 //   - Unbounded reads: Since and History clamp limit to MaxLimit (1000).
-//   - Secrets: only hashes computed by callers are stored; nothing here logs.
+//   - Secrets: only hashes computed by callers are stored, except TOTP
+//     secrets, which the server needs back: with SQLiteOptions.Sealer they
+//     are sealed on the way in and opened on the way out (sqlite_secrets.go),
+//     so a copy of the database file alone does not give them away.
+//     Nothing here logs.
+//   - Other local users (ATTACKS I9): the database file is created 0600
+//     before SQLite opens it, so its -wal and -shm files (which SQLite
+//     creates with the database's mode) are 0600 too, whatever the umask.
 //
 // # Concurrency
 //
