@@ -28,7 +28,7 @@
 //     are sealed on the way in and opened on the way out (sqlite_secrets.go),
 //     so a copy of the database file alone does not give them away.
 //     Nothing here logs.
-//   - Other local users (ATTACKS I9): the database file is created 0600
+//   - Other local users (I9): the database file is created 0600
 //     before SQLite opens it, so its -wal and -shm files (which SQLite
 //     creates with the database's mode) are 0600 too, whatever the umask.
 //
