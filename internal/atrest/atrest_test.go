@@ -53,9 +53,17 @@ func TestLooseOnesTightenedAndReported(t *testing.T) {
 	if err != nil || tt == nil || tt.Was != 0o755 || tt.Now != 0o700 || mode(t, dir) != 0o700 {
 		t.Errorf("Dir: %+v %v, mode %04o", tt, err, mode(t, dir))
 	}
-	tt, err = File(f)
+	tt, err = Tighten(f)
 	if err != nil || tt == nil || tt.Was != 0o644 || tt.Now != 0o600 || mode(t, f) != 0o600 {
-		t.Errorf("File: %+v %v, mode %04o", tt, err, mode(t, f))
+		t.Errorf("Tighten: %+v %v, mode %04o", tt, err, mode(t, f))
+	}
+	sub := filepath.Join(dir, "tls")
+	if err := os.Mkdir(sub, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	_ = os.Chmod(sub, 0o755)
+	if tt, err := Tighten(sub); err != nil || tt == nil || tt.Now != DirMode || mode(t, sub) != DirMode {
+		t.Errorf("Tighten on a directory: %+v %v, mode %04o", tt, err, mode(t, sub))
 	}
 	// CreateFile on an existing loose file keeps its contents.
 	_ = os.Chmod(f, 0o640)
@@ -66,14 +74,14 @@ func TestLooseOnesTightenedAndReported(t *testing.T) {
 		t.Error("CreateFile changed an existing file's contents")
 	}
 	// Already tight, or missing: nothing to report.
-	if tt, err := File(f); err != nil || tt != nil {
+	if tt, err := Tighten(f); err != nil || tt != nil {
 		t.Errorf("tight file reported: %+v %v", tt, err)
 	}
-	if tt, err := File(filepath.Join(dir, "missing")); err != nil || tt != nil {
+	if tt, err := Tighten(filepath.Join(dir, "missing")); err != nil || tt != nil {
 		t.Errorf("missing file: %+v %v", tt, err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "missing")); err == nil {
-		t.Error("File created a missing file")
+		t.Error("Tighten created a missing file")
 	}
 }
 

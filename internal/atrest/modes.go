@@ -30,9 +30,20 @@ func Dir(dir string) (*Tightened, error) {
 	return tighten(dir, DirMode)
 }
 
-// File tightens an existing file to 0600; a missing file is no error and
-// is left missing. It returns what it tightened, if anything.
-func File(path string) (*Tightened, error) {
+// Tighten sets an existing file to 0600, or an existing directory to
+// 0700, when its mode lets group or others in; a missing path is no error
+// and is left missing. It returns what it tightened, if anything.
+func Tighten(path string) (*Tightened, error) {
+	st, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if st.IsDir() {
+		return tighten(path, DirMode)
+	}
 	return tighten(path, FileMode)
 }
 
@@ -54,7 +65,7 @@ func CreateFile(path string) (*Tightened, error) {
 		}
 		return nil, nil
 	case errors.Is(err, fs.ErrExist):
-		return File(path)
+		return Tighten(path)
 	default:
 		return nil, fmt.Errorf("create %q: %w", path, err)
 	}

@@ -36,21 +36,18 @@ func (s *Server) secureFiles() (*atrest.Sealer, error) {
 		return nil, fmt.Errorf("data_dir: %w", err)
 	}
 	warn(t)
+	// What wsguard owns: the directories it makes (tls/ for the dev CA,
+	// acme/ for ACME state) and every file it writes. Missing ones are
+	// created owner-only by whatever writes them.
 	tlsDir := filepath.Join(cfg.DataDir, "tls")
-	for _, d := range []string{tlsDir, filepath.Join(cfg.DataDir, "acme")} {
-		t, err := atrest.Dir(d)
-		if err != nil {
-			return nil, err
-		}
-		warn(t)
-	}
 	db := storePath(cfg)
-	files := []string{db, db + "-wal", db + "-shm", cfg.Audit.File, filepath.Join(cfg.DataDir, atrest.KeyFile)}
+	files := []string{tlsDir, filepath.Join(cfg.DataDir, "acme"),
+		db, db + "-wal", db + "-shm", cfg.Audit.File, filepath.Join(cfg.DataDir, atrest.KeyFile)}
 	for _, f := range []string{tlsconf.CAFile, tlsconf.CAKeyFile, tlsconf.LeafFile, tlsconf.LeafKeyFile} {
 		files = append(files, filepath.Join(tlsDir, f))
 	}
 	for _, f := range files {
-		t, err := atrest.File(f)
+		t, err := atrest.Tighten(f)
 		if err != nil {
 			return nil, err
 		}

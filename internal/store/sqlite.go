@@ -117,7 +117,7 @@ func OpenSQLite(path string, opts SQLiteOptions) (*SQLite, error) {
 	// creating that file 0600 first keeps all three owner-only whatever
 	// the umask; files left looser by an earlier version are tightened.
 	for _, p := range []string{path, path + "-wal", path + "-shm"} {
-		create := atrest.File
+		create := atrest.Tighten
 		if p == path {
 			create = atrest.CreateFile
 		}
