@@ -49,25 +49,26 @@ type Options struct {
 
 // Server is one wsguard node.
 type Server struct {
-	cfg         config.Config
-	log         *slog.Logger
-	clock       clock.Clock
-	store       store.Store
-	broker      broker.Broker
-	hub         *hub.Hub
-	rules       *authz.Rules
-	origins     *origin.Allowlist
-	proxies     *realip.Resolver
-	sessions    *session.Manager
-	hasher      *identity.Hasher
-	pages       *web.Pages
-	audit       *audit.Log
-	metrics     *metrics.Metrics
-	guard       *guard.Guard
-	verifier    *token.Verifier // nil without jwt.keys and jwt.jwks_url
-	adminPolicy *admin.Policy   // who admin_listen answers (admin.*)
+	cfg      config.Config
+	log      *slog.Logger
+	clock    clock.Clock
+	store    store.Store
+	broker   broker.Broker
+	hub      *hub.Hub
+	rules    *authz.Rules
+	origins  *origin.Allowlist
+	proxies  *realip.Resolver
+	sessions *session.Manager
+	hasher   *identity.Hasher
+	pages    *web.Pages
+	audit    *audit.Log
+	metrics  *metrics.Metrics
+	guard    *guard.Guard
+	verifier *token.Verifier // nil without jwt.keys and jwt.jwks_url
 
 	clientCAs *x509.CertPool // service-API mutual TLS; nil without tls.client_ca_file
+
+	adminPolicy *admin.Policy // who admin_listen answers (admin.*)
 
 	loginRate ratelimit.Limiter // every login attempt per IP (limits.logins_per_minute)
 	loginIP   *ratelimit.Throttle
@@ -147,7 +148,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		return nil, err
 	}
 	if err := s.sealStoredSecrets(st); err != nil {
-		return nil, errors.Join(err, st.Close())
+		return nil, errors.Join(err, st.Close(), s.broker.Close(), s.audit.Close())
 	}
 	s.store = st
 	h = hub.New(st, s.broker)
