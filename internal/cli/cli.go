@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"text/tabwriter"
 
+	"github.com/wsguard/wsguard/internal/atrest"
 	"github.com/wsguard/wsguard/internal/audit"
 	"github.com/wsguard/wsguard/internal/config"
 	"github.com/wsguard/wsguard/internal/identity"
@@ -131,9 +132,6 @@ func serve(args []string, stdout, stderr io.Writer, env []string) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return fmt.Errorf("data_dir: %w", err)
-	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
 	srv, err := server.New(cfg, server.Options{Logger: log, Stdout: stdout})
 	if err != nil {
@@ -176,9 +174,15 @@ func openNode(cfgPath string, env []string) (st store.Store, al *audit.Log, clos
 	return st, al, func() error { return errors.Join(al.Close(), st.Close()) }, nil
 }
 
+// openStore opens the node's store with the key that seals its TOTP
+// secrets, creating data_dir (0700) and the key on a first use.
 func openStore(cfg config.Config) (store.Store, error) {
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+	if _, err := atrest.Dir(cfg.DataDir); err != nil {
 		return nil, fmt.Errorf("data_dir: %w", err)
+	}
+	sealer, _, err := atrest.LoadOrCreateKey(filepath.Join(cfg.DataDir, atrest.KeyFile))
+	if err != nil {
+		return nil, err
 	}
 	path := filepath.Join(cfg.DataDir, "wsguard.db")
 	if p, ok := strings.CutPrefix(cfg.Store, "sqlite:"); ok {
@@ -186,7 +190,7 @@ func openStore(cfg config.Config) (store.Store, error) {
 	} else if cfg.Store != "" {
 		return nil, fmt.Errorf("store: %q is not supported by this command yet", cfg.Store)
 	}
-	return store.OpenSQLite(path, store.SQLiteOptions{})
+	return store.OpenSQLite(path, store.SQLiteOptions{Sealer: sealer})
 }
 
 func userCmd(args []string, stdin io.Reader, stdout io.Writer, env []string) error {

@@ -102,7 +102,8 @@ func New() *Metrics {
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
 // Handler serves the registry in the Prometheus exposition format. Wrap it
-// in LoopbackOnly.
+// in an access check (the server uses package admin; LoopbackOnly is the
+// simplest).
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
 		Registry:            m.reg, // self-instrumentation of scrape errors
