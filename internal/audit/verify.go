@@ -28,7 +28,7 @@ func (e *VerifyError) Error() string { return fmt.Sprintf("line %d: %s", e.Line,
 // bad line it returns a *VerifyError naming it (or a read error).
 //
 // A nil head skips that last check: then lines removed from the end of the
-// log go unnoticed. Lines after the head's are checked like the others
+// log go unnoticed. A zero head (none kept) fits only an empty log. Lines after the head's are checked like the others
 // (the head lags when a save failed, or during a write).
 func Verify(r io.Reader, key []byte, head *Head) (lines int, err error) {
 	br := bufio.NewReaderSize(r, 64<<10)
@@ -69,6 +69,9 @@ func Verify(r io.Reader, key []byte, head *Head) (lines int, err error) {
 		}
 		prev = rec.MAC
 		lines = n
+	}
+	if head != nil && head.Seq == 0 && lines > 0 {
+		return 0, &VerifyError{Line: 1, Reason: "no signed head is kept for this log, yet it has lines (a new or restored database, or the head was deleted): a cut tail would not show"}
 	}
 	if head != nil && uint64(lines) < head.Seq { // #nosec G115 -- a line count
 		return lines, &VerifyError{Line: lines + 1, Reason: fmt.Sprintf(

@@ -125,9 +125,6 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	for _, w := range cfg.Warnings() {
 		s.metrics.InsecureSettings.WithLabelValues(w).Set(1)
 	}
-	if s.audit, err = audit.Open(cfg.Audit.File, audit.Options{Clock: s.clock, Logger: s.log, OnError: s.metrics.AuditWriteErrors.Inc}); err != nil {
-		return nil, fmt.Errorf("audit.file: %w", err)
-	}
 	if s.broker, err = openBroker(cfg); err != nil {
 		return nil, err
 	}
@@ -138,6 +135,12 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.store = st
+	// The audit log's signed head lives in the store, apart from the log.
+	s.audit, err = audit.Open(cfg.Audit.File, audit.Options{Clock: s.clock, Logger: s.log, KeyFile: cfg.Audit.KeyFile,
+		Heads: st, OnError: s.metrics.AuditWriteErrors.Inc, OnBreak: s.metrics.AuditChainBroken.Inc})
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("audit.file: %w", err), st.Close(), s.broker.Close())
+	}
 	h = hub.New(st, s.broker)
 	h.OnDeliver = func(f *hub.Frame, n int) {
 		s.metrics.MessagesOut.Add(float64(n))
