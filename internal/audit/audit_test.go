@@ -794,3 +794,44 @@ func TestRunningWriterRefusesTruncatedLog(t *testing.T) {
 	}
 	checkNewSegment(t, n, "truncated", found, "login.failed", "user.disabled", "login.ok")
 }
+
+// TestRotate: the operator rotates the log while a server writes it. The
+// new log starts with an audit.rotated event linking the old one, both
+// verify, the server follows to the new file, and no break is reported.
+func TestRotate(t *testing.T) {
+	n := newNode(t)
+	var bl breakLog
+	server := n.open(bl.opts())
+	for range 3 {
+		server.Record(Event{Type: "login.failed"})
+	}
+	old := n.read()
+	oldHead := *n.head()
+	cli := n.open(bl.opts())
+	aside, err := cli.Rotate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli.Close()
+	server.Record(Event{Type: "login.ok"})
+	server.Close()
+	if bl.count != 0 {
+		t.Fatalf("rotation reported as a break:\n%s", bl.buf.String())
+	}
+	if kept, _ := os.ReadFile(aside); !bytes.Equal(kept, old) {
+		t.Fatalf("old log not kept as it was")
+	}
+	if got, err := Verify(bytes.NewReader(old), n.key(), &oldHead); err != nil || got != 3 {
+		t.Fatalf("old log: %d, %v", got, err)
+	}
+	data := n.read()
+	if got, err := n.verify(data); err != nil || got != 2 {
+		t.Fatalf("new log: %d, %v\n%s", got, err, data)
+	}
+	var first record
+	json.Unmarshal(data[:bytes.IndexByte(data, '\n')], &first)
+	if first.Type != "audit.rotated" || first.Fields["moved_to"] != filepath.Base(aside) ||
+		first.Fields["prev_seq"] != "3" || first.Fields["prev_mac"] != macOf(t, bytes.SplitAfter(old, []byte("\n"))[2]) {
+		t.Fatalf("first line %+v", first)
+	}
+}

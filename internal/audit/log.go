@@ -253,24 +253,10 @@ func (l *Log) reopenIfReplaced() (bool, error) {
 // records why. Lines that failed their check are never continued or
 // rewritten: they stay, as found, in the file moved aside.
 func (l *Log) startSegment(b chainBreak) error {
-	st, err := l.f.Stat()
+	aside, err := l.moveAside(".broken-")
 	if err != nil {
 		return err
 	}
-	aside := ""
-	if st.Size() > 0 {
-		aside = l.path + ".broken-" + l.clock.Now().UTC().Format("20060102T150405.000000000Z")
-		if err := os.Rename(l.path, aside); err != nil {
-			return fmt.Errorf("move the broken log aside: %w", err)
-		}
-		f, err := openFile(l.path)
-		if err != nil {
-			return err
-		}
-		_ = l.f.Close() // renamed; nothing of ours is unsynced in it
-		l.f = f
-	}
-	l.size, l.seq, l.mac = 0, 0, chainStart
 	l.log.Error("audit log does not match its key or signed head: not continued; a new chain was started",
 		"file", l.path, "moved_to", aside, "reason", b.reason, "detail", b.detail)
 	if l.onBreak != nil {
@@ -281,6 +267,64 @@ func (l *Log) startSegment(b chainBreak) error {
 		fields["moved_to"] = filepath.Base(aside)
 	}
 	return l.append(Event{Type: "audit.chain_broken", Reason: b.reason, Fields: fields})
+}
+
+// Rotate moves the log aside to FILE.TIME and starts a new chain whose
+// first line, an "audit.rotated" event, names that file and the seq and
+// MAC of its last line, linking the two. Other processes writing the log
+// follow to the new file. It returns the file moved aside ("" when the log
+// was empty and nothing moved).
+func (l *Log) Rotate() (string, error) {
+	if l == nil || l.discard {
+		return "", nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f == nil {
+		return "", errClosed
+	}
+	unlock, err := lockFile(l.lock)
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+	if err := l.catchUp(); err != nil {
+		return "", err
+	}
+	if l.size == 0 {
+		return "", nil
+	}
+	lastSeq, lastMAC := l.seq, l.mac
+	aside, err := l.moveAside(".")
+	if err != nil {
+		return "", err
+	}
+	return aside, l.append(Event{Type: "audit.rotated", Fields: map[string]string{
+		"moved_to": filepath.Base(aside), "prev_seq": fmt.Sprint(lastSeq), "prev_mac": lastMAC}})
+}
+
+// moveAside renames a non-empty log to path+infix+TIME, opens a new empty
+// file in its place and resets the chain; an empty log stays where it is.
+func (l *Log) moveAside(infix string) (string, error) {
+	st, err := l.f.Stat()
+	if err != nil {
+		return "", err
+	}
+	aside := ""
+	if st.Size() > 0 {
+		aside = l.path + infix + l.clock.Now().UTC().Format("20060102T150405.000000000Z")
+		if err := os.Rename(l.path, aside); err != nil {
+			return "", fmt.Errorf("move the log aside: %w", err)
+		}
+		f, err := openFile(l.path)
+		if err != nil {
+			return "", err
+		}
+		_ = l.f.Close() // renamed, and nothing of ours is unsynced in it
+		l.f = f
+	}
+	l.size, l.seq, l.mac = 0, 0, chainStart
+	return aside, nil
 }
 
 // append writes e as the next line, fsyncs it, then saves the new head.

@@ -117,3 +117,42 @@ func TestAuditVerifyCommand(t *testing.T) {
 		t.Fatalf("missing key: exit %d, err %q", code, stderr)
 	}
 }
+
+// TestAuditRotateCommand: the operator rotates the log; both files verify
+// (the new one against the head) and the next command continues the new
+// chain.
+func TestAuditRotateCommand(t *testing.T) {
+	dir := t.TempDir()
+	env := []string{"WSGUARD_DATA_DIR=" + dir}
+	run := func(args ...string) (int, string, string) {
+		var out, errb bytes.Buffer
+		code := Main(args, strings.NewReader(""), &out, &errb, env)
+		return code, out.String(), errb.String()
+	}
+	if code, out, _ := run("audit", "rotate"); code != 0 || !strings.Contains(out, "nothing to rotate") {
+		t.Fatalf("empty rotate: %d %q", code, out)
+	}
+	_, al, closeNode, err := openNode("", env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	al.Record(audit.Event{Type: "user.disabled", User: "a"})
+	closeNode()
+	code, out, stderr := run("audit", "rotate")
+	if code != 0 || !strings.Contains(out, "audit log moved to "+filepath.Join(dir, "audit.log.")) {
+		t.Fatalf("rotate: %d %q %q", code, out, stderr)
+	}
+	aside, _ := filepath.Glob(filepath.Join(dir, "audit.log.2*"))
+	if len(aside) != 1 {
+		t.Fatalf("moved aside: %v", aside)
+	}
+	if code, out, stderr := run("audit", "verify", aside[0]); code != 0 || !strings.Contains(out, "1 lines") {
+		t.Fatalf("old log: %d %q %q", code, out, stderr)
+	}
+	if code, out, stderr := run("audit", "verify"); code != 0 || !strings.Contains(out, "1 lines, MAC chain intact, signed head at line 1") {
+		t.Fatalf("new log: %d %q %q", code, out, stderr)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "audit.log")); !bytes.Contains(b, []byte(`"type":"audit.rotated"`)) {
+		t.Fatalf("new log does not start with audit.rotated:\n%s", b)
+	}
+}

@@ -39,6 +39,7 @@ Usage:
   wsguard apikey list | revoke NAME
   wsguard session revoke --user NAME        end every session of a user
   wsguard audit verify [FILE] [--key FILE]  check the audit log's MAC chain and signed head
+  wsguard audit rotate                      move the audit log aside and start a new chain
   wsguard bench [--conns N] [--messages N] [--size BYTES]
                                             measure a local node over wss (DESIGN §6)
   wsguard version                           print the version and module versions
@@ -312,8 +313,11 @@ func auditCmd(args []string, stdout io.Writer, env []string) error {
 	if err != nil {
 		return err
 	}
+	if len(pos) == 1 && pos[0] == "rotate" {
+		return auditRotate(*cfgPath, stdout, env)
+	}
 	if len(pos) < 1 || pos[0] != "verify" || len(pos) > 2 {
-		return errors.New("usage: wsguard audit verify [FILE] [--key FILE]")
+		return errors.New("usage: wsguard audit verify [FILE] [--key FILE] | wsguard audit rotate")
 	}
 	cfg, err := loadConfig(*cfgPath, env)
 	if err != nil {
@@ -358,6 +362,25 @@ func auditCmd(args []string, stdout io.Writer, env []string) error {
 		return nil
 	}
 	fmt.Fprintf(stdout, "%s: %d lines, MAC chain intact, signed head at line %d\n", path, n, head.Seq)
+	return nil
+}
+
+// auditRotate moves the node's audit log aside and starts a new chain
+// linked to it; a running server follows to the new file.
+func auditRotate(cfgPath string, stdout io.Writer, env []string) error {
+	_, al, closeNode, err := openNode(cfgPath, env)
+	if err != nil {
+		return err
+	}
+	aside, err := al.Rotate()
+	if err = errors.Join(err, closeNode()); err != nil {
+		return err
+	}
+	if aside == "" {
+		fmt.Fprintln(stdout, "audit log empty: nothing to rotate")
+		return nil
+	}
+	fmt.Fprintf(stdout, "audit log moved to %s; a new chain starts with an audit.rotated event naming it\n", aside)
 	return nil
 }
 
