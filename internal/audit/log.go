@@ -110,10 +110,11 @@ func Open(path string, opts Options) (*Log, error) {
 			return nil, fmt.Errorf("audit: %w", err)
 		}
 	}
-	var err error
-	if l.lock, err = os.OpenFile(path+".lock", os.O_RDWR|os.O_CREATE, 0o600); err != nil { // #nosec G304 -- beside the operator's audit.file
+	lock, err := os.OpenFile(path+".lock", os.O_RDWR|os.O_CREATE, 0o600) // #nosec G304 -- beside the operator's audit.file
+	if err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
+	l.lock = lock
 	if err := l.open(keyFile); err != nil {
 		_ = l.Close() // the open error is the one to report
 		return nil, fmt.Errorf("audit: %q: %w", path, err)

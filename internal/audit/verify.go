@@ -73,7 +73,8 @@ func Verify(r io.Reader, key []byte, head *Head) (lines int, err error) {
 	if head != nil && head.Seq == 0 && lines > 0 {
 		return 0, &VerifyError{Line: 1, Reason: "no signed head is kept for this log, yet it has lines (a new or restored database, or the head was deleted): a cut tail would not show"}
 	}
-	if head != nil && uint64(lines) < head.Seq { // #nosec G115 -- a line count
+	verified := uint64(lines) // #nosec G115 -- a line count, never negative
+	if head != nil && verified < head.Seq {
 		return lines, &VerifyError{Line: lines + 1, Reason: fmt.Sprintf(
 			"missing: the log ends after line %d but the signed head is at line %d (the tail was cut off)", lines, head.Seq)}
 	}
