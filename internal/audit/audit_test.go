@@ -835,3 +835,25 @@ func TestRotate(t *testing.T) {
 		t.Fatalf("first line %+v", first)
 	}
 }
+
+// TestRunningWriterRefusesEditedLastLine: the last line is edited in
+// place under a running writer, keeping the file's size. The next event
+// does not continue over it.
+func TestRunningWriterRefusesEditedLastLine(t *testing.T) {
+	n := newNode(t)
+	var bl breakLog
+	l := n.open(bl.opts())
+	for i := range 3 {
+		l.Record(Event{Type: "login.failed", User: fmt.Sprint("user", i)})
+	}
+	found := bytes.Replace(n.read(), []byte("user2"), []byte("userX"), 1)
+	if err := os.WriteFile(n.path, found, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l.Record(Event{Type: "login.ok"})
+	l.Close()
+	if bl.count != 1 {
+		t.Fatalf("%d breaks reported, want 1", bl.count)
+	}
+	checkNewSegment(t, n, "edited", found, "login.ok")
+}

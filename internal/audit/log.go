@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -70,6 +71,7 @@ type Log struct {
 	size int64  // bytes of complete lines in f; -1 before the first check
 	seq  uint64 // seq of the last line, 0 in an empty log
 	mac  string // MAC of the last line, or chainStart
+	last []byte // the last line, to notice it edited in place
 	head Head   // the head as this Log last read or saved it
 }
 
@@ -187,7 +189,8 @@ func (l *Log) write(e Event) error {
 
 // catchUp brings l level with the file and the head as another process,
 // or an attacker, may have left them. When neither changed since this Log
-// last wrote, that costs two stats and a head read; otherwise the tail is
+// last wrote, that costs two stats, a read of the last line and a head
+// read; otherwise the tail is
 // checked against the key and the head, and a new segment is started if it
 // no longer matches. Called with l.mu and the file lock held.
 func (l *Log) catchUp() error {
@@ -199,7 +202,7 @@ func (l *Log) catchUp() error {
 	if err != nil {
 		return err
 	}
-	unchanged := !replaced && st.Size() == l.size
+	unchanged := !replaced && st.Size() == l.size && l.lastLineIntact()
 	head, err := l.loadHead()
 	if err != nil {
 		if unchanged {
@@ -324,7 +327,7 @@ func (l *Log) moveAside(infix string) (string, error) {
 		_ = l.f.Close() // renamed, and nothing of ours is unsynced in it
 		l.f = f
 	}
-	l.size, l.seq, l.mac = 0, 0, chainStart
+	l.size, l.seq, l.mac, l.last = 0, 0, chainStart, nil
 	return aside, nil
 }
 
@@ -357,11 +360,23 @@ func (l *Log) append(e Event) error {
 		return err
 	}
 	l.size += int64(n)
-	l.seq, l.mac = rec.Seq, mac
+	l.seq, l.mac, l.last = rec.Seq, mac, line
 	if err := l.f.Sync(); err != nil {
 		return err // the line is in the file; the chain moves on, the head waits
 	}
 	return l.saveHead()
+}
+
+// lastLineIntact reports whether the file still ends with the line l
+// wrote or read last: an edit in place that keeps the size shows here.
+func (l *Log) lastLineIntact() bool {
+	if len(l.last) == 0 {
+		return l.size == 0
+	}
+	want := append(bytes.Clone(l.last), '\n')
+	got := make([]byte, len(want))
+	_, err := l.f.ReadAt(got, l.size-int64(len(want)))
+	return err == nil && bytes.Equal(got, want)
 }
 
 func (l *Log) loadHead() (Head, error) {

@@ -43,7 +43,7 @@ func (l *Log) resume(size int64, head Head) (brk *chainBreak, dropped int, err e
 			end = size
 		}
 	}
-	last, brk, err := l.checkTail(end, head)
+	last, lastLine, brk, err := l.checkTail(end, head)
 	if brk != nil || err != nil {
 		return brk, 0, err
 	}
@@ -55,7 +55,7 @@ func (l *Log) resume(size int64, head Head) (brk *chainBreak, dropped int, err e
 	if err := l.f.Sync(); err != nil {
 		return nil, 0, err
 	}
-	l.size, l.seq, l.mac, l.head = end, last.Seq, last.MAC, head
+	l.size, l.seq, l.mac, l.last, l.head = end, last.Seq, last.MAC, lastLine, head
 	if last.Seq == 0 {
 		l.mac = chainStart
 	}
@@ -73,16 +73,16 @@ func (l *Log) resume(size int64, head Head) (brk *chainBreak, dropped int, err e
 // (or, with no head kept, the line before the last; or the start of the
 // file) and checks every line after it: seq counting up, MACs chaining
 // under the key, and the head naming its line. It returns the last line
-// (zero in an empty log).
-func (l *Log) checkTail(end int64, head Head) (last record, brk *chainBreak, err error) {
-	broken := func(reason, format string, args ...any) (record, *chainBreak, error) {
-		return record{}, &chainBreak{reason: reason, detail: fmt.Sprintf(format, args...), headSeq: head.Seq}, nil
+// (zero in an empty log) and its bytes.
+func (l *Log) checkTail(end int64, head Head) (last record, lastLine []byte, brk *chainBreak, err error) {
+	broken := func(reason, format string, args ...any) (record, []byte, *chainBreak, error) {
+		return record{}, nil, &chainBreak{reason: reason, detail: fmt.Sprintf(format, args...), headSeq: head.Seq}, nil
 	}
 	if end == 0 {
 		if head.Seq > 0 {
 			return broken("truncated", "the log is empty but its signed head is at seq %d", head.Seq)
 		}
-		return record{}, nil, nil
+		return record{}, nil, nil, nil
 	}
 	if l.heads != nil && head.Seq == 0 {
 		return broken("no_head", "the log has lines but the store keeps no signed head for its key (a new or restored database, or the head was deleted)")
@@ -94,7 +94,7 @@ func (l *Log) checkTail(end int64, head Head) (last record, brk *chainBreak, err
 		if errors.Is(err, errLong) {
 			return broken("unreadable", "the line ending at byte %d is longer than %d bytes", pos, maxLine)
 		} else if err != nil {
-			return record{}, nil, err
+			return record{}, nil, nil, err
 		}
 		rec, err := parseLine(line)
 		if err != nil {
@@ -102,8 +102,11 @@ func (l *Log) checkTail(end int64, head Head) (last record, brk *chainBreak, err
 		}
 		lines = append(lines, rec)
 		pos = start
-		if l.heads == nil && len(lines) == 1 {
-			target = rec.Seq // no head kept: check the last line
+		if len(lines) == 1 {
+			lastLine = line
+			if l.heads == nil {
+				target = rec.Seq // no head kept: check the last line
+			}
 		}
 		if rec.Seq < target {
 			break
@@ -131,7 +134,7 @@ func (l *Log) checkTail(end int64, head Head) (last record, brk *chainBreak, err
 		}
 		prev, want = rec.MAC, want+1
 	}
-	return lines[len(lines)-1], nil, nil
+	return lines[len(lines)-1], lastLine, nil, nil
 }
 
 var errLong = fmt.Errorf("line longer than %d bytes", maxLine)
