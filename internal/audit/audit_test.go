@@ -435,7 +435,7 @@ func TestReopenRepairsTornTail(t *testing.T) {
 			lines := n.writeN(5)
 			data := n.read()
 			// The crash came before the last line's head was saved.
-			n.heads.m[ChainID(n.key())] = signHead(n.key(), 4, macOf(t, lines[3]))
+			n.heads.m[chainID(n.key())] = signHead(n.key(), 4, macOf(t, lines[3]))
 			os.WriteFile(n.path, data[:len(data)-cut], 0o600)
 			if _, err := n.verify(data[:len(data)-cut]); err == nil || !strings.Contains(err.Error(), "torn") {
 				t.Fatalf("torn tail not reported: %v", err)

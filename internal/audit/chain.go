@@ -79,9 +79,9 @@ type Heads interface {
 	SetAuditHead(ctx context.Context, chain string, seq uint64, sig string) error
 }
 
-// ChainID names the chain a key writes, for Heads. It is derived from the
+// chainID names the chain a key writes, for Heads. It is derived from the
 // key, so each node's key has its own head, and reveals nothing of it.
-func ChainID(key []byte) string {
+func chainID(key []byte) string {
 	h := hmac.New(sha256.New, key)
 	h.Write([]byte("wsguard audit chain id"))
 	return hex.EncodeToString(h.Sum(nil))[:16]
@@ -89,7 +89,7 @@ func ChainID(key []byte) string {
 
 // LoadHead returns the head heads keeps for the chain of key.
 func LoadHead(ctx context.Context, heads Heads, key []byte) (Head, error) {
-	seq, sig, err := heads.AuditHead(ctx, ChainID(key))
+	seq, sig, err := heads.AuditHead(ctx, chainID(key))
 	if err != nil {
 		return Head{}, fmt.Errorf("audit head: %w", err)
 	}

@@ -56,7 +56,7 @@ var errClosed = errors.New("audit log is closed")
 type Log struct {
 	path    string
 	key     []byte
-	chain   string // ChainID(key)
+	chain   string // chainID(key)
 	heads   Heads  // nil: no head kept
 	clock   clock.Clock
 	log     *slog.Logger
@@ -141,7 +141,7 @@ func (l *Log) open(keyFile string) error {
 	} else if st, err := os.Stat(keyFile); err == nil && st.Mode().Perm()&0o077 != 0 {
 		l.log.Warn("audit key file is readable by others; whoever reads it can rewrite the log undetected", "key_file", keyFile, "mode", st.Mode().Perm().String())
 	}
-	l.key, l.chain = key, ChainID(key)
+	l.key, l.chain = key, chainID(key)
 	if l.f, err = openFile(l.path); err != nil {
 		return err
 	}

@@ -24,7 +24,8 @@ const maxLag = 10000
 // resume checks the end of the file against the key and the head and, when
 // they match, sets size, seq and mac from its last line, repairing a torn
 // final write; it reports how many bytes of a torn fragment it removed.
-// When they do not match it returns the break and changes nothing.
+// When they do not match it returns the break and changes nothing but a
+// missing final newline.
 func (l *Log) resume(size int64, head Head) (brk *chainBreak, dropped int, err error) {
 	// A final line without its newline is the trace of a write torn by a
 	// crash. end is where the complete lines end.
