@@ -144,7 +144,11 @@ type Namespace struct {
 
 // Audit configures the security event log.
 type Audit struct {
-	File string `yaml:"file"` // JSON lines, hash-chained. Default <data_dir>/audit.log.
+	File string `yaml:"file"` // JSON lines, MAC-chained. Default <data_dir>/audit.log.
+	// KeyFile holds the key of the log's MACs, made (0600) on first use.
+	// Whoever can read it can rewrite the log undetected: keep it out of
+	// reach of whoever may edit the log. Default <data_dir>/audit.key.
+	KeyFile string `yaml:"key_file"`
 }
 
 // Default returns the configuration wsguard runs with when given none.

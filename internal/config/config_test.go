@@ -23,6 +23,9 @@ func TestDefaultsLoadAndValidate(t *testing.T) {
 	if c.Audit.File != filepath.Join("./wsguard-data", "audit.log") {
 		t.Errorf("audit.file = %q", c.Audit.File)
 	}
+	if c.Audit.KeyFile != filepath.Join("./wsguard-data", "audit.key") {
+		t.Errorf("audit.key_file = %q", c.Audit.KeyFile)
+	}
 	if !c.TLSEnabled() {
 		t.Error("TLS must be on by default")
 	}

@@ -42,7 +42,7 @@ func (s *Server) secureFiles() (*atrest.Sealer, error) {
 	tlsDir := filepath.Join(cfg.DataDir, "tls")
 	db := storePath(cfg)
 	files := []string{tlsDir, filepath.Join(cfg.DataDir, "acme"),
-		db, db + "-wal", db + "-shm", cfg.Audit.File, filepath.Join(cfg.DataDir, atrest.KeyFile)}
+		db, db + "-wal", db + "-shm", cfg.Audit.File, cfg.Audit.KeyFile, filepath.Join(cfg.DataDir, atrest.KeyFile)}
 	for _, f := range []string{tlsconf.CAFile, tlsconf.CAKeyFile, tlsconf.LeafFile, tlsconf.LeafKeyFile} {
 		files = append(files, filepath.Join(tlsDir, f))
 	}

@@ -136,9 +136,6 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.audit, err = audit.Open(cfg.Audit.File, audit.Options{Clock: s.clock, Logger: s.log, OnError: s.metrics.AuditWriteErrors.Inc}); err != nil {
-		return nil, fmt.Errorf("audit.file: %w", err)
-	}
 	if s.broker, err = openBroker(cfg); err != nil {
 		return nil, err
 	}
@@ -149,9 +146,15 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		return nil, err
 	}
 	if err := s.sealStoredSecrets(st); err != nil {
-		return nil, errors.Join(err, st.Close(), s.broker.Close(), s.audit.Close())
+		return nil, errors.Join(err, st.Close(), s.broker.Close())
 	}
 	s.store = st
+	// The audit log's signed head lives in the store, apart from the log.
+	s.audit, err = audit.Open(cfg.Audit.File, audit.Options{Clock: s.clock, Logger: s.log, KeyFile: cfg.Audit.KeyFile,
+		Heads: st, OnError: s.metrics.AuditWriteErrors.Inc, OnBreak: s.metrics.AuditChainBroken.Inc})
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("audit.file: %w", err), st.Close(), s.broker.Close())
+	}
 	h = hub.New(st, s.broker)
 	h.OnDeliver = func(f *hub.Frame, n int) {
 		s.metrics.MessagesOut.Add(float64(n))
@@ -188,7 +191,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	}
 	if err := s.wireCredentials(); err != nil {
 		s.stopHub()
-		return nil, errors.Join(err, st.Close(), s.broker.Close(), s.audit.Close())
+		return nil, errors.Join(err, st.Close(), s.broker.Close())
 	}
 	s.upgrader = websocket.Upgrader{
 		HandshakeTimeout:  lim.HandshakeTimeout.D(),

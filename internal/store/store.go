@@ -180,6 +180,13 @@ type Store interface {
 	// LastRevocationID is where a starting server begins polling.
 	LastRevocationID(ctx context.Context) (int64, error)
 
+	// AuditHead returns the signed head of an audit chain (the last seq
+	// written and a MAC over it), kept apart from the log file so that a
+	// truncated or replaced log shows; (0, "") when none is kept yet.
+	AuditHead(ctx context.Context, chain string) (seq uint64, sig string, err error)
+	// SetAuditHead replaces the signed head of an audit chain.
+	SetAuditHead(ctx context.Context, chain string, seq uint64, sig string) error
+
 	// Ping reports whether the store can serve (readiness).
 	Ping(ctx context.Context) error
 	Close() error

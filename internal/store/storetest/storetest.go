@@ -48,6 +48,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"APIKeys", testAPIKeys},
 		{"Tickets", testTickets},
 		{"Revocations", testRevocations},
+		{"AuditHeads", testAuditHeads},
 		{"Ping", testPing},
 	}
 	for _, tc := range tests {
@@ -802,6 +803,50 @@ func testRevocations(t *testing.T, s store.Store) {
 	}
 	if id, err := s.LastRevocationID(ctx(t)); err != nil || id != all[1].ID {
 		t.Fatalf("LastRevocationID = %d, %v; want %d", id, err, all[1].ID)
+	}
+}
+
+func testAuditHeads(t *testing.T, s store.Store) {
+	if seq, sig, err := s.AuditHead(ctx(t), "c1"); err != nil || seq != 0 || sig != "" {
+		t.Fatalf("AuditHead before any = %d, %q, %v; want 0, \"\"", seq, sig, err)
+	}
+	for _, h := range []struct {
+		seq uint64
+		sig string
+	}{{1, "aa"}, {2, "bb"}, {1 << 40, "cc"}} {
+		if err := s.SetAuditHead(ctx(t), "c1", h.seq, h.sig); err != nil {
+			t.Fatal(err)
+		}
+		if seq, sig, err := s.AuditHead(ctx(t), "c1"); err != nil || seq != h.seq || sig != h.sig {
+			t.Fatalf("AuditHead = %d, %q, %v; want %d, %q", seq, sig, err, h.seq, h.sig)
+		}
+	}
+	// Chains are apart: a second node's key names another row.
+	if err := s.SetAuditHead(ctx(t), "c2", 7, "dd"); err != nil {
+		t.Fatal(err)
+	}
+	if seq, _, _ := s.AuditHead(ctx(t), "c1"); seq != 1<<40 {
+		t.Fatalf("c1 moved to %d when c2 was set", seq)
+	}
+	// Both a server and a CLI command save heads: concurrent saves all land.
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for i := range uint64(8) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- s.SetAuditHead(ctx(t), "c3", i+1, fmt.Sprint(i))
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if seq, sig, err := s.AuditHead(ctx(t), "c3"); err != nil || sig != fmt.Sprint(seq-1) {
+		t.Fatalf("after concurrent saves: %d, %q, %v", seq, sig, err)
 	}
 }
 
