@@ -11,7 +11,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -133,7 +132,7 @@ func serve(args []string, stdout, stderr io.Writer, env []string) error {
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	log := newLogger(stderr, cfg.Log)
 	srv, err := server.New(cfg, server.Options{Logger: log, Stdout: stdout})
 	if err != nil {
 		return err
