@@ -41,7 +41,7 @@ Usage:
   wsguard audit verify [FILE] [--key FILE]  check the audit log's MAC chain and signed head
   wsguard audit rotate                      move the audit log aside and start a new chain
   wsguard bench [--conns N] [--messages N] [--size BYTES]
-                                            measure a local node over wss (DESIGN §6)
+                                            measure a local node over wss
   wsguard version                           print the version and module versions
 
 Every command takes --config FILE; WSGUARD_<KEY> environment variables override the file.
