@@ -59,9 +59,12 @@ for modfile in go.mod tools.mod; do
   fetched=$(sed -n 's/^# get \(.*\): \([0-9][0-9]*\).*/  fetched \1 (\2)/p' "$scratch")
   if [ -n "$fetched" ]; then echo "$fetched"; else echo "  nothing to fetch: all in $(go env GOMODCACHE)"; fi
 done
-echo "== go mod verify"
+echo "== go mod verify, go mod tidy"
 go mod verify
 go mod verify -modfile=tools.mod >/dev/null
+# go.mod says exactly what the code imports, direct and indirect marked
+# right; prints the change to make when it does not.
+go mod tidy -diff
 
 export CHROME_BIN="${CHROME_BIN:-$(command -v chromium || command -v chromium-browser || command -v google-chrome)}"
 
