@@ -125,7 +125,7 @@ func (s *Server) loginPost(w http.ResponseWriter, r *http.Request) {
 		s.pages.Render(w, http.StatusUnauthorized, "login", web.PageData{Title: "Sign in", CSRFToken: csrf.EnsurePre(w, r), Error: loginFailed})
 		return
 	}
-	session.SetCookie(w, value)
+	s.sessions.SetCookie(w, value, sess)
 	s.audit.Record(audit.Event{Type: "login.ok", IP: ip, User: u.Name, Fields: map[string]string{"session": sess.PublicID, "second_factor": strconv.FormatBool(!fullyIn)}})
 	s.audit.Record(audit.Event{Type: "session.created", IP: ip, User: u.Name, Fields: map[string]string{"session": sess.PublicID, "second_factor": strconv.FormatBool(!fullyIn)}})
 	s.metrics.Logins.WithLabelValues("ok").Inc()
@@ -372,4 +372,17 @@ func (s *Server) endSession(ctx context.Context, sess store.Session, reason, ip 
 func (s *Server) serverError(w http.ResponseWriter, r *http.Request, err error) {
 	s.log.Error("request failed", "path", r.URL.Path, "err", err)
 	s.pages.Render(w, http.StatusInternalServerError, "error", web.PageData{Title: "Something went wrong", Error: "The server could not complete this request. Try again."})
+}
+
+// waitText tells a throttled user how long to wait, in words.
+func waitText(d time.Duration) string {
+	secs := int((d + time.Second - 1) / time.Second)
+	switch {
+	case secs <= 1:
+		return "Try again in a second."
+	case secs < 120:
+		return "Try again in " + strconv.Itoa(secs) + " seconds."
+	default:
+		return "Try again in " + strconv.Itoa((secs+59)/60) + " minutes."
+	}
 }

@@ -9,7 +9,6 @@ import (
 	"github.com/wsguard/wsguard/internal/audit"
 	"github.com/wsguard/wsguard/internal/csrf"
 	"github.com/wsguard/wsguard/internal/identity"
-	"github.com/wsguard/wsguard/internal/session"
 	"github.com/wsguard/wsguard/internal/store"
 	"github.com/wsguard/wsguard/internal/web"
 )
@@ -104,11 +103,11 @@ func (s *Server) setupPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.audit.Record(audit.Event{Type: "user.created", Reason: "setup", IP: s.clientIP(r), User: u.Name, Fields: map[string]string{"admin": "true"}})
-	value, _, err := s.sessions.Create(r.Context(), u, false, s.clientIP(r), r.UserAgent())
+	value, sess, err := s.sessions.Create(r.Context(), u, false, s.clientIP(r), r.UserAgent())
 	if err != nil {
 		s.serverError(w, r, err)
 		return
 	}
-	session.SetCookie(w, value)
+	s.sessions.SetCookie(w, value, sess)
 	http.Redirect(w, r, "/settings/2fa", http.StatusSeeOther)
 }
