@@ -226,11 +226,14 @@ func (s *Server) sessionsGet(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, err)
 		return
 	}
+	now := s.clock.Now()
 	rows := make([]web.SessionRow, 0, len(list))
 	for _, x := range list {
 		rows = append(rows, web.SessionRow{
-			PublicID: x.PublicID, Created: x.CreatedAt.UTC().Format(time.RFC3339), LastSeen: x.LastSeen.UTC().Format(time.RFC3339),
-			IP: x.IP, UserAgent: x.UserAgent, Current: x.PublicID == sess.PublicID,
+			PublicID: x.PublicID,
+			Created:  x.CreatedAt.UTC().Format(time.RFC3339), CreatedAgo: web.Ago(x.CreatedAt, now),
+			LastSeen: x.LastSeen.UTC().Format(time.RFC3339), LastSeenAgo: web.Ago(x.LastSeen, now),
+			IP: x.IP, Browser: web.BrowserName(x.UserAgent), UserAgent: x.UserAgent, Current: x.PublicID == sess.PublicID,
 		})
 	}
 	s.pages.Render(w, http.StatusOK, "settings_sessions", web.PageData{Title: "Sessions", CSRFToken: sess.CSRFSecret, User: u.Name, Admin: u.Admin, Sessions: rows})
@@ -282,7 +285,7 @@ func (s *Server) passwordPost(w http.ResponseWriter, r *http.Request) {
 	key := "user:" + u.Name
 	if ok, wait := s.loginUser.Reserve(key, now); !ok {
 		retryAfter(w, wait)
-		data.Error = "Too many attempts. Wait a moment and try again."
+		data.Error = "Too many attempts. " + waitText(wait)
 		s.pages.Render(w, http.StatusTooManyRequests, "settings_password", data)
 		return
 	}

@@ -44,7 +44,7 @@ func (s *Server) setupOpenLocked(ctx context.Context) bool {
 func (s *Server) setupGet(w http.ResponseWriter, r *http.Request) {
 	tok := r.URL.Query().Get("token")
 	if !s.setupTokenOK(r.Context(), tok) {
-		s.pages.Render(w, http.StatusNotFound, "error", web.PageData{Title: "Setup", Error: "This setup link is not valid or was already used."})
+		s.errorPage(w, r, http.StatusNotFound, "Setup", "This setup link is not valid or was already used.")
 		return
 	}
 	s.pages.Render(w, http.StatusOK, "setup", web.PageData{Title: "Create the first admin", CSRFToken: csrf.EnsurePre(w, r), SetupToken: tok})
@@ -64,12 +64,12 @@ func (s *Server) setupPost(w http.ResponseWriter, r *http.Request) {
 	tok := r.PostForm.Get("token")
 	if !s.setupTokenOK(r.Context(), tok) {
 		s.audit.Record(audit.Event{Type: "setup.refused", Reason: "bad_token", IP: s.clientIP(r)})
-		s.pages.Render(w, http.StatusForbidden, "error", web.PageData{Title: "Setup", Error: "This setup link is not valid or was already used."})
+		s.errorPage(w, r, http.StatusForbidden, "Setup", "This setup link is not valid or was already used.")
 		return
 	}
 	name := strings.TrimSpace(r.PostForm.Get("username"))
 	password := r.PostForm.Get("password")
-	data := web.PageData{Title: "Create the first admin", CSRFToken: csrf.EnsurePre(w, r), SetupToken: tok}
+	data := web.PageData{Title: "Create the first admin", CSRFToken: csrf.EnsurePre(w, r), SetupToken: tok, Username: typedName(name)}
 	if err := ValidateUsername(name); err != nil {
 		data.Error = err.Error()
 		s.pages.Render(w, http.StatusBadRequest, "setup", data)
@@ -89,7 +89,7 @@ func (s *Server) setupPost(w http.ResponseWriter, r *http.Request) {
 	// An admin may have appeared while the password was hashing.
 	if !s.setupOpenLocked(r.Context()) || s.setupToken != tok {
 		s.setupMu.Unlock()
-		s.pages.Render(w, http.StatusForbidden, "error", web.PageData{Title: "Setup", Error: "This setup link was already used."})
+		s.errorPage(w, r, http.StatusForbidden, "Setup", "This setup link was already used.")
 		return
 	}
 	u, err := s.store.CreateUser(r.Context(), store.User{Name: name, PasswordHash: hash, Admin: true})
