@@ -27,7 +27,7 @@ func (s *Server) chatGet(w http.ResponseWriter, r *http.Request) {
 	}
 	s.pages.Render(w, http.StatusOK, "chat", web.PageData{
 		Title: "Chat", CSRFToken: sess.CSRFSecret, User: u.Name, Admin: u.Admin,
-		Rooms: []string{"room:lobby", "room:random"},
+		Rooms: s.chatRooms(r, u),
 	})
 }
 
