@@ -214,7 +214,7 @@
     ch.lastOffset = offset;
     if (!live) markNewSinceLeft(ch, m, offset);
     render(ch, m);
-    if (ch === current) rememberSeen(ch);
+    if (ch === current && !document.hidden) rememberSeen(ch);
     if (live && ch !== current) {
       ch.unread++;
       updateBadge(ch);
@@ -534,6 +534,12 @@
       // Storage full or disabled: the marker is a convenience.
     }
   }
+
+  // A message that arrived while the tab was in the background was not
+  // seen yet; it is once the tab shows again.
+  document.addEventListener('visibilitychange', () => {
+    if (!document.hidden && current) rememberSeen(current);
+  });
 
   // markNewSinceLeft puts the marker before the first message of someone
   // else past what this browser saw last time, once per room and page.
