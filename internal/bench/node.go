@@ -158,8 +158,12 @@ type memory struct {
 }
 
 // sampleMemory forces a collection and reads RSS samples times, a short
-// pause apart, after a first pause that lets what came before finish.
+// pause apart. A first collection, whose reading is dropped, lets what
+// came before finish: the first reading after a burst of work is still
+// falling as the runtime hands freed pages back.
 func (n *node) sampleMemory(samples int) (memory, error) {
+	time.Sleep(time.Second)
+	n.forceGC()
 	time.Sleep(time.Second)
 	rss := make([]int64, 0, samples)
 	for range samples {
