@@ -103,7 +103,8 @@ func startWSGuard(ctx context.Context, bin, client string, conns int) (*wsguardS
 	}
 	w.n.cmd = exec.CommandContext(ctx, bin, "serve")
 	w.n.cmd.Env = env
-	if logf, err := os.Create(filepath.Join(dir, "wsguard.log")); err == nil { // #nosec G304 -- our own scratch dir
+	logf, err := os.Create(filepath.Join(dir, "wsguard.log")) // #nosec G304 -- our own scratch dir
+	if err == nil {
 		w.n.cmd.Stdout, w.n.cmd.Stderr = logf, logf
 	}
 	if err := w.n.cmd.Start(); err != nil {
