@@ -151,7 +151,8 @@ func (n *node) saveProfile(path, endpoint string) error {
 // memory is the server's resident memory read as a stable figure: the
 // median of several samples, each taken after a forced garbage collection
 // (the pprof heap handler runs one with gc=1), and the spread of those
-// samples, which says how far a single reading could have been off.
+// samples (of the middle ones, from five samples on), which says how far
+// the median could be off.
 type memory struct {
 	median, spread int64   // bytes
 	samples        []int64 // bytes, in the order read
@@ -176,7 +177,13 @@ func (n *node) sampleMemory(samples int) (memory, error) {
 		rss = append(rss, r)
 	}
 	sorted := slices.Sorted(slices.Values(rss))
-	return memory{median: sorted[len(sorted)/2], spread: sorted[len(sorted)-1] - sorted[0], samples: rss}, nil
+	// The spread of the middle readings: one straggler (RSS still falling
+	// as freed pages go back) moves neither the median nor this.
+	mid := sorted
+	if len(mid) >= 5 {
+		mid = mid[1 : len(mid)-1]
+	}
+	return memory{median: sorted[len(sorted)/2], spread: mid[len(mid)-1] - mid[0], samples: rss}, nil
 }
 
 // forceGC asks the server for a garbage collection. Both servers serve Go's
