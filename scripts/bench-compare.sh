@@ -53,9 +53,9 @@ fi
   echo "# bench-compare $(date -u +%FT%TZ)"
   echo "# $(uname -srm), $(nproc) CPUs, $(go version)"
   echo "# $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null || true)"
-  echo "# $(git rev-parse --short HEAD 2>/dev/null || true) CONNS=$CONNS MESSAGES=$MESSAGES SIZE=$SIZE"
+  echo "# $(git rev-parse --short HEAD 2>/dev/null || true) CONNS=$CONNS MESSAGES=$MESSAGES SIZE=$SIZE RUNS=$RUNS CODER_RUNS=$CODER_RUNS ONE_USER_RUNS=$ONE_USER_RUNS RUN_MINUTES=$RUN_MINUTES"
 } >"$OUT"
-printf 'run\ttarget\tclient\tusers\tpublisher\tinflight\texit\thandshakes_per_s\tidle_memory\tdeliveries_per_s\tcpu_per_delivery\tlatency_p50_p99_max\n' >"$OUT.tsv"
+printf 'run\ttarget\tclient\tusers\tpublisher\tinflight\texit\thandshakes_per_s\tsetups_per_s\tidle_memory\tdeliveries_per_s\tcpu_per_delivery\tlatency_p50_p99_max\n' >"$OUT.tsv"
 
 began=$SECONDS
 n=0
@@ -85,8 +85,8 @@ one() {
     echo "=== run $n target=$target client=$client users=$users publisher=$publisher inflight=$inflight exit=$rc $(date -u +%FT%TZ)"
     cat "$log"
   } >>"$OUT"
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "$target" "$client" "$users" "$publisher" "$inflight" "$rc" \
-    "$(row 'handshakes per second' "$log")" "$(row 'idle memory per connection (server RSS)' "$log")" \
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "$target" "$client" "$users" "$publisher" "$inflight" "$rc" \
+    "$(row 'handshakes per second' "$log")" "$(row 'connection set-ups per second (handshake + subscribe)' "$log")" "$(row 'idle memory per connection (server RSS)' "$log")" \
     "$(row 'deliveries per second' "$log")" "$(row 'server CPU per delivery' "$log")" \
     "$(row 'delivery latency p50 / p99 / max' "$log")" >>"$OUT.tsv"
   tail -n 1 "$OUT.tsv"

@@ -134,6 +134,11 @@ type Result struct {
 	Users                 int     // distinct users the subscribers are seated as
 	Publisher, Client     string  // PublishHTTP or PublishSocket; ClientGorilla or ClientCoder
 	Handshakes            float64 // per second
+	// Subscribes per second (each answered), and whole connection set-ups
+	// per second: handshake and subscribe, the two phases' times added.
+	// With distinct users a server's per-user work on joining (presence)
+	// shows here rather than in the handshakes.
+	Subscribes, SetUps float64
 	// Idle memory per subscribed connection: server RSS growth (median of
 	// the samples after forced GC), the samples' spread per connection,
 	// and whether that spread makes the growth unreliable.
@@ -144,6 +149,7 @@ type Result struct {
 	Deliveries                           int64         // received by subscribers
 	DeliveriesPerSec                     float64       // from first publish to last delivery
 	CPUPerDelivery                       time.Duration // server CPU time / deliveries
+	FanOutCPU                            time.Duration // server CPU time during the fan-out, in 10 ms ticks
 	P50, P99, Max                        time.Duration // publish sent to push received
 }
 
@@ -160,8 +166,10 @@ func (r Result) Markdown() string {
 	fmt.Fprintf(&b, "| idle memory per connection (server RSS) | %s |\n", r.idleText())
 	fmt.Fprintf(&b, "| of which Go heap / stacks, goroutines | %.1f KiB / %.1f KiB, %.1f |\n", r.HeapKiB, r.StackKiB, r.GoroutinesPerConn)
 	fmt.Fprintf(&b, "| handshakes per second | %.0f |\n", r.Handshakes)
+	fmt.Fprintf(&b, "| subscribes per second | %.0f |\n", r.Subscribes)
+	fmt.Fprintf(&b, "| connection set-ups per second (handshake + subscribe) | %.0f |\n", r.SetUps)
 	fmt.Fprintf(&b, "| deliveries per second | %.0f (%d delivered) |\n", r.DeliveriesPerSec, r.Deliveries)
-	fmt.Fprintf(&b, "| server CPU per delivery | %.2f µs |\n", float64(r.CPUPerDelivery.Nanoseconds())/1000)
+	fmt.Fprintf(&b, "| server CPU per delivery | %.2f µs (%s in all) |\n", float64(r.CPUPerDelivery.Nanoseconds())/1000, r.FanOutCPU)
 	fmt.Fprintf(&b, "| delivery latency p50 / p99 / max | %s / %s / %s |\n", r.P50.Round(time.Microsecond*100), r.P99.Round(time.Microsecond*100), r.Max.Round(time.Microsecond*100))
 	return b.String()
 }
@@ -293,12 +301,14 @@ func Run(ctx context.Context, opt Options, progress io.Writer) (Result, error) {
 	}); err != nil {
 		return res, fmt.Errorf("bench: handshake: %w", err)
 	}
-	res.Handshakes = float64(opt.Conns) / time.Since(start).Seconds()
+	handshakes := time.Since(start)
+	res.Handshakes = float64(opt.Conns) / handshakes.Seconds()
 
 	// 2. Subscribe everyone. From its subscribe on, each subscriber reads
 	// everything the server sends, as a real client does (presence pushes
 	// included), counting and timestamping the messages.
 	say("subscribing...")
+	start = time.Now()
 	total := int64(opt.Conns) * int64(opt.Messages)
 	lat := make([][]time.Duration, opt.Conns)
 	var received atomic.Int64
@@ -327,6 +337,9 @@ func Run(ctx context.Context, opt Options, progress io.Writer) (Result, error) {
 	}); err != nil {
 		return res, fmt.Errorf("bench: subscribe: %w", err)
 	}
+	subscribes := time.Since(start)
+	res.Subscribes = float64(opt.Conns) / subscribes.Seconds()
+	res.SetUps = float64(opt.Conns) / (handshakes + subscribes).Seconds()
 
 	// 3. What the idle subscribed connections hold.
 	mem1, err := n.sampleMemory(opt.MemorySamples)
@@ -389,7 +402,8 @@ func Run(ctx context.Context, opt Options, progress io.Writer) (Result, error) {
 		return res, fmt.Errorf("bench: cpu profile: %w", err)
 	}
 	res.DeliveriesPerSec = float64(res.Deliveries) / elapsed.Seconds()
-	res.CPUPerDelivery = (cpu1 - cpu0) / time.Duration(res.Deliveries)
+	res.FanOutCPU = cpu1 - cpu0
+	res.CPUPerDelivery = res.FanOutCPU / time.Duration(res.Deliveries)
 	// Every delivery has been counted, and each reader appends before it
 	// counts (an atomic add), so the latencies are all in place.
 	all := make([]time.Duration, 0, total)
