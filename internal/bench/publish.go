@@ -98,7 +98,9 @@ type minter struct {
 
 func (m *minter) mint(user string) (string, error) {
 	now := time.Now()
-	claims := jwt.MapClaims{"sub": user, "iat": now.Unix(), "exp": now.Add(time.Hour).Unix()}
+	// Valid for longer than any run (--timeout), so no socket is closed
+	// or asked to refresh its token mid-measurement.
+	claims := jwt.MapClaims{"sub": user, "iat": now.Unix(), "exp": now.Add(24 * time.Hour).Unix()}
 	if m.issuer != "" {
 		claims["iss"] = m.issuer
 	}
