@@ -29,7 +29,9 @@ OUT="${OUT:-bench-compare-$(date -u +%Y%m%dT%H%M%SZ).txt}"
 CENTRIFUGO_VERSION=v6.9.1
 
 echo "== building wsguard"
-bin="$(mktemp -d)/wsguard"
+bindir="$(mktemp -d)"
+trap 'rm -rf "$bindir"' EXIT
+bin="$bindir/wsguard"
 go build -o "$bin" ./cmd/wsguard
 
 gobin="$(go env GOBIN)"; gobin="${gobin:-$(go env GOPATH)/bin}"
