@@ -313,6 +313,12 @@ func Run(ctx context.Context, opt Options, progress io.Writer) (Result, error) {
 	lat := make([][]time.Duration, opt.Conns)
 	var received atomic.Int64
 	allDone := make(chan struct{})
+	// A socket the server closes before the run ends (a slow reader cut,
+	// say) explains missing deliveries: count them and keep the first why.
+	var lost atomic.Int64
+	var lostWhy atomic.Value
+	broken := make(chan struct{}) // closed at the first early end: the run cannot complete
+	var breakOnce sync.Once
 	if err := parallel(ctx, opt.Conns, opt.DialConcurrency, func(i int) error {
 		ws := conns[i]
 		if err := sys.subscribe(ctx, ws); err != nil {
@@ -323,6 +329,11 @@ func Run(ctx context.Context, opt Options, progress io.Writer) (Result, error) {
 			for {
 				b, err := ws.read(ctx)
 				if err != nil {
+					if ctx.Err() == nil && received.Load() < total {
+						lost.Add(1)
+						lostWhy.CompareAndSwap(nil, err.Error())
+						breakOnce.Do(func() { close(broken) })
+					}
 					return
 				}
 				for _, sent := range sys.sentAt(ctx, ws, b) {
@@ -380,8 +391,11 @@ func Run(ctx context.Context, opt Options, progress io.Writer) (Result, error) {
 		// Wait until message i-InFlight has reached every subscriber (as a
 		// count: with InFlight 1 that is exact, since each subscriber gets
 		// the messages in order).
-		for want := int64(i-opt.InFlight) * int64(opt.Conns); received.Load() < want && ctx.Err() == nil; {
+		for want := int64(i-opt.InFlight) * int64(opt.Conns); received.Load() < want && ctx.Err() == nil && lost.Load() == 0; {
 			time.Sleep(200 * time.Microsecond)
+		}
+		if lost.Load() > 0 {
+			break
 		}
 		data := fmt.Sprintf(`{"t":%d,"p":"%s"}`, time.Now().UnixNano(), pad)
 		if err := publish(ctx, i, []byte(data)); err != nil {
@@ -390,13 +404,20 @@ func Run(ctx context.Context, opt Options, progress io.Writer) (Result, error) {
 	}
 	select {
 	case <-allDone:
+	case <-broken:
 	case <-ctx.Done():
 	}
 	elapsed := time.Since(start)
 	_, cpu1, _ := n.usage()
 	res.Deliveries = received.Load()
 	if res.Deliveries < total {
-		return res, fmt.Errorf("bench: %d of %d deliveries arrived before the timeout", res.Deliveries, total)
+		why := ""
+		if k := lost.Load(); k > 0 {
+			why = fmt.Sprintf(": %d subscriber sockets ended early, the first with: %v", k, lostWhy.Load())
+		} else {
+			why = " before the timeout"
+		}
+		return res, fmt.Errorf("bench: %d of %d deliveries arrived%s", res.Deliveries, total, why)
 	}
 	if err := <-profDone; err != nil {
 		return res, fmt.Errorf("bench: cpu profile: %w", err)
