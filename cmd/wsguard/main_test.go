@@ -259,19 +259,32 @@ func TestKill9KeepsAcknowledged(t *testing.T) {
 }
 
 // TestBenchDeliversEverything runs `wsguard bench` small: every published
-// message must reach every subscriber over wss through a real child server.
-// It checks that the bench works, not how fast (figures live in BENCHMARKS.md).
+// message must reach every subscriber over wss through a real child server,
+// with each subscriber its own user and the service API publishing (the
+// defaults), and with one user, a socket publisher and the coder/websocket
+// client. It checks that the bench works, not how fast (figures live in
+// BENCHMARKS.md).
 func TestBenchDeliversEverything(t *testing.T) {
 	bin := binary(t)
-	cmd := exec.Command(bin, "bench", "--conns", "20", "--messages", "5", "--inflight", "2", "--timeout", "60s")
-	cmd.Dir = t.TempDir()
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("bench: %v\n%s", err, out)
-	}
-	for _, want := range []string{"| deliveries per second |", "(100 delivered)", "| idle memory per connection (server RSS) |"} {
-		if !strings.Contains(string(out), want) {
-			t.Fatalf("bench output lacks %q:\n%s", want, out)
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{nil, []string{"| users | 20: each subscriber its own user |", "| publisher / load client | http (service API, one call at a time) / gorilla |"}},
+		{[]string{"--one-user", "--publisher", "socket", "--client", "coder"},
+			[]string{"| users | 1: one user for all subscribers (--one-user) |", "/ coder |", "--one-user"}},
+	} {
+		args := append([]string{"bench", "--conns", "20", "--messages", "5", "--inflight", "2", "--timeout", "60s", "--memory-samples", "2"}, tc.args...)
+		cmd := exec.Command(bin, args...)
+		cmd.Dir = t.TempDir()
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("bench %v: %v\n%s", tc.args, err, out)
+		}
+		for _, want := range append([]string{"| deliveries per second |", "(100 delivered)", "| idle memory per connection (server RSS) |"}, tc.want...) {
+			if !strings.Contains(string(out), want) {
+				t.Fatalf("bench %v output lacks %q:\n%s", tc.args, want, out)
+			}
 		}
 	}
 }

@@ -4,6 +4,13 @@
 // latency, all over wss on loopback with every control on and every
 // publish durable.
 //
+// It is built to compare servers fairly: every subscriber is a user of its
+// own unless asked otherwise (one user for all hides what a server does per
+// distinct user, such as presence), both servers are published to the same
+// way with the same number of messages in flight, memory is the median of
+// several readings after a forced collection, and the load client can be
+// built on either of two WebSocket libraries.
+//
 // The server runs as a child process (the same binary, `wsguard serve`) so
 // that its resident memory and CPU time are read from /proc apart from the
 // load client's; the load client shares the machine's cores, as it did when
@@ -20,8 +27,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/gorilla/websocket"
 )
 
 // Options shape one run. Zero values get the BENCHMARKS.md scenario.
@@ -52,6 +57,20 @@ type Options struct {
 	Target string
 	// CentrifugoBinary is the centrifugo executable, for Target centrifugo.
 	CentrifugoBinary string
+	// OneUser seats every subscriber as the same user, as the bench did
+	// before; by default each subscriber is a user of its own, as in a
+	// real room, so per-user work (presence) is counted.
+	OneUser bool
+	// Publisher is how messages are published: PublishHTTP (one service
+	// API call at a time) or PublishSocket (frames on a client socket).
+	// Zero means PublishHTTP, the same for both servers.
+	Publisher string
+	// Client is the load client's WebSocket library: ClientGorilla or
+	// ClientCoder. Zero means ClientGorilla.
+	Client string
+	// MemorySamples is how many RSS readings, each after a forced GC, the
+	// idle memory figure takes the median of. Zero means 5.
+	MemorySamples int
 	// Timeout bounds the whole run. Zero means 5 minutes.
 	Timeout time.Duration
 }
@@ -75,6 +94,36 @@ func (o *Options) defaults() {
 	if o.Timeout <= 0 {
 		o.Timeout = 5 * time.Minute
 	}
+	if o.Publisher == "" {
+		o.Publisher = PublishHTTP
+	}
+	if o.Client == "" {
+		o.Client = ClientGorilla
+	}
+	if o.MemorySamples <= 0 {
+		o.MemorySamples = 5
+	}
+}
+
+func (o *Options) check() error {
+	if o.Binary == "" {
+		return errors.New("bench: Options.Binary is required")
+	}
+	if o.Publisher != PublishHTTP && o.Publisher != PublishSocket {
+		return fmt.Errorf("bench: unknown publisher %q (allowed: %s, %s)", o.Publisher, PublishHTTP, PublishSocket)
+	}
+	if o.Client != ClientGorilla && o.Client != ClientCoder {
+		return fmt.Errorf("bench: unknown client %q (allowed: %s, %s)", o.Client, ClientGorilla, ClientCoder)
+	}
+	return nil
+}
+
+// userFor names subscriber i's user: its own, or with OneUser the same for all.
+func (o *Options) userFor(i int) string {
+	if o.OneUser {
+		return "bench"
+	}
+	return fmt.Sprintf("u%06d", i)
 }
 
 // Result is what one run measured.
@@ -82,13 +131,25 @@ type Result struct {
 	Target                string
 	Conns, Messages, Size int
 	InFlight              int
+	Users                 int     // distinct users the subscribers are seated as
+	Publisher, Client     string  // PublishHTTP or PublishSocket; ClientGorilla or ClientCoder
 	Handshakes            float64 // per second
-	IdleKiB               float64 // server RSS growth per idle subscribed connection
+	// Subscribes per second (each answered), and whole connection set-ups
+	// per second: handshake and subscribe, the two phases' times added.
+	// With distinct users a server's per-user work on joining (presence)
+	// shows here rather than in the handshakes.
+	Subscribes, SetUps float64
+	// Idle memory per subscribed connection: server RSS growth (median of
+	// the samples after forced GC), the samples' spread per connection,
+	// and whether that spread makes the growth unreliable.
+	IdleKiB, IdleNoiseKiB float64
+	IdleNoisy             bool
 	// What the Go runtime reports per idle connection: goroutines, heap and stack KiB.
 	GoroutinesPerConn, HeapKiB, StackKiB float64
 	Deliveries                           int64         // received by subscribers
 	DeliveriesPerSec                     float64       // from first publish to last delivery
 	CPUPerDelivery                       time.Duration // server CPU time / deliveries
+	FanOutCPU                            time.Duration // server CPU time during the fan-out, in 10 ms ticks
 	P50, P99, Max                        time.Duration // publish sent to push received
 }
 
@@ -96,27 +157,77 @@ type Result struct {
 func (r Result) Markdown() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "| subscribers × messages × bytes (in flight) | %d × %d × %d (%d) |\n", r.Conns, r.Messages, r.Size, r.InFlight)
-	fmt.Fprintf(&b, "| idle memory per connection (server RSS) | %.1f KiB |\n", r.IdleKiB)
+	users := "each subscriber its own user"
+	if r.Users == 1 {
+		users = "one user for all subscribers (--one-user)"
+	}
+	fmt.Fprintf(&b, "| users | %d: %s |\n", r.Users, users)
+	fmt.Fprintf(&b, "| publisher / load client | %s / %s |\n", publisherLabel(r.Publisher), r.Client)
+	fmt.Fprintf(&b, "| idle memory per connection (server RSS) | %s |\n", r.idleText())
 	fmt.Fprintf(&b, "| of which Go heap / stacks, goroutines | %.1f KiB / %.1f KiB, %.1f |\n", r.HeapKiB, r.StackKiB, r.GoroutinesPerConn)
 	fmt.Fprintf(&b, "| handshakes per second | %.0f |\n", r.Handshakes)
+	fmt.Fprintf(&b, "| subscribes per second | %.0f |\n", r.Subscribes)
+	fmt.Fprintf(&b, "| connection set-ups per second (handshake + subscribe) | %.0f |\n", r.SetUps)
 	fmt.Fprintf(&b, "| deliveries per second | %.0f (%d delivered) |\n", r.DeliveriesPerSec, r.Deliveries)
-	fmt.Fprintf(&b, "| server CPU per delivery | %.2f µs |\n", float64(r.CPUPerDelivery.Nanoseconds())/1000)
+	fmt.Fprintf(&b, "| server CPU per delivery | %.2f µs (%s in all) |\n", float64(r.CPUPerDelivery.Nanoseconds())/1000, r.FanOutCPU)
 	fmt.Fprintf(&b, "| delivery latency p50 / p99 / max | %s / %s / %s |\n", r.P50.Round(time.Microsecond*100), r.P99.Round(time.Microsecond*100), r.Max.Round(time.Microsecond*100))
 	return b.String()
+}
+
+func publisherLabel(p string) string {
+	if p == PublishSocket {
+		return "socket (publish frames on a client socket, answers not awaited)"
+	}
+	return "http (service API, one call at a time)"
+}
+
+// idleText says the idle memory figure with how far to trust it.
+func (r Result) idleText() string {
+	switch {
+	case r.IdleKiB <= 0:
+		return fmt.Sprintf("not measurable: RSS did not grow beyond the samples' spread (±%.1f KiB per connection); use more connections", r.IdleNoiseKiB)
+	case r.IdleNoisy:
+		return fmt.Sprintf("%.1f KiB, noisy (samples spread ±%.1f KiB per connection)", r.IdleKiB, r.IdleNoiseKiB)
+	}
+	return fmt.Sprintf("%.1f KiB (±%.1f)", r.IdleKiB, r.IdleNoiseKiB)
+}
+
+func mib(b []int64) string {
+	s := make([]string, len(b))
+	for i, v := range b {
+		s[i] = fmt.Sprintf("%.1f", float64(v)/(1<<20))
+	}
+	return strings.Join(s, " ")
+}
+
+// perConn turns two memory readings into the growth per connection. The
+// spreads of both readings bound how wrong it can be; a growth that is not
+// several times that spread is marked noisy, and a shrink is reported as
+// no figure at all rather than as negative memory.
+func perConn(before, after memory, conns int) (kib, noiseKiB float64, noisy bool) {
+	growth := after.median - before.median
+	noise := before.spread + after.spread
+	per := 1024 * float64(conns)
+	noiseKiB = float64(noise) / per
+	if growth <= 0 {
+		return 0, noiseKiB, true
+	}
+	return float64(growth) / per, noiseKiB, noise*4 > growth
 }
 
 // system is one server under test: how to start it, open an
 // authenticated subscriber, publish, and read its pushes.
 type system interface {
-	// dial opens an authenticated connection, ready to subscribe.
-	dial(ctx context.Context) (*websocket.Conn, error)
+	// dial opens a connection authenticated as user, ready to subscribe.
+	dial(ctx context.Context, user string) (wsConn, error)
 	// subscribe subscribes ws to the bench channel and waits for the answer.
-	subscribe(ws *websocket.Conn) error
-	// publisher prepares publishing; publish then sends message i.
-	publisher(ctx context.Context) (publish func(i int, data []byte) error, err error)
+	subscribe(ctx context.Context, ws wsConn) error
+	// publisher prepares publishing the way how names (PublishHTTP or
+	// PublishSocket); publish then sends message i (from 1).
+	publisher(ctx context.Context, how string) (publish func(ctx context.Context, i int, data []byte) error, err error)
 	// sentAt returns the publisher timestamps of the message pushes in a
 	// frame, answering any server ping on ws as the protocol asks.
-	sentAt(ws *websocket.Conn, frame []byte) []int64
+	sentAt(ctx context.Context, ws wsConn, frame []byte) []int64
 	proc() *node
 	stop()
 }
@@ -124,8 +235,8 @@ type system interface {
 // Run starts a server, loads it and returns what it measured.
 func Run(ctx context.Context, opt Options, progress io.Writer) (Result, error) {
 	opt.defaults()
-	if opt.Binary == "" {
-		return Result{}, errors.New("bench: Options.Binary is required")
+	if err := opt.check(); err != nil {
+		return Result{}, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, opt.Timeout)
 	defer cancel()
@@ -138,9 +249,9 @@ func Run(ctx context.Context, opt Options, progress io.Writer) (Result, error) {
 	var err error
 	switch opt.Target {
 	case "", "wsguard":
-		sys, err = startWSGuard(ctx, opt.Binary, opt.Conns+1)
+		sys, err = startWSGuard(ctx, opt.Binary, opt.Client, opt.Conns+1)
 	case "centrifugo":
-		sys, err = startCentrifugo(ctx, opt.CentrifugoBinary)
+		sys, err = startCentrifugo(ctx, opt.CentrifugoBinary, opt.Client)
 	default:
 		err = fmt.Errorf("bench: unknown target %q (allowed: wsguard, centrifugo)", opt.Target)
 	}
@@ -150,12 +261,15 @@ func Run(ctx context.Context, opt Options, progress io.Writer) (Result, error) {
 	defer sys.stop()
 	n := sys.proc()
 
-	res := Result{Target: opt.Target, Conns: opt.Conns, Messages: opt.Messages, Size: opt.Size, InFlight: opt.InFlight}
+	res := Result{Target: opt.Target, Conns: opt.Conns, Messages: opt.Messages, Size: opt.Size, InFlight: opt.InFlight,
+		Users: opt.Conns, Publisher: opt.Publisher, Client: opt.Client}
 	if res.Target == "" {
 		res.Target = "wsguard"
 	}
-	n.settle()
-	rss0, _, err := n.usage()
+	if opt.OneUser {
+		res.Users = 1
+	}
+	mem0, err := n.sampleMemory(opt.MemorySamples)
 	if err != nil {
 		return res, err
 	}
@@ -164,34 +278,87 @@ func Run(ctx context.Context, opt Options, progress io.Writer) (Result, error) {
 		return res, err
 	}
 
-	// 1. Handshakes: open every subscriber, DialConcurrency at a time.
-	say("opening %d connections...", opt.Conns)
-	conns := make([]*websocket.Conn, opt.Conns)
+	// 1. Handshakes: open every subscriber, DialConcurrency at a time,
+	// each with a credential of its user.
+	users := "each its own user"
+	if opt.OneUser {
+		users = "all as one user"
+	}
+	say("opening %d connections (%s, %s client)...", opt.Conns, users, opt.Client)
+	conns := make([]wsConn, opt.Conns)
+	defer func() {
+		for _, ws := range conns {
+			if ws != nil {
+				ws.close()
+			}
+		}
+	}()
 	start := time.Now()
 	if err := parallel(ctx, opt.Conns, opt.DialConcurrency, func(i int) error {
-		ws, err := sys.dial(ctx)
+		ws, err := sys.dial(ctx, opt.userFor(i))
 		conns[i] = ws
 		return err
 	}); err != nil {
-		closeAll(conns)
 		return res, fmt.Errorf("bench: handshake: %w", err)
 	}
-	res.Handshakes = float64(opt.Conns) / time.Since(start).Seconds()
-	defer closeAll(conns)
+	handshakes := time.Since(start)
+	res.Handshakes = float64(opt.Conns) / handshakes.Seconds()
 
-	// 2. Subscribe everyone, then measure what the idle connections hold.
+	// 2. Subscribe everyone. From its subscribe on, each subscriber reads
+	// everything the server sends, as a real client does (presence pushes
+	// included), counting and timestamping the messages.
 	say("subscribing...")
+	start = time.Now()
+	total := int64(opt.Conns) * int64(opt.Messages)
+	lat := make([][]time.Duration, opt.Conns)
+	var received atomic.Int64
+	allDone := make(chan struct{})
+	// A socket the server closes before the run ends (a slow reader cut,
+	// say) explains missing deliveries: count them and keep the first why.
+	var lost atomic.Int64
+	var lostWhy atomic.Value
+	broken := make(chan struct{}) // closed at the first early end: the run cannot complete
+	var breakOnce sync.Once
 	if err := parallel(ctx, opt.Conns, opt.DialConcurrency, func(i int) error {
-		return sys.subscribe(conns[i])
+		ws := conns[i]
+		if err := sys.subscribe(ctx, ws); err != nil {
+			return err
+		}
+		lat[i] = make([]time.Duration, 0, opt.Messages)
+		go func() {
+			for {
+				b, err := ws.read(ctx)
+				if err != nil {
+					if ctx.Err() == nil && received.Load() < total {
+						lost.Add(1)
+						lostWhy.CompareAndSwap(nil, err.Error())
+						breakOnce.Do(func() { close(broken) })
+					}
+					return
+				}
+				for _, sent := range sys.sentAt(ctx, ws, b) {
+					lat[i] = append(lat[i], time.Since(time.Unix(0, sent)))
+					if received.Add(1) == total {
+						close(allDone)
+					}
+				}
+			}
+		}()
+		return nil
 	}); err != nil {
 		return res, fmt.Errorf("bench: subscribe: %w", err)
 	}
-	n.settle()
-	rss1, _, err := n.usage()
+	subscribes := time.Since(start)
+	res.Subscribes = float64(opt.Conns) / subscribes.Seconds()
+	res.SetUps = float64(opt.Conns) / (handshakes + subscribes).Seconds()
+
+	// 3. What the idle subscribed connections hold.
+	mem1, err := n.sampleMemory(opt.MemorySamples)
 	if err != nil {
 		return res, err
 	}
-	res.IdleKiB = float64(rss1-rss0) / 1024 / float64(opt.Conns)
+	res.IdleKiB, res.IdleNoiseKiB, res.IdleNoisy = perConn(mem0, mem1, opt.Conns)
+	say("server RSS after forced GC, idle: %s MiB; with %d subscribed: %s MiB", mib(mem0.samples), opt.Conns, mib(mem1.samples))
 	g1, h1, s1, err := n.goStats()
 	if err != nil {
 		return res, err
@@ -204,37 +371,12 @@ func Run(ctx context.Context, opt Options, progress io.Writer) (Result, error) {
 	per := float64(opt.Conns)
 	res.GoroutinesPerConn, res.HeapKiB, res.StackKiB = (g1-g0)/per, (h1-h0)/1024/per, (s1-s0)/1024/per
 
-	// 3. Fan-out: one publisher, at most InFlight messages on their way;
-	// each subscriber counts and timestamps what it receives.
-	say("publishing %d messages of %d bytes to %d subscribers...", opt.Messages, opt.Size, opt.Conns)
-	publish, err := sys.publisher(ctx)
+	// 4. Fan-out: one publisher, at most InFlight messages on their way.
+	say("publishing %d messages of %d bytes to %d subscribers (%s publisher, %d in flight)...",
+		opt.Messages, opt.Size, opt.Conns, opt.Publisher, opt.InFlight)
+	publish, err := sys.publisher(ctx, opt.Publisher)
 	if err != nil {
 		return res, fmt.Errorf("bench: publisher: %w", err)
-	}
-	total := int64(opt.Conns) * int64(opt.Messages)
-	lat := make([][]time.Duration, opt.Conns)
-	var received atomic.Int64
-	allDone := make(chan struct{})
-	var wg sync.WaitGroup
-	for i, ws := range conns {
-		wg.Add(1)
-		lat[i] = make([]time.Duration, 0, opt.Messages)
-		go func() {
-			defer wg.Done()
-			_ = ws.SetReadDeadline(time.Now().Add(opt.Timeout))
-			for len(lat[i]) < opt.Messages {
-				_, b, err := ws.ReadMessage()
-				if err != nil {
-					return
-				}
-				for _, sent := range sys.sentAt(ws, b) {
-					lat[i] = append(lat[i], time.Since(time.Unix(0, sent)))
-					if received.Add(1) == total {
-						close(allDone)
-					}
-				}
-			}
-		}()
 	}
 	profDone := make(chan error, 1)
 	if opt.CPUProfile != "" {
@@ -249,32 +391,42 @@ func Run(ctx context.Context, opt Options, progress io.Writer) (Result, error) {
 		// Wait until message i-InFlight has reached every subscriber (as a
 		// count: with InFlight 1 that is exact, since each subscriber gets
 		// the messages in order).
-		for want := int64(i-opt.InFlight) * int64(opt.Conns); received.Load() < want && ctx.Err() == nil; {
+		for want := int64(i-opt.InFlight) * int64(opt.Conns); received.Load() < want && ctx.Err() == nil && lost.Load() == 0; {
 			time.Sleep(200 * time.Microsecond)
 		}
+		if lost.Load() > 0 {
+			break
+		}
 		data := fmt.Sprintf(`{"t":%d,"p":"%s"}`, time.Now().UnixNano(), pad)
-		if err := publish(i, []byte(data)); err != nil {
+		if err := publish(ctx, i, []byte(data)); err != nil {
 			return res, fmt.Errorf("bench: publish: %w", err)
 		}
 	}
 	select {
 	case <-allDone:
+	case <-broken:
 	case <-ctx.Done():
 	}
 	elapsed := time.Since(start)
 	_, cpu1, _ := n.usage()
 	res.Deliveries = received.Load()
 	if res.Deliveries < total {
-		closeAll(conns)
-		wg.Wait()
-		return res, fmt.Errorf("bench: %d of %d deliveries arrived before the timeout", res.Deliveries, total)
+		why := ""
+		if k := lost.Load(); k > 0 {
+			why = fmt.Sprintf(": %d subscriber sockets ended early, the first with: %v", k, lostWhy.Load())
+		} else {
+			why = " before the timeout"
+		}
+		return res, fmt.Errorf("bench: %d of %d deliveries arrived%s", res.Deliveries, total, why)
 	}
-	wg.Wait()
 	if err := <-profDone; err != nil {
 		return res, fmt.Errorf("bench: cpu profile: %w", err)
 	}
 	res.DeliveriesPerSec = float64(res.Deliveries) / elapsed.Seconds()
-	res.CPUPerDelivery = (cpu1 - cpu0) / time.Duration(res.Deliveries)
+	res.FanOutCPU = cpu1 - cpu0
+	res.CPUPerDelivery = res.FanOutCPU / time.Duration(res.Deliveries)
+	// Every delivery has been counted, and each reader appends before it
+	// counts (an atomic add), so the latencies are all in place.
 	all := make([]time.Duration, 0, total)
 	for _, l := range lat {
 		all = append(all, l...)
@@ -316,12 +468,4 @@ func parallel(ctx context.Context, n, width int, fn func(i int) error) error {
 		return ctx.Err()
 	}
 	return firstErr
-}
-
-func closeAll(conns []*websocket.Conn) {
-	for _, ws := range conns {
-		if ws != nil {
-			_ = ws.Close()
-		}
-	}
 }

@@ -13,7 +13,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"math/big"
 	"net/http"
 	"os"
@@ -21,29 +20,27 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
-
-	"github.com/golang-jwt/jwt/v5"
-	"github.com/gorilla/websocket"
 )
 
 // centrifugoSys drives Centrifugo (v6) over the same wss path, for the
-// side-by-side figures: a connection JWT, a subscribe, publishes through
-// its server HTTP API. Centrifugo's memory engine keeps history in memory
+// side-by-side figures: a connection JWT per user (its sub), a subscribe,
+// and the same publishers as wsguard's (its HTTP API, or a client socket). Centrifugo's memory engine keeps history in memory
 // only; wsguard's every publish is durable on disk, which is the harder
 // job.
 type centrifugoSys struct {
 	n       *node
+	client  string // the load client's WebSocket library
 	host    string // localhost:PORT
 	api     string // http://127.0.0.1:PORT (internal port: API, metrics, pprof)
 	roots   *x509.CertPool
-	secret  []byte
+	tokens  *minter
 	http    *http.Client
 	channel string
 }
 
 const centrifugoAPIKey = "bench-api-key" // #nosec G101 -- a throwaway key for a loopback bench server
 
-func startCentrifugo(ctx context.Context, bin string) (*centrifugoSys, error) {
+func startCentrifugo(ctx context.Context, bin, client string) (*centrifugoSys, error) {
 	if bin == "" {
 		return nil, errors.New("bench: target centrifugo needs --centrifugo PATH (go install github.com/centrifugal/centrifugo/v6@v6.9.1)")
 	}
@@ -88,6 +85,8 @@ func startCentrifugo(ctx context.Context, bin string) (*centrifugoSys, error) {
 		},
 		"channel": map[string]any{"without_namespace": map[string]any{
 			"allow_subscribe_for_client": true, "history_size": 1000, "history_ttl": "300s",
+			// For the socket publisher (bench --publisher socket).
+			"allow_publish_for_client": true,
 		}},
 		"http_api":   map[string]any{"key": centrifugoAPIKey},
 		"prometheus": map[string]any{"enabled": true},
@@ -103,8 +102,9 @@ func startCentrifugo(ctx context.Context, bin string) (*centrifugoSys, error) {
 		n:      &node{dir: dir, admin: "127.0.0.1:" + strconv.Itoa(internal), clkTick: 100},
 		host:   "localhost:" + strconv.Itoa(port),
 		api:    "http://127.0.0.1:" + strconv.Itoa(internal),
+		client: client,
 		roots:  roots,
-		secret: secretHex(secret),
+		tokens: &minter{secret: secretHex(secret)},
 		http:   &http.Client{Timeout: 30 * time.Second},
 		// The same channel name grammar both accept; Centrifugo's "room:"
 		// would be a namespace needing its own config.
@@ -130,44 +130,37 @@ func secretHex(b []byte) []byte { return fmt.Appendf(nil, "%x", b) }
 func (c *centrifugoSys) proc() *node { return c.n }
 func (c *centrifugoSys) stop()       { c.n.stop() }
 
-func (c *centrifugoSys) dial(ctx context.Context) (*websocket.Conn, error) {
-	d := websocket.Dialer{
-		TLSClientConfig:  &tls.Config{RootCAs: c.roots, ServerName: "localhost", MinVersion: tls.VersionTLS12},
-		HandshakeTimeout: 30 * time.Second,
-		ReadBufferSize:   1024,
-		WriteBufferSize:  1024,
-	}
-	ws, _, err := d.DialContext(ctx, "wss://"+c.host+"/connection/websocket", http.Header{"Origin": {"https://" + c.host}})
+func (c *centrifugoSys) dial(ctx context.Context, user string) (wsConn, error) {
+	tok, err := c.tokens.mint(user) // sub is the Centrifugo user
 	if err != nil {
 		return nil, err
 	}
-	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
-		"sub": "bench", "exp": time.Now().Add(time.Hour).Unix(),
-	}).SignedString(c.secret)
+	ws, err := dialWS(ctx, c.client, dialSpec{
+		url:    "wss://" + c.host + "/connection/websocket",
+		tls:    &tls.Config{RootCAs: c.roots, ServerName: "localhost", MinVersion: tls.VersionTLS12},
+		header: http.Header{"Origin": {"https://" + c.host}},
+	})
 	if err != nil {
-		_ = ws.Close()
 		return nil, err
 	}
-	if err := c.command(ws, 1, `{"id":1,"connect":{"token":"`+tok+`"}}`); err != nil {
-		_ = ws.Close()
+	if err := c.command(ctx, ws, 1, `{"id":1,"connect":{"token":"`+tok+`"}}`); err != nil {
+		ws.close()
 		return nil, fmt.Errorf("centrifugo connect: %w", err)
 	}
 	return ws, nil
 }
 
-func (c *centrifugoSys) subscribe(ws *websocket.Conn) error {
-	return c.command(ws, 2, `{"id":2,"subscribe":{"channel":"`+c.channel+`"}}`)
+func (c *centrifugoSys) subscribe(ctx context.Context, ws wsConn) error {
+	return c.command(ctx, ws, 2, `{"id":2,"subscribe":{"channel":"`+c.channel+`"}}`)
 }
 
 // command sends one command and waits for the reply with its id.
-func (c *centrifugoSys) command(ws *websocket.Conn, id int, cmd string) error {
-	_ = ws.SetWriteDeadline(time.Now().Add(30 * time.Second))
-	if err := ws.WriteMessage(websocket.TextMessage, []byte(cmd)); err != nil {
+func (c *centrifugoSys) command(ctx context.Context, ws wsConn, id int, cmd string) error {
+	if err := ws.write(ctx, []byte(cmd)); err != nil {
 		return err
 	}
-	_ = ws.SetReadDeadline(time.Now().Add(30 * time.Second))
 	for {
-		_, b, err := ws.ReadMessage()
+		b, err := ws.read(ctx)
 		if err != nil {
 			return err
 		}
@@ -187,35 +180,35 @@ func (c *centrifugoSys) command(ws *websocket.Conn, id int, cmd string) error {
 	}
 }
 
-// publisher publishes through the server HTTP API, which answers once the
-// publication is in (memory) history.
-func (c *centrifugoSys) publisher(context.Context) (func(int, []byte) error, error) {
-	return func(_ int, data []byte) error {
-		body := fmt.Sprintf(`{"channel":%q,"data":%s}`, c.channel, data)
-		req, _ := http.NewRequest(http.MethodPost, c.api+"/api/publish", bytes.NewReader([]byte(body)))
-		req.Header.Set("X-API-Key", centrifugoAPIKey)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := c.http.Do(req)
+// publisher returns how the bench publishes: PublishHTTP through the
+// server HTTP API, which answers once the publication is in (memory)
+// history; PublishSocket with publish commands on a client connection of
+// its own, not waiting for each reply.
+func (c *centrifugoSys) publisher(ctx context.Context, how string) (func(context.Context, int, []byte) error, error) {
+	if how == PublishSocket {
+		ws, err := c.dial(ctx, "bench-publisher")
 		if err != nil {
-			return err
+			return nil, err
 		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
-		if resp.StatusCode != http.StatusOK || bytes.Contains(b, []byte(`"error"`)) {
-			return fmt.Errorf("publish answered %d: %s", resp.StatusCode, b)
-		}
-		return nil
+		return socketPublisher(ctx, ws, func(i int, data []byte) []byte {
+			// ids 1 and 2 were connect and subscribe; publishes follow.
+			return fmt.Appendf(nil, `{"id":%d,"publish":{"channel":%q,"data":%s}}`, i+2, c.channel, data)
+		}, func(b []byte) { c.sentAt(ctx, ws, b) }), nil
+	}
+	return func(ctx context.Context, _ int, data []byte) error {
+		body := fmt.Sprintf(`{"channel":%q,"data":%s}`, c.channel, data)
+		return apiCall(ctx, c.http, c.api+"/api/publish", body, http.Header{"X-API-Key": {centrifugoAPIKey}})
 	}, nil
 }
 
 // sentAt reads the publications in a frame (Centrifugo joins several
 // replies with newlines) and answers its ping, an empty object, as the
 // protocol requires.
-func (c *centrifugoSys) sentAt(ws *websocket.Conn, b []byte) []int64 {
+func (c *centrifugoSys) sentAt(ctx context.Context, ws wsConn, b []byte) []int64 {
 	var out []int64
 	for _, line := range bytes.Split(b, []byte("\n")) {
 		if string(line) == "{}" {
-			_ = ws.WriteMessage(websocket.TextMessage, []byte("{}"))
+			_ = ws.write(ctx, []byte("{}"))
 			continue
 		}
 		if bytes.HasPrefix(line, []byte(`{"push":`)) && bytes.Contains(line, []byte(`"pub":`)) {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -147,14 +148,50 @@ func (n *node) saveProfile(path, endpoint string) error {
 	return f.Close()
 }
 
-// settle asks the server for a garbage collection (the pprof heap handler
-// runs one with gc=1) and gives it a moment, so memory is read without
-// the garbage of what came before.
-func (n *node) settle() {
+// memory is the server's resident memory read as a stable figure: the
+// median of several samples, each taken after a forced garbage collection
+// (the pprof heap handler runs one with gc=1), and the spread of those
+// samples (of the middle ones, from five samples on), which says how far
+// the median could be off.
+type memory struct {
+	median, spread int64   // bytes
+	samples        []int64 // bytes, in the order read
+}
+
+// sampleMemory forces a collection and reads RSS samples times, a short
+// pause apart. A first collection, whose reading is dropped, lets what
+// came before finish: the first reading after a burst of work is still
+// falling as the runtime hands freed pages back.
+func (n *node) sampleMemory(samples int) (memory, error) {
 	time.Sleep(time.Second)
+	n.forceGC()
+	time.Sleep(time.Second)
+	rss := make([]int64, 0, samples)
+	for range samples {
+		n.forceGC()
+		time.Sleep(300 * time.Millisecond)
+		r, _, err := n.usage()
+		if err != nil {
+			return memory{}, err
+		}
+		rss = append(rss, r)
+	}
+	sorted := slices.Sorted(slices.Values(rss))
+	// The spread of the middle readings: one straggler (RSS still falling
+	// as freed pages go back) moves neither the median nor this.
+	mid := sorted
+	if len(mid) >= 5 {
+		mid = mid[1 : len(mid)-1]
+	}
+	return memory{median: sorted[len(sorted)/2], spread: mid[len(mid)-1] - mid[0], samples: rss}, nil
+}
+
+// forceGC asks the server for a garbage collection. Both servers serve Go's
+// pprof handlers on their admin port (wsguard with admin.pprof on, which
+// the bench config sets); gc=1 makes the heap profile collect first.
+func (n *node) forceGC() {
 	if resp, err := http.Get("http://" + n.admin + "/debug/pprof/heap?gc=1"); err == nil {
 		_, _ = io.Copy(io.Discard, resp.Body)
 		_ = resp.Body.Close()
 	}
-	time.Sleep(time.Second)
 }

@@ -3,41 +3,49 @@ package bench
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/cookiejar"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/gorilla/websocket"
 )
 
+const benchChannel = "room:bench"
+
+// Who the bench's credentials say they come from: the tokens the load
+// client mints carry this issuer and audience, as an app's backend's would.
 const (
-	benchUser     = "bench"
-	benchPassword = "bench password long enough"
-	benchChannel  = "room:bench"
+	benchIssuer   = "https://bench.wsguard.invalid"
+	benchAudience = "wsguard-bench"
 )
 
 // wsguardConfig is the server config for a run. Every control stays on
-// (TLS, Origin, session + CSRF, read limit, bounded queues, durable
-// publishes); only the caps that a single load client on one IP and one
-// user would hit are raised, because the bench deliberately is that client.
+// (TLS, Origin, credential check, read limit, bounded queues, durable
+// publishes); only the caps that a single load client on one IP would hit
+// are raised, because the bench deliberately is that client. Subscribers
+// authenticate with JWTs the client signs (HS256), the path a non-browser
+// program or an app's backend takes; the service API publishes with an
+// API key, which the room namespace admits by scope.
 const wsguardConfig = `listen: 127.0.0.1:%d
 public_url: https://localhost:%d
 data_dir: %s
 admin_listen: 127.0.0.1:%d
 admin:
   pprof: true
+jwt:
+  audience: ` + benchAudience + `
+  issuer: ` + benchIssuer + `
+  keys:
+    - {kid: bench, alg: HS256, secret_file: %s}
+namespaces:
+  room: {subscribe: [users], publish: [users, scope], history: [users], presence: [users]}
 limits:
   conns_per_user: %d
   conns_per_ip: %d
@@ -49,16 +57,19 @@ limits:
   ip_messages_per_second: 100000
 `
 
-// wsguardSys drives a wsguard node through its real sign-in and the
-// cookie + CSRF handshake, the browser's path.
+// wsguardSys drives a wsguard node: subscribers dial with a bearer JWT of
+// their own user, the publisher uses the service API or a socket.
 type wsguardSys struct {
-	n            *node
-	host         string // localhost:PORT
-	roots        *x509.CertPool
-	cookie, csrf string
+	n      *node
+	client string // the load client's WebSocket library
+	host   string // localhost:PORT
+	roots  *x509.CertPool
+	tokens *minter
+	apiKey string
+	http   *http.Client
 }
 
-func startWSGuard(ctx context.Context, bin string, conns int) (*wsguardSys, error) {
+func startWSGuard(ctx context.Context, bin, client string, conns int) (*wsguardSys, error) {
 	dir, err := os.MkdirTemp("", "wsguard-bench-")
 	if err != nil {
 		return nil, err
@@ -71,16 +82,31 @@ func startWSGuard(ctx context.Context, bin string, conns int) (*wsguardSys, erro
 	if err != nil {
 		return nil, err
 	}
+	// The secret is hex text, so that no byte of it is the trailing
+	// newline the server would strip from the file.
+	secret := make([]byte, 32)
+	_, _ = rand.Read(secret)
+	secret = secretHex(secret)
+	secretPath := filepath.Join(dir, "jwt.secret")
+	if err := os.WriteFile(secretPath, secret, 0o600); err != nil {
+		return nil, err
+	}
 	cfgPath := filepath.Join(dir, "wsguard.yaml")
-	cfg := fmt.Sprintf(wsguardConfig, port, port, filepath.Join(dir, "data"), adminPort, conns+10, conns+10)
+	cfg := fmt.Sprintf(wsguardConfig, port, port, filepath.Join(dir, "data"), adminPort, secretPath, conns+10, conns+10)
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return nil, err
 	}
 	env := append(os.Environ(), "WSGUARD_CONFIG="+cfgPath)
-	w := &wsguardSys{host: "localhost:" + strconv.Itoa(port),
-		n: &node{dir: dir, admin: "127.0.0.1:" + strconv.Itoa(adminPort), clkTick: 100}}
+	w := &wsguardSys{host: "localhost:" + strconv.Itoa(port), client: client,
+		n:      &node{dir: dir, admin: "127.0.0.1:" + strconv.Itoa(adminPort), clkTick: 100},
+		tokens: &minter{secret: secret, kid: "bench", issuer: benchIssuer, audience: benchAudience},
+	}
 	w.n.cmd = exec.CommandContext(ctx, bin, "serve")
 	w.n.cmd.Env = env
+	logf, err := os.Create(filepath.Join(dir, "wsguard.log")) // #nosec G304 -- our own scratch dir
+	if err == nil {
+		w.n.cmd.Stdout, w.n.cmd.Stderr = logf, logf
+	}
 	if err := w.n.cmd.Start(); err != nil {
 		return nil, err
 	}
@@ -88,21 +114,19 @@ func startWSGuard(ctx context.Context, bin string, conns int) (*wsguardSys, erro
 		w.stop()
 		return nil, err
 	}
-	if err := waitHealthy(w.httpClient(nil), "https://"+w.host+"/healthz"); err != nil {
+	w.http = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: w.tlsConfig()}}
+	if err := waitHealthy(w.http, "https://"+w.host+"/healthz"); err != nil {
 		w.stop()
 		return nil, err
 	}
-	add := exec.Command(bin, "user", "add", benchUser, "--password-stdin")
+	add := exec.Command(bin, "apikey", "add", "bench", "--scope", "publish:room:*") // #nosec G204 -- this same binary
 	add.Env = env
-	add.Stdin = strings.NewReader(benchPassword + "\n")
-	if out, err := add.CombinedOutput(); err != nil {
+	out, err := add.Output()
+	if err != nil {
 		w.stop()
-		return nil, fmt.Errorf("bench: user add: %w: %s", err, out)
+		return nil, fmt.Errorf("bench: apikey add: %w: %s", err, out)
 	}
-	if w.cookie, w.csrf, err = w.signIn(); err != nil {
-		w.stop()
-		return nil, err
-	}
+	w.apiKey = strings.TrimSpace(string(out))
 	return w, nil
 }
 
@@ -128,75 +152,63 @@ func (w *wsguardSys) tlsConfig() *tls.Config {
 	return &tls.Config{RootCAs: w.roots, ServerName: "localhost", MinVersion: tls.VersionTLS12}
 }
 
-func (w *wsguardSys) httpClient(jar http.CookieJar) *http.Client {
-	return &http.Client{
-		Jar:           jar,
-		Timeout:       30 * time.Second,
-		Transport:     &http.Transport{TLSClientConfig: w.tlsConfig()},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+func (w *wsguardSys) dial(ctx context.Context, user string) (wsConn, error) {
+	tok, err := w.tokens.mint(user)
+	if err != nil {
+		return nil, err
 	}
+	return dialWS(ctx, w.client, dialSpec{
+		url:       "wss://" + w.host + "/ws",
+		tls:       w.tlsConfig(),
+		header:    http.Header{"Origin": {"https://" + w.host}, "Authorization": {"Bearer " + tok}},
+		protocols: []string{"wsguard.v1"},
+	})
 }
 
-func (w *wsguardSys) dial(ctx context.Context) (*websocket.Conn, error) {
-	d := websocket.Dialer{
-		TLSClientConfig:  w.tlsConfig(),
-		Subprotocols:     []string{"wsguard.v1", "wsguard.csrf." + w.csrf},
-		HandshakeTimeout: 30 * time.Second,
-		ReadBufferSize:   1024,
-		WriteBufferSize:  1024,
-	}
-	h := http.Header{"Origin": {"https://" + w.host}, "Cookie": {w.cookie}}
-	ws, _, err := d.DialContext(ctx, "wss://"+w.host+"/ws", h)
-	return ws, err
-}
-
-func (w *wsguardSys) subscribe(ws *websocket.Conn) error {
-	_ = ws.SetWriteDeadline(time.Now().Add(30 * time.Second))
-	if err := ws.WriteMessage(websocket.TextMessage, []byte(`{"id":1,"op":"subscribe","channel":"`+benchChannel+`"}`)); err != nil {
+func (w *wsguardSys) subscribe(ctx context.Context, ws wsConn) error {
+	if err := ws.write(ctx, []byte(`{"id":1,"op":"subscribe","channel":"`+benchChannel+`"}`)); err != nil {
 		return err
 	}
-	_ = ws.SetReadDeadline(time.Now().Add(30 * time.Second))
 	for { // skip presence pushes until the answer
-		_, b, err := ws.ReadMessage()
+		b, err := ws.read(ctx)
 		if err != nil {
 			return err
 		}
-		if strings.Contains(string(b), `"push"`) {
+		if bytes.HasPrefix(b, []byte(`{"push"`)) {
 			continue
 		}
-		if !strings.Contains(string(b), `"ok":true`) {
+		if !bytes.Contains(b, []byte(`"ok":true`)) {
 			return fmt.Errorf("subscribe refused: %s", b)
 		}
 		return nil
 	}
 }
 
-// publisher publishes over a connection of its own, as a browser would:
-// every publish is acknowledged only once durable.
-func (w *wsguardSys) publisher(ctx context.Context) (func(int, []byte) error, error) {
-	pub, err := w.dial(ctx)
-	if err != nil {
-		return nil, err
-	}
-	go func() { // drain the acknowledgements until the run ends
-		defer pub.Close()
-		for {
-			if _, _, err := pub.ReadMessage(); err != nil {
-				return
-			}
+// publisher returns how the bench publishes. PublishHTTP makes one call to
+// the service API at a time, each answered once the message is durable;
+// PublishSocket writes publish frames on a socket of its own without
+// waiting for their answers, which a reader checks.
+func (w *wsguardSys) publisher(ctx context.Context, how string) (func(context.Context, int, []byte) error, error) {
+	if how == PublishSocket {
+		ws, err := w.dial(ctx, "bench-publisher")
+		if err != nil {
+			return nil, err
 		}
-	}()
-	context.AfterFunc(ctx, func() { _ = pub.Close() })
-	return func(i int, data []byte) error {
-		msg := fmt.Sprintf(`{"id":%d,"op":"publish","channel":"%s","data":%s}`, i+1, benchChannel, data)
-		return pub.WriteMessage(websocket.TextMessage, []byte(msg))
+		return socketPublisher(ctx, ws, func(i int, data []byte) []byte {
+			return fmt.Appendf(nil, `{"id":%d,"op":"publish","channel":"%s","data":%s}`, i, benchChannel, data)
+		}, func([]byte) {}), nil
+	}
+	url := "https://" + w.host + "/api/v1/publish"
+	return func(ctx context.Context, _ int, data []byte) error {
+		body := fmt.Sprintf(`{"channel":%q,"data":%s}`, benchChannel, data)
+		return apiCall(ctx, w.http, url, body, http.Header{"Authorization": {"Bearer " + w.apiKey}})
 	}, nil
 }
 
 // sentAt reads the publisher's timestamp from a message push. The load
 // client shares the cores with the server, so it looks for the one field
 // it needs rather than decoding the whole frame.
-func (w *wsguardSys) sentAt(_ *websocket.Conn, b []byte) []int64 {
+func (w *wsguardSys) sentAt(_ context.Context, _ wsConn, b []byte) []int64 {
 	if !bytes.HasPrefix(b, []byte(`{"push":"message"`)) {
 		return nil // a presence push or other frame
 	}
@@ -220,61 +232,4 @@ func stampIn(b []byte) (int64, bool) {
 		t = t*10 + int64(c-'0')
 	}
 	return t, t > 0
-}
-
-var (
-	formToken = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
-	metaToken = regexp.MustCompile(`<meta name="csrf-token" content="([^"]+)"`)
-)
-
-// signIn logs the bench user in through the real forms and returns the
-// session cookie header and the CSRF token for the handshake.
-func (w *wsguardSys) signIn() (cookie, csrf string, err error) {
-	jar, _ := cookiejar.New(nil)
-	c := w.httpClient(jar)
-	base := "https://" + w.host
-	page, err := fetch(c, base+"/login")
-	if err != nil {
-		return "", "", err
-	}
-	m := formToken.FindStringSubmatch(page)
-	if m == nil {
-		return "", "", errors.New("bench: no CSRF token on the login page")
-	}
-	form := url.Values{"username": {benchUser}, "password": {benchPassword}, "csrf_token": {m[1]}}
-	req, _ := http.NewRequest(http.MethodPost, base+"/login", strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Origin", base)
-	resp, err := c.Do(req)
-	if err != nil {
-		return "", "", err
-	}
-	_ = resp.Body.Close()
-	if resp.StatusCode != http.StatusSeeOther {
-		return "", "", fmt.Errorf("bench: login answered %d", resp.StatusCode)
-	}
-	page, err = fetch(c, base+"/")
-	if err != nil {
-		return "", "", err
-	}
-	mt := metaToken.FindStringSubmatch(page)
-	if mt == nil {
-		return "", "", errors.New("bench: no csrf-token meta on the chat page")
-	}
-	u, _ := url.Parse(base)
-	var parts []string
-	for _, ck := range jar.Cookies(u) {
-		parts = append(parts, ck.Name+"="+ck.Value)
-	}
-	return strings.Join(parts, "; "), mt[1], nil
-}
-
-func fetch(c *http.Client, u string) (string, error) {
-	resp, err := c.Get(u)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	return string(b), err
 }

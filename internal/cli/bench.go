@@ -27,6 +27,10 @@ func benchCmd(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&opt.HeapProfile, "heapprofile", "", "write the server's heap profile with every connection idle to this file")
 	fs.StringVar(&opt.Target, "target", "wsguard", "server under test: wsguard, or centrifugo for the side-by-side figures")
 	fs.StringVar(&opt.CentrifugoBinary, "centrifugo", "", "the centrifugo executable, for --target centrifugo")
+	fs.BoolVar(&opt.OneUser, "one-user", false, "seat every subscriber as the same user (default: each its own user)")
+	fs.StringVar(&opt.Publisher, "publisher", bench.PublishHTTP, "how to publish, the same for both targets: http (service API, one call at a time) or socket (frames on a client socket)")
+	fs.StringVar(&opt.Client, "client", bench.ClientGorilla, "the load client's WebSocket library: gorilla or coder")
+	fs.IntVar(&opt.MemorySamples, "memory-samples", 5, "RSS readings, each after a forced GC, whose median is the memory figure")
 	fs.DurationVar(&opt.Timeout, "timeout", 5*time.Minute, "bound on the whole run")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -40,8 +44,13 @@ func benchCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "wsguard bench --target %s --conns %d --messages %d --size %d --inflight %d (%s, %d CPUs, %s)\n\n",
-		res.Target, opt.Conns, opt.Messages, opt.Size, opt.InFlight, runtime.Version(), runtime.NumCPU(), time.Now().UTC().Format(time.DateOnly))
+	oneUser := ""
+	if opt.OneUser {
+		oneUser = " --one-user"
+	}
+	fmt.Fprintf(stdout, "wsguard bench --target %s --conns %d --messages %d --size %d --inflight %d --publisher %s --client %s%s (%s, %d CPUs, %s)\n\n",
+		res.Target, opt.Conns, opt.Messages, opt.Size, opt.InFlight, res.Publisher, res.Client, oneUser,
+		runtime.Version(), runtime.NumCPU(), time.Now().UTC().Format(time.DateOnly))
 	fmt.Fprintf(stdout, "| measure | %s |\n", res.Target)
 	fmt.Fprintln(stdout, "|---|---|")
 	fmt.Fprint(stdout, res.Markdown())
