@@ -265,3 +265,43 @@ func FuzzLoad(f *testing.F) {
 		_ = c.TLSEnabled()
 	})
 }
+
+// A Service named wsguard makes Kubernetes inject these into every pod;
+// start-up must not refuse them, and they must not set anything.
+func TestEnvKubernetesServiceLinks(t *testing.T) {
+	injected := []string{
+		"WSGUARD_PORT=tcp://10.96.0.12:8443",
+		"WSGUARD_PORT_8443_TCP=tcp://10.96.0.12:8443",
+		"WSGUARD_PORT_8443_TCP_PROTO=tcp",
+		"WSGUARD_PORT_8443_TCP_PORT=8443",
+		"WSGUARD_PORT_8443_TCP_ADDR=10.96.0.12",
+		"WSGUARD_SERVICE_HOST=10.96.0.12",
+		"WSGUARD_SERVICE_PORT=8443",
+		"WSGUARD_SERVICE_PORT_HTTPS=8443",
+	}
+	c, err := Load("", append(injected, "WSGUARD_LISTEN=0.0.0.0:8443"))
+	if err != nil {
+		t.Fatalf("Kubernetes service variables refused: %v", err)
+	}
+	if c.Listen != "0.0.0.0:8443" {
+		t.Errorf("listen = %q; a real override next to the injected ones must still apply", c.Listen)
+	}
+	want := Default()
+	want.Listen = c.Listen
+	want.fillDerived()
+	if !reflect.DeepEqual(c, want) {
+		t.Errorf("the injected variables changed the config:\n got %+v\nwant %+v", c, want)
+	}
+	// Genuine unknown keys, even ones that look close, are still refused.
+	for _, kv := range []string{"WSGUARD_PORTS=8443", "WSGUARD_SERVICES=x", "WSGUARD_LISTEN_PORT=8443", "WSGUARD_SERVICE=x"} {
+		if _, err := Load("", []string{kv}); err == nil || !strings.Contains(err.Error(), "no configuration key") {
+			t.Errorf("%s: err = %v, want refused as unknown", kv, err)
+		}
+	}
+	// No key may ever start with PORT or SERVICE: it would be skipped.
+	for _, n := range EnvNames() {
+		if isServiceLink(n) {
+			t.Errorf("%s collides with the variables Kubernetes injects", n)
+		}
+	}
+}
