@@ -16,7 +16,7 @@ import (
 // from this same binary, and prints the figures as BENCHMARKS.md rows.
 func benchCmd(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard)
 	var opt bench.Options
 	fs.IntVar(&opt.Conns, "conns", 10000, "subscribers to open")
 	fs.IntVar(&opt.Messages, "messages", 100, "messages published to all subscribers")
@@ -29,7 +29,7 @@ func benchCmd(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&opt.CentrifugoBinary, "centrifugo", "", "the centrifugo executable, for --target centrifugo")
 	fs.DurationVar(&opt.Timeout, "timeout", 5*time.Minute, "bound on the whole run")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return flagError(fs, err)
 	}
 	bin, err := os.Executable()
 	if err != nil {
