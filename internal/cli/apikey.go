@@ -35,6 +35,9 @@ func apikeyCmd(args []string, stdout io.Writer, env []string) error {
 	if len(pos) == 0 {
 		return usagef("usage: wsguard apikey add NAME --scope publish:news:* | list | revoke NAME")
 	}
+	if pos[0] != "add" && pos[0] != "list" && pos[0] != "revoke" { // before opening anything
+		return usagef("unknown apikey command %q (allowed: add, list, revoke)", pos[0])
+	}
 	st, al, closeNode, err := openNode(*cfgPath, env)
 	if err != nil {
 		return err

@@ -257,6 +257,11 @@ func userCmd(args []string, stdin io.Reader, stdout io.Writer, env []string) err
 	if len(pos) == 0 {
 		return usagef("usage: wsguard user add|list|disable|enable|reset-2fa [NAME]")
 	}
+	switch pos[0] { // before opening anything: a typo must not create data_dir
+	case "add", "list", "disable", "enable", "reset-2fa", "roles":
+	default:
+		return usagef("unknown user command %q (allowed: add, list, disable, enable, reset-2fa, roles)", pos[0])
+	}
 	st, al, closeNode, err := openNode(*cfgPath, env)
 	if err != nil {
 		return err

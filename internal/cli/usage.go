@@ -74,6 +74,13 @@ func versionLine() string {
 	if !ok {
 		return "wsguard (no build info)"
 	}
+	return formatVersion(bi)
+}
+
+// formatVersion is versionLine for given build information. A binary built
+// with -buildvcs=false, or outside a git checkout, has no revision: it
+// says "rev unknown" rather than nothing.
+func formatVersion(bi *debug.BuildInfo) string {
 	var rev, when, modified string
 	for _, s := range bi.Settings {
 		switch s.Key {
