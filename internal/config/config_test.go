@@ -393,3 +393,36 @@ func TestSampleIsDefaults(t *testing.T) {
 		t.Errorf("forced sample: %v", err)
 	}
 }
+
+func TestAdvice(t *testing.T) {
+	for _, tc := range []struct {
+		yml  string
+		want []string // substrings, one per advice line; none means no advice
+	}{
+		{"", nil},
+		{"listen: localhost:8446\n", nil},
+		{"listen: localhost:8446\npublic_url: https://localhost:8443\n", []string{"public_url: https://localhost:8443 points at port 8443 but listen is on port 8446"}},
+		{"listen: localhost:8443\npublic_url: https://localhost\n", []string{"port 443 but listen is on port 8443"}},
+		{"listen: \":443\"\npublic_url: https://chat.example.com\ntls:\n  acme_domains: [chat.example.com]\n", nil},
+		{"listen: localhost:8443\npublic_url: https://chat.example.com:8443\ntrusted_proxies: [127.0.0.1]\n", nil},
+		{"listen: localhost:8443\npublic_url: https://chat.example.com:8443\n", []string{"loopback connections only"}},
+		{"listen: 0.0.0.0:8446\n", []string{"development certificate is valid for localhost"}},
+		{"listen: \":8446\"\n", []string{"development certificate"}},
+		{"listen: localhost:0\npublic_url: https://localhost:8443\n", nil},
+	} {
+		c, err := LoadBytes("t.yaml", []byte(tc.yml), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := c.Advice()
+		if len(got) != len(tc.want) {
+			t.Errorf("%q: advice %q, want %d lines", tc.yml, got, len(tc.want))
+			continue
+		}
+		for i, w := range tc.want {
+			if !strings.Contains(got[i], w) {
+				t.Errorf("%q: advice %q lacks %q", tc.yml, got[i], w)
+			}
+		}
+	}
+}
