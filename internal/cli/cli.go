@@ -281,7 +281,7 @@ func userCmd(args []string, stdin io.Reader, stdout io.Writer, env []string) err
 			return err
 		}
 		if !*pwStdin {
-			return errors.New("user add: pass the password on standard input with --password-stdin (never as an argument: it would show in ps and shell history)")
+			return usagef("user add: pass the password on standard input with --password-stdin (never as an argument: it would show in ps and shell history)")
 		}
 		line, err := bufio.NewReader(io.LimitReader(stdin, 4096)).ReadString('\n')
 		if err != nil && !errors.Is(err, io.EOF) {
