@@ -56,7 +56,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		s.pages.Render(w, http.StatusNotFound, "error", web.PageData{Title: "Not found", Error: "There is nothing at this address."})
+		s.errorPage(w, r, http.StatusNotFound, "Not found", "There is nothing at this address.")
 	})
 	return tlsconf.Headers(mux, s.cfg.TLS.HSTSPreload)
 }

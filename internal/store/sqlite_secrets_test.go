@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wsguard/wsguard/internal/atrest"
 	"github.com/wsguard/wsguard/internal/store"
@@ -120,5 +121,33 @@ func TestSealSecrets(t *testing.T) {
 	}
 	if n, _, _ := s.SealSecrets(ctx); n != 0 {
 		t.Errorf("second run sealed %d", n)
+	}
+}
+
+// TestPendingTOTPSealed: an enrolment secret not yet confirmed is sealed
+// at rest like a confirmed one.
+func TestPendingTOTPSealed(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "test.db")
+	s := openTest(t, path, store.SQLiteOptions{Sealer: sealer(t)})
+	u, err := s.CreateUser(ctx, store.User{Name: "alice", PasswordHash: "h"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	if got, err := s.PendingTOTP(ctx, u.ID, totpSecret, now, now.Add(time.Minute)); err != nil || got != totpSecret {
+		t.Fatalf("PendingTOTP: %q %v", got, err)
+	}
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var v string
+	if err := db.QueryRow(`SELECT secret FROM totp_pending WHERE user_id = ?`, u.ID).Scan(&v); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(v, totpSecret) || !strings.HasPrefix(v, "sealed1:") {
+		t.Fatalf("column holds %q", v)
 	}
 }

@@ -49,6 +49,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Tickets", testTickets},
 		{"Revocations", testRevocations},
 		{"AuditHeads", testAuditHeads},
+		{"Rooms", testRooms},
+		{"PendingTOTP", testPendingTOTP},
 		{"Ping", testPing},
 	}
 	for _, tc := range tests {
@@ -847,6 +849,93 @@ func testAuditHeads(t *testing.T, s store.Store) {
 	}
 	if seq, sig, err := s.AuditHead(ctx(t), "c3"); err != nil || sig != fmt.Sprint(seq-1) {
 		t.Fatalf("after concurrent saves: %d, %q, %v", seq, sig, err)
+	}
+}
+
+func testRooms(t *testing.T, s store.Store) {
+	alice, err := s.CreateUser(ctx(t), store.User{Name: "alice", PasswordHash: "h"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob, err := s.CreateUser(ctx(t), store.User{Name: "bob", PasswordHash: "h"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rooms, saved, err := s.Rooms(ctx(t), alice.ID); err != nil || saved || rooms != nil {
+		t.Fatalf("Rooms before any = %q, %v, %v; want nil, false", rooms, saved, err)
+	}
+	want := []string{"room:lobby", "team:ops"}
+	if err := s.SetRooms(ctx(t), alice.ID, want); err != nil {
+		t.Fatal(err)
+	}
+	if rooms, saved, err := s.Rooms(ctx(t), alice.ID); err != nil || !saved || !slices.Equal(rooms, want) {
+		t.Fatalf("Rooms = %q, %v, %v; want %q", rooms, saved, err, want)
+	}
+	// Leaving every room is remembered too: saved, and empty.
+	if err := s.SetRooms(ctx(t), alice.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	if rooms, saved, err := s.Rooms(ctx(t), alice.ID); err != nil || !saved || len(rooms) != 0 {
+		t.Fatalf("Rooms after saving none = %q, %v, %v; want [], true", rooms, saved, err)
+	}
+	// Users are apart.
+	if _, saved, _ := s.Rooms(ctx(t), bob.ID); saved {
+		t.Fatal("bob sees alice's saved rooms")
+	}
+}
+
+func testPendingTOTP(t *testing.T, s store.Store) {
+	alice, err := s.CreateUser(ctx(t), store.User{Name: "alice", PasswordHash: "h"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const first, second = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	if _, err := s.PendingTOTPSecret(ctx(t), alice.ID, t0); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("PendingTOTPSecret before any = %v, want ErrNotFound", err)
+	}
+	got, err := s.PendingTOTP(ctx(t), alice.ID, first, t0, t0.Add(10*time.Minute))
+	if err != nil || got != first {
+		t.Fatalf("PendingTOTP first = %q, %v", got, err)
+	}
+	// A second visit before expiry keeps the first secret.
+	if got, err := s.PendingTOTP(ctx(t), alice.ID, second, t0.Add(9*time.Minute), t0.Add(19*time.Minute)); err != nil || got != first {
+		t.Fatalf("PendingTOTP again = %q, %v; want the first secret", got, err)
+	}
+	if got, err := s.PendingTOTPSecret(ctx(t), alice.ID, t0.Add(9*time.Minute)); err != nil || got != first {
+		t.Fatalf("PendingTOTPSecret = %q, %v", got, err)
+	}
+	// Once expired it is neither confirmed nor kept: a new one replaces it.
+	if _, err := s.PendingTOTPSecret(ctx(t), alice.ID, t0.Add(10*time.Minute)); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("PendingTOTPSecret at expiry = %v, want ErrNotFound", err)
+	}
+	if got, err := s.PendingTOTP(ctx(t), alice.ID, second, t0.Add(10*time.Minute), t0.Add(20*time.Minute)); err != nil || got != second {
+		t.Fatalf("PendingTOTP after expiry = %q, %v; want the new secret", got, err)
+	}
+	if err := s.ClearPendingTOTP(ctx(t), alice.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PendingTOTPSecret(ctx(t), alice.ID, t0.Add(11*time.Minute)); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("PendingTOTPSecret after clear = %v, want ErrNotFound", err)
+	}
+	if err := s.ClearPendingTOTP(ctx(t), alice.ID); err != nil {
+		t.Fatalf("ClearPendingTOTP with none kept: %v", err)
+	}
+	// Two pages opened at once show one secret.
+	var wg sync.WaitGroup
+	out := make([]string, 8)
+	for i := range out {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out[i], _ = s.PendingTOTP(ctx(t), alice.ID, fmt.Sprintf("%032d", i), t0, t0.Add(time.Minute))
+		}()
+	}
+	wg.Wait()
+	for _, v := range out {
+		if v == "" || v != out[0] {
+			t.Fatalf("concurrent PendingTOTP gave different secrets: %q", out)
+		}
 	}
 }
 
