@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -34,7 +33,10 @@ func apikeyCmd(args []string, stdout io.Writer, env []string) error {
 		return err
 	}
 	if len(pos) == 0 {
-		return errors.New("usage: wsguard apikey add NAME --scope publish:news:* | list | revoke NAME")
+		return usagef("usage: wsguard apikey add NAME --scope publish:news:* | list | revoke NAME")
+	}
+	if pos[0] != "add" && pos[0] != "list" && pos[0] != "revoke" { // before opening anything
+		return usagef("unknown apikey command %q (allowed: add, list, revoke)", pos[0])
 	}
 	st, al, closeNode, err := openNode(*cfgPath, env)
 	if err != nil {
@@ -45,7 +47,7 @@ func apikeyCmd(args []string, stdout io.Writer, env []string) error {
 	switch pos[0] {
 	case "add":
 		if len(pos) != 2 {
-			return errors.New("usage: wsguard apikey add NAME --scope publish:news:* [--scope ...]")
+			return usagef("usage: wsguard apikey add NAME --scope publish:news:* [--scope ...]")
 		}
 		raw, err := server.CreateAPIKey(ctx, st, pos[1], scopes)
 		if err != nil {
@@ -55,7 +57,7 @@ func apikeyCmd(args []string, stdout io.Writer, env []string) error {
 		fmt.Fprintln(stdout, raw)
 	case "list":
 		if len(pos) != 1 {
-			return errors.New("usage: wsguard apikey list")
+			return usagef("usage: wsguard apikey list")
 		}
 		keys, err := st.ListAPIKeys(ctx)
 		if err != nil {
@@ -69,7 +71,7 @@ func apikeyCmd(args []string, stdout io.Writer, env []string) error {
 		return tw.Flush()
 	case "revoke":
 		if len(pos) != 2 {
-			return errors.New("usage: wsguard apikey revoke NAME")
+			return usagef("usage: wsguard apikey revoke NAME")
 		}
 		if err := server.RevokeAPIKey(ctx, st, pos[1]); err != nil {
 			return err
@@ -77,7 +79,7 @@ func apikeyCmd(args []string, stdout io.Writer, env []string) error {
 		al.Record(audit.Event{Type: "apikey.revoked", Reason: "cli", User: "api:" + pos[1]})
 		fmt.Fprintf(stdout, "api key %s revoked; its live sockets close within a second\n", pos[1])
 	default:
-		return fmt.Errorf("unknown apikey command %q (allowed: add, list, revoke)", pos[0])
+		return usagef("unknown apikey command %q (allowed: add, list, revoke)", pos[0])
 	}
 	return nil
 }

@@ -28,7 +28,7 @@ func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d)
 type Config struct {
 	Listen         string   `yaml:"listen"`          // HTTPS/WSS address. Default localhost:8443.
 	DataDir        string   `yaml:"data_dir"`        // SQLite database, dev CA, audit log. Default ./wsguard-data.
-	PublicURL      string   `yaml:"public_url"`      // The URL browsers use. Default https://localhost:8443.
+	PublicURL      string   `yaml:"public_url"`      // The URL browsers use. Default https://<listen host>:<listen port> (localhost for a wildcard host).
 	AllowedOrigins []string `yaml:"allowed_origins"` // Exact scheme://host[:port]. Default: the origin of public_url.
 	InsecureDev    bool     `yaml:"insecure_dev"`    // Allows plain ws on loopback only; warns at every start. Default false.
 	Store          string   `yaml:"store"`           // "" or sqlite:PATH; postgres://... later. Default SQLite in data_dir.
@@ -152,6 +152,9 @@ type Audit struct {
 }
 
 // Default returns the configuration wsguard runs with when given none.
+// Its PublicURL is the one derived from its Listen; Load derives it again
+// from whatever listen the file and environment set, unless they set
+// public_url themselves.
 func Default() Config {
 	return Config{
 		Listen:       "localhost:8443",
