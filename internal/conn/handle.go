@@ -65,9 +65,18 @@ func storeError(err error) (string, string) {
 }
 
 func (c *Conn) subscribe(ctx context.Context, req Request) {
-	if _, ok := c.authorize(req, authz.Action("subscribe")); !ok {
+	ch, ok := c.authorize(req, authz.Subscribe)
+	if !ok {
 		return
 	}
+	// since replays the channel's past, so it needs the history right as
+	// well: a subscribe-only credential must not read what history refuses.
+	if req.Since != nil && c.rules.Allow(c.opt.Principal, authz.History, ch) != nil {
+		c.fail(req.ID, CodeForbidden, "history not allowed on "+req.Channel+": subscribe with since replays history, so it needs the history right (subscribe without since instead)")
+		return
+	}
+	// Presence pushes say who joins and leaves: only for those who may ask.
+	seesPresence := c.rules.Allow(c.opt.Principal, authz.Presence, ch) == nil
 	c.mu.Lock()
 	if _, dup := c.subs[req.Channel]; dup {
 		c.mu.Unlock()
@@ -84,7 +93,7 @@ func (c *Conn) subscribe(ctx context.Context, req Request) {
 	s := &subscription{recovering: true}
 	c.subs[req.Channel] = s
 	c.mu.Unlock()
-	c.hub.Subscribe(req.Channel, c, c.User())
+	c.hub.Subscribe(req.Channel, c, c.User(), seesPresence)
 
 	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()

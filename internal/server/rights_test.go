@@ -1,0 +1,212 @@
+package server
+
+import (
+	"encoding/json"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// rightsClient is one socket of the rights tests with its own request ids.
+type rightsClient struct {
+	t  *testing.T
+	ws *websocket.Conn
+	id int
+}
+
+func (ts *testServer) rightsClient(t *testing.T, bearer string) *rightsClient {
+	t.Helper()
+	ws, st := ts.dialStatus(t, bearerHeader(bearer), "", "wsguard.v1")
+	if st != 101 {
+		t.Fatalf("dial: %d", st)
+	}
+	return &rightsClient{t: t, ws: ws}
+}
+
+// do sends one request (extra fields in req) and returns its reply and the
+// pushes read before it.
+func (c *rightsClient) do(op, channel string, req map[string]any) (frame, []frame) {
+	c.t.Helper()
+	c.id++
+	if req == nil {
+		req = map[string]any{}
+	}
+	req["id"], req["op"], req["channel"] = c.id, op, channel
+	if op == "publish" && req["data"] == nil {
+		req["data"] = map[string]any{"text": "x"}
+	}
+	return call(c.t, c.ws, req)
+}
+
+// TestRightsSinceNeedsHistory covers A5's first row from the attacker's
+// side: a credential that may subscribe but not read history asks for the
+// past with since. It is refused with forbidden and nothing is replayed, its
+// socket still works, and a holder of the history right still recovers.
+func TestRightsSinceNeedsHistory(t *testing.T) {
+	ts, k := startTokenServer(t, nil)
+	editorClaims := claims("ed", time.Hour)
+	editorClaims["roles"] = []string{"editor"}
+	editor := ts.rightsClient(t, k.rs(t, editorClaims))
+	for range 3 {
+		if f, _ := editor.do("publish", "feed:prices", nil); !f.OK {
+			t.Fatalf("editor publish: %+v", f)
+		}
+	}
+	pub := ts.apiKey(t, "pub", "publish:news:*")
+	for range 3 {
+		if st, m := ts.api(t, "/api/v1/publish", bearerHeader(pub), `{"channel":"news:eu","data":{"t":1}}`); st != 200 {
+			t.Fatalf("news publish: %d %v", st, m)
+		}
+	}
+
+	// The attackers: a user who may only subscribe to feed, and an API key
+	// holding subscribe:news:* and nothing else.
+	bob := ts.rightsClient(t, k.rs(t, claims("bob", time.Hour)))
+	watch := ts.rightsClient(t, ts.apiKey(t, "watch", "subscribe:news:*"))
+	for _, tc := range []struct {
+		c       *rightsClient
+		channel string
+	}{{bob, "feed:prices"}, {watch, "news:eu"}} {
+		f, pushes := tc.c.do("subscribe", tc.channel, map[string]any{"since": 0})
+		if f.Error == nil || f.Error.Code != "forbidden" {
+			t.Errorf("%s: subscribe with since = %+v, want forbidden", tc.channel, f)
+		}
+		// A ping's answer comes after anything the refused subscribe queued.
+		p, more := call(t, tc.c.ws, map[string]any{"id": 999, "op": "ping"})
+		if !p.OK {
+			t.Fatalf("%s: ping after the refusal: %+v", tc.channel, p)
+		}
+		if all := append(pushes, more...); len(all) > 0 {
+			t.Errorf("%s: the refused subscribe replayed %d pushes, first %+v", tc.channel, len(all), all[0])
+		}
+		// The user's side of the same credential: a live subscription, no past.
+		if f, pushes := tc.c.do("subscribe", tc.channel, nil); !f.OK || len(pushes) != 0 {
+			t.Errorf("%s: subscribe without since = %+v, %d pushes", tc.channel, f, len(pushes))
+		}
+	}
+
+	// The user's side: the history right still replays the past, in order.
+	f, _ := editor.do("subscribe", "feed:prices", map[string]any{"since": 0})
+	if !f.OK {
+		t.Fatalf("editor subscribe with since: %+v", f)
+	}
+	var res struct {
+		Offset    uint64 `json:"offset"`
+		Recovered bool   `json:"recovered"`
+	}
+	if err := json.Unmarshal(f.Result, &res); err != nil || res.Offset != 3 || !res.Recovered {
+		t.Fatalf("editor subscribe answered %s", f.Result)
+	}
+	for want := uint64(1); want <= 3; want++ {
+		if m := nextMessage(t, editor.ws); m.Offset != want {
+			t.Fatalf("replay: offset %d, want %d", m.Offset, want)
+		}
+	}
+}
+
+// TestRightsPresencePushes covers A5's second row: a subscriber without the
+// presence right never hears who joins or leaves; one with it does.
+func TestRightsPresencePushes(t *testing.T) {
+	ts, k := startTokenServer(t, nil)
+	// feed: users subscribe; editors hold presence and publish.
+	bob := ts.rightsClient(t, k.rs(t, claims("bob", time.Hour)))
+	if f, pushes := bob.do("subscribe", "feed:prices", nil); !f.OK || len(pushes) != 0 {
+		t.Fatalf("bob subscribe: %+v, pushes %+v", f, pushes)
+	}
+	editor := func(name string) *rightsClient {
+		c := claims(name, time.Hour)
+		c["roles"] = []string{"editor"}
+		return ts.rightsClient(t, k.rs(t, c))
+	}
+	ed := editor("ed")
+	if f, _ := ed.do("subscribe", "feed:prices", nil); !f.OK {
+		t.Fatalf("ed subscribe: %+v", f)
+	}
+	ann := editor("ann")
+	if f, _ := ann.do("subscribe", "feed:prices", nil); !f.OK {
+		t.Fatalf("ann subscribe: %+v", f)
+	}
+	if f, _ := ann.do("unsubscribe", "feed:prices", nil); !f.OK {
+		t.Fatalf("ann unsubscribe: %+v", f)
+	}
+	f, early := ed.do("publish", "feed:prices", nil)
+	if !f.OK {
+		t.Fatalf("ed publish: %+v", f)
+	}
+
+	// Presence pushes are queued before the message that follows them, so
+	// reading up to the message sees every push bob was sent.
+	readUntilMessage := func(c *rightsClient) (joins, leaves []string) {
+		t.Helper()
+		for range 20 {
+			f := readFrame(t, c.ws)
+			switch f.Push {
+			case "presence":
+				joins, leaves = append(joins, f.Join...), append(leaves, f.Leave...)
+			case "message":
+				return joins, leaves
+			}
+		}
+		t.Fatal("no message push within 20 frames")
+		return nil, nil
+	}
+	if joins, leaves := readUntilMessage(bob); len(joins)+len(leaves) != 0 {
+		t.Errorf("bob, without the presence right, heard joins %v and leaves %v", joins, leaves)
+	}
+	// The user's side: the presence right still brings joins and leaves.
+	// ed's pushes may have come before its publish answer.
+	var joins, leaves []string
+	gotMessage := false
+	for _, p := range early {
+		joins, leaves = append(joins, p.Join...), append(leaves, p.Leave...)
+		gotMessage = gotMessage || p.Push == "message"
+	}
+	if !gotMessage {
+		j, l := readUntilMessage(ed)
+		joins, leaves = append(joins, j...), append(leaves, l...)
+	}
+	if !slices.Contains(joins, "ann") || !slices.Contains(leaves, "ann") {
+		t.Errorf("ed, holding the presence right, heard joins %v leaves %v; want ann's join and leave", joins, leaves)
+	}
+}
+
+// TestRightsDisconnectServicePrincipals covers A5's third row: a key that
+// may disconnect users, even disconnect:user:*, cannot close another API
+// key's sockets; only a disconnect:api:<pattern> scope naming the key can.
+func TestRightsDisconnectServicePrincipals(t *testing.T) {
+	ts, k := startTokenServer(t, nil)
+	ops := ts.apiKey(t, "ops", "disconnect:user:*")
+	other := ts.rightsClient(t, ts.apiKey(t, "other", "subscribe:news:*"))
+	dave := ts.rightsClient(t, k.rs(t, claims("dave", time.Hour)))
+
+	for _, target := range []string{"api:other", "api:*", "api:"} {
+		body, _ := json.Marshal(map[string]string{"user": target})
+		if st, m := ts.api(t, "/api/v1/disconnect", bearerHeader(ops), string(body)); st != 403 || errCode(m) != "forbidden" {
+			t.Errorf("disconnect:user:* against %q: %d %v, want 403 forbidden", target, st, m)
+		}
+	}
+	if f, _ := call(t, other.ws, map[string]any{"id": 1, "op": "ping"}); !f.OK {
+		t.Fatalf("the other key's socket did not survive: %+v", f)
+	}
+
+	// The user's side: the same key still reaches people.
+	if st, m := ts.api(t, "/api/v1/disconnect", bearerHeader(ops), `{"user":"dave"}`); st != 200 {
+		t.Fatalf("disconnect dave: %d %v", st, m)
+	}
+	if code := closeCode(t, dave.ws); code != 4001 {
+		t.Fatalf("dave closed %d, want 4001", code)
+	}
+	// And a scope that names the service reaches it.
+	sweeper := ts.apiKey(t, "sweeper", "disconnect:api:oth*")
+	if st, m := ts.api(t, "/api/v1/disconnect", bearerHeader(sweeper), `{"user":"dave"}`); st != 403 {
+		t.Errorf("disconnect:api:oth* against a user: %d %v, want 403", st, m)
+	}
+	if st, m := ts.api(t, "/api/v1/disconnect", bearerHeader(sweeper), `{"user":"api:other"}`); st != 200 {
+		t.Fatalf("disconnect:api:oth* against api:other: %d %v", st, m)
+	}
+	if code := closeCode(t, other.ws); code != 4001 {
+		t.Fatalf("the other key's socket closed %d, want 4001", code)
+	}
+}
