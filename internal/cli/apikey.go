@@ -9,7 +9,9 @@ import (
 	"text/tabwriter"
 
 	"github.com/wsguard/wsguard/internal/audit"
+	"github.com/wsguard/wsguard/internal/authz"
 	"github.com/wsguard/wsguard/internal/server"
+	"github.com/wsguard/wsguard/internal/token"
 )
 
 // scopeList is a repeatable --scope flag.
@@ -35,6 +37,11 @@ func apikeyCmd(args []string, stdout io.Writer, env []string) error {
 	}
 	if len(pos) == 0 {
 		return errors.New("usage: wsguard apikey add NAME --scope publish:news:* | list | revoke NAME")
+	}
+	if pos[0] == "add" {
+		if err := checkScopesHonoured(*cfgPath, env, scopes); err != nil {
+			return err
+		}
 	}
 	st, al, closeNode, err := openNode(*cfgPath, env)
 	if err != nil {
@@ -80,4 +87,28 @@ func apikeyCmd(args []string, stdout io.Writer, env []string) error {
 		return fmt.Errorf("unknown apikey command %q (allowed: add, list, revoke)", pos[0])
 	}
 	return nil
+}
+
+// checkScopesHonoured refuses scopes that no namespace rule of the
+// configuration honours: such a key would be refused on every use. The
+// error names the config key that would make the scope count.
+func checkScopesHonoured(cfgPath string, env []string, scopes []string) error {
+	cfg, err := loadConfig(cfgPath, env)
+	if err != nil {
+		return err
+	}
+	rules, err := authz.New(cfg.Namespaces)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, sc := range scopes {
+		if token.ValidateScope(sc) != nil {
+			continue // CreateAPIKey reports the syntax
+		}
+		if err := rules.CheckScope(sc); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -163,7 +163,9 @@ func Default() Config {
 			HandshakeTimeout:      Duration(10 * time.Second),
 		},
 		Namespaces: map[string]Namespace{
-			"room": {Subscribe: []string{"users"}, Publish: []string{"users"}, History: []string{"users"}, Presence: []string{"users"}},
+			// room honours API key scopes for publish, so a backend key with
+			// publish:room:* can post into chat rooms.
+			"room": {Subscribe: []string{"users"}, Publish: []string{"users", "scope"}, History: []string{"users"}, Presence: []string{"users"}},
 			"user": {Subscribe: []string{"owner"}, Publish: []string{"owner"}, History: []string{"owner"}, Presence: []string{"owner"}},
 		},
 	}

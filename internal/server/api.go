@@ -373,12 +373,12 @@ func (s *Server) apiDisconnect(w http.ResponseWriter, r *http.Request) {
 // scope that names them, so a key meant to kick users, even
 // disconnect:user:*, cannot cut other backends off the server.
 func disconnectAllowed(scopes []string, target string) bool {
-	channel := "user:" + target
+	channel := authz.DisconnectUsers + ":" + target
 	if name, ok := strings.CutPrefix(target, apiPrincipalPrefix); ok {
-		channel = "api:" + name
+		channel = authz.DisconnectServices + ":" + name
 	}
 	for _, sc := range scopes {
-		if token.ScopeAllows(sc, "disconnect", channel) {
+		if token.ScopeAllows(sc, authz.Disconnect, channel) {
 			return true
 		}
 	}

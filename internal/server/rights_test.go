@@ -210,3 +210,32 @@ func TestRightsDisconnectServicePrincipals(t *testing.T) {
 		t.Fatalf("the other key's socket closed %d, want 4001", code)
 	}
 }
+
+// TestRightsAPIKeyPublishesToRoom: with the default namespaces, a backend
+// key holding publish:room:* posts into a chat room through
+// /api/v1/publish and the room's subscribers receive it; the scope stays
+// within its action and namespace (K5).
+func TestRightsAPIKeyPublishesToRoom(t *testing.T) {
+	ts, k := startTokenServer(t, nil)
+	alice := ts.rightsClient(t, k.rs(t, claims("alice", time.Hour)))
+	if f, _ := alice.do("subscribe", "room:lobby", nil); !f.OK {
+		t.Fatalf("subscribe: %+v", f)
+	}
+	backend := ts.apiKey(t, "backend", "publish:room:*")
+	st, m := ts.api(t, "/api/v1/publish", bearerHeader(backend), `{"channel":"room:lobby","data":{"text":"deploy done"}}`)
+	if st != 200 || m["offset"] != float64(1) {
+		t.Fatalf("publish to room with publish:room:*: %d %v, want 200 offset 1", st, m)
+	}
+	if got := nextMessage(t, alice.ws); got.From != "api:backend" || got.Offset != 1 {
+		t.Fatalf("alice got %+v", got)
+	}
+	news := ts.apiKey(t, "newsonly", "publish:news:*")
+	if st, m := ts.api(t, "/api/v1/publish", bearerHeader(news), `{"channel":"room:lobby","data":1}`); st != 403 {
+		t.Fatalf("publish:news:* into room: %d %v, want 403", st, m)
+	}
+	// publish:room:* grants publish only: not history.
+	sock := ts.rightsClient(t, backend)
+	if f, _ := sock.do("history", "room:lobby", nil); f.Error == nil || f.Error.Code != "forbidden" {
+		t.Fatalf("history with publish:room:*: %+v, want forbidden", f)
+	}
+}
