@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/wsguard/wsguard/internal/config"
 )
 
 // rightsClient is one socket of the rights tests with its own request ids.
@@ -237,5 +239,63 @@ func TestRightsAPIKeyPublishesToRoom(t *testing.T) {
 	sock := ts.rightsClient(t, backend)
 	if f, _ := sock.do("history", "room:lobby", nil); f.Error == nil || f.Error.Code != "forbidden" {
 		t.Fatalf("history with publish:room:*: %+v, want forbidden", f)
+	}
+}
+
+// TestRetentionSinceOlderThanKept: a room keeps its last history_size
+// messages; a client resuming from before them is told recovered:false and
+// gets no partial replay, while one resuming within them gets exactly the
+// missed messages.
+func TestRetentionSinceOlderThanKept(t *testing.T) {
+	ts, k := startTokenServer(t, func(c *config.Config) {
+		room := c.Namespaces["room"]
+		room.HistorySize = 5
+		c.Namespaces["room"] = room
+	})
+	alice := ts.rightsClient(t, k.rs(t, claims("alice", time.Hour)))
+	for range 8 {
+		if f, _ := alice.do("publish", "room:kept", nil); !f.OK {
+			t.Fatalf("publish: %+v", f)
+		}
+	}
+	type answer struct {
+		Offset    uint64 `json:"offset"`
+		Recovered bool   `json:"recovered"`
+	}
+	for _, tc := range []struct {
+		since     uint64
+		recovered bool
+		replay    []uint64
+	}{
+		{2, false, nil}, // 3 was pruned: the gap cannot be filled
+		{3, true, []uint64{4, 5, 6, 7, 8}},
+		{6, true, []uint64{7, 8}},
+	} {
+		c := ts.rightsClient(t, k.rs(t, claims("bob", time.Hour)))
+		f, pushes := c.do("subscribe", "room:kept", map[string]any{"since": tc.since})
+		var a answer
+		if !f.OK || json.Unmarshal(f.Result, &a) != nil || a.Offset != 8 || a.Recovered != tc.recovered {
+			t.Fatalf("since %d: %+v %s, want offset 8 recovered %v", tc.since, f, f.Result, tc.recovered)
+		}
+		_, more := call(t, c.ws, map[string]any{"id": 999, "op": "ping"})
+		var got []uint64
+		for _, p := range append(pushes, more...) {
+			if p.Push == "message" {
+				got = append(got, p.Offset)
+			}
+		}
+		if !slices.Equal(got, tc.replay) {
+			t.Errorf("since %d: replayed %v, want %v", tc.since, got, tc.replay)
+		}
+	}
+	// history holds only what is kept.
+	f, _ := alice.do("history", "room:kept", map[string]any{"limit": 100})
+	var h struct {
+		Messages []struct {
+			Offset uint64 `json:"offset"`
+		} `json:"messages"`
+	}
+	if err := json.Unmarshal(f.Result, &h); err != nil || len(h.Messages) != 5 || h.Messages[0].Offset != 4 {
+		t.Fatalf("history: %s", f.Result)
 	}
 }
