@@ -106,24 +106,8 @@ func (s *SQLite) sweepPass(ctx context.Context, conn *sql.Conn) error {
 			_, _ = conn.ExecContext(ctx, "ROLLBACK") // nothing to keep from a failed pass
 		}
 	}()
-	rows, err := conn.QueryContext(ctx,
-		`SELECT name, last_offset, oldest FROM channels WHERE name > ? ORDER BY name LIMIT ?`, s.sweepAfter, sweepChannels)
+	chans, err := channelsAfter(ctx, conn, s.sweepAfter, sweepChannels)
 	if err != nil {
-		return err
-	}
-	var chans []chanRow
-	for rows.Next() {
-		var c chanRow
-		var last, oldest int64
-		if err := rows.Scan(&c.name, &last, &oldest); err != nil {
-			rows.Close()
-			return err
-		}
-		c.last, c.oldest = fromSQLOffset(last), fromSQLOffset(oldest)
-		chans = append(chans, c)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return err
 	}
 	now := s.clk.Now().UTC()
@@ -154,4 +138,25 @@ func (s *SQLite) sweepPass(ctx context.Context, conn *sql.Conn) error {
 	}
 	s.sweepAfter = next
 	return nil
+}
+
+// channelsAfter reads up to limit channel rows named after after, in name order.
+func channelsAfter(ctx context.Context, conn *sql.Conn, after string, limit int) ([]chanRow, error) {
+	rows, err := conn.QueryContext(ctx,
+		`SELECT name, last_offset, oldest FROM channels WHERE name > ? ORDER BY name LIMIT ?`, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var chans []chanRow
+	for rows.Next() {
+		var c chanRow
+		var last, oldest int64
+		if err := rows.Scan(&c.name, &last, &oldest); err != nil {
+			return nil, err
+		}
+		c.last, c.oldest = fromSQLOffset(last), fromSQLOffset(oldest)
+		chans = append(chans, c)
+	}
+	return chans, rows.Err()
 }
