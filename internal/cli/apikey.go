@@ -30,13 +30,13 @@ func (s *scopeList) Set(v string) error {
 func apikeyCmd(args []string, stdout io.Writer, env []string) error {
 	fs, cfgPath := newFlags("apikey")
 	var scopes scopeList
-	fs.Var(&scopes, "scope", "action:namespace:pattern, e.g. publish:news:* (repeatable)")
+	fs.Var(&scopes, "scope", "action:namespace:pattern, e.g. publish:room:* (repeatable); the namespace must list scope for that action")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) == 0 {
-		return errors.New("usage: wsguard apikey add NAME --scope publish:news:* | list | revoke NAME")
+		return errors.New("usage: wsguard apikey add NAME --scope publish:room:* | list | revoke NAME")
 	}
 	if pos[0] == "add" {
 		if err := checkScopesHonoured(*cfgPath, env, scopes); err != nil {
@@ -52,7 +52,7 @@ func apikeyCmd(args []string, stdout io.Writer, env []string) error {
 	switch pos[0] {
 	case "add":
 		if len(pos) != 2 {
-			return errors.New("usage: wsguard apikey add NAME --scope publish:news:* [--scope ...]")
+			return errors.New("usage: wsguard apikey add NAME --scope publish:room:* [--scope ...]")
 		}
 		raw, err := server.CreateAPIKey(ctx, st, pos[1], scopes)
 		if err != nil {
