@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"log/slog"
 	"time"
 )
@@ -48,19 +49,24 @@ func (s *SQLite) pruneChannel(ctx context.Context, conn *sql.Conn, name string, 
 	if pol.Size > 0 && last >= uint64(pol.Size) {
 		keepFrom = max(keepFrom, last-uint64(pol.Size)+1) // #nosec G115 -- Size > 0 here
 	}
-	if withAge && pol.TTL > 0 {
+	if withAge && pol.TTL > 0 && keepFrom <= last {
 		// Offsets follow commit order, so the expired messages are a
-		// prefix of the log: look at no more than limit rows from keepFrom.
+		// prefix of the log: the first message young enough to keep, looked
+		// for among the next limit offsets, ends it. The scan stops there,
+		// so a channel with nothing expired costs one row.
 		cutoff := fmtTime(now.Add(-pol.TTL))
-		var newest sql.NullInt64
+		end := min(keepFrom+uint64(limit), last+1) // #nosec G115 -- limit > 0 here
+		var young int64
 		err := conn.QueryRowContext(ctx,
-			`SELECT MAX(off) FROM (SELECT off, ts FROM messages WHERE channel = ? AND off >= ? ORDER BY off LIMIT ?) WHERE ts < ?`,
-			name, sqlOffset(keepFrom), limit, cutoff).Scan(&newest)
-		if err != nil {
+			`SELECT off FROM messages WHERE channel = ? AND off >= ? AND off < ? AND ts >= ? ORDER BY off LIMIT 1`,
+			name, sqlOffset(keepFrom), sqlOffset(end), cutoff).Scan(&young)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			keepFrom = end // all of them expired
+		case err != nil:
 			return oldest, err
-		}
-		if newest.Valid {
-			keepFrom = max(keepFrom, fromSQLOffset(newest.Int64)+1)
+		default:
+			keepFrom = fromSQLOffset(young)
 		}
 	}
 	keepFrom = min(keepFrom, oldest+uint64(limit)) // #nosec G115 -- limit > 0 here
