@@ -23,6 +23,18 @@ if ! need_chromium; then
     exit 1
   fi
 fi
+# Python's websockets library reads our frames in the interop tests: a
+# client nobody here wrote.
+if ! /usr/bin/python3 -c 'import websockets' >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "== installing Debian's python3-websockets for the interop tests"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-websockets >/dev/null
+  else
+    echo "python3-websockets is required for the interop tests: install it (Debian: sudo apt-get install python3-websockets) and run again" >&2
+    exit 1
+  fi
+fi
 export CHROME_BIN="${CHROME_BIN:-$(command -v chromium || command -v chromium-browser || command -v google-chrome)}"
 
 echo "== gofmt"

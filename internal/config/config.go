@@ -86,6 +86,8 @@ type Identity struct {
 type Limits struct {
 	MaxMessageBytes       int64    `yaml:"max_message_bytes"`        // Read limit per message (M1). Default 65536.
 	SendQueue             int      `yaml:"send_queue"`               // Outbound frames queued per connection before cutting it (M6). Default 256.
+	SendQueueBytes        int      `yaml:"send_queue_bytes"`         // Outbound bytes queued per connection: pushes past it cut, replays are paced to it (M12). Default 1 MiB.
+	ReplaysPerUser        int      `yaml:"replays_per_user"`         // Replays and history answers one user may have in progress at once. Default 4.
 	MessagesPerSecond     float64  `yaml:"messages_per_second"`      // Per connection (M4). Default 20.
 	MessageBurst          int      `yaml:"message_burst"`            // Default 40.
 	UserMessagesPerSecond float64  `yaml:"user_messages_per_second"` // Per user across connections. Default 50.
@@ -173,6 +175,8 @@ func Default() Config {
 		Limits: Limits{
 			MaxMessageBytes:       64 << 10,
 			SendQueue:             256,
+			SendQueueBytes:        1 << 20,
+			ReplaysPerUser:        4,
 			MessagesPerSecond:     20,
 			MessageBurst:          40,
 			UserMessagesPerSecond: 50,

@@ -243,6 +243,11 @@ func (c Config) validateLimits(p *problems) {
 	l := c.Limits
 	positiveInt(p, "limits.max_message_bytes", l.MaxMessageBytes)
 	positiveInt(p, "limits.send_queue", int64(l.SendQueue))
+	positiveInt(p, "limits.send_queue_bytes", int64(l.SendQueueBytes))
+	if l.SendQueueBytes > 0 && l.MaxMessageBytes > 0 && int64(l.SendQueueBytes) < 2*l.MaxMessageBytes {
+		p.add("limits.send_queue_bytes", "%d is less than twice limits.max_message_bytes (%d): a socket could not queue one largest message beside a reply (allowed: at least %d)", l.SendQueueBytes, l.MaxMessageBytes, 2*l.MaxMessageBytes)
+	}
+	positiveInt(p, "limits.replays_per_user", int64(l.ReplaysPerUser))
 	positiveFloat(p, "limits.messages_per_second", l.MessagesPerSecond)
 	positiveInt(p, "limits.message_burst", int64(l.MessageBurst))
 	positiveFloat(p, "limits.user_messages_per_second", l.UserMessagesPerSecond)

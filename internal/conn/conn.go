@@ -49,6 +49,13 @@ type Options struct {
 	MaxMessageBytes int64
 	// SendQueue bounds queued outbound frames; a full queue cuts the connection (M6). Zero means 256.
 	SendQueue int
+	// SendQueueBytes bounds the bytes queued for the socket, besides the
+	// batch being written: pushes past it cut the connection (4008), and
+	// replays and history answers are paced to fit (M12). Zero means 1 MiB.
+	SendQueueBytes int
+	// Replays caps the replays and history answers one user has in
+	// progress at once, across sockets; nil means no cap.
+	Replays *ReplayGate
 	// MessagesPerSecond and MessageBurst limit requests per connection (M4). Zero means 20 and 40.
 	MessagesPerSecond float64
 	MessageBurst      int
@@ -75,6 +82,9 @@ func (o *Options) defaults() {
 	}
 	if o.SendQueue <= 0 {
 		o.SendQueue = 256
+	}
+	if o.SendQueueBytes <= 0 {
+		o.SendQueueBytes = 1 << 20
 	}
 	if o.MessagesPerSecond <= 0 {
 		o.MessagesPerSecond = 20
@@ -111,7 +121,10 @@ const (
 type subscription struct {
 	last       uint64
 	recovering bool
-	pending    []*hub.Frame
+	// pending holds live frames that arrive while the subscription is
+	// replaying, bounded like the outbox (pendingBytes).
+	pending      []*hub.Frame
+	pendingBytes int
 }
 
 // Conn is one accepted WebSocket connection.
@@ -173,8 +186,8 @@ func (c *Conn) Revoke(code int, reason string) { c.Close(code, reason) }
 func (c *Conn) Done() <-chan struct{} { return c.done }
 
 // Close sends a close frame with code and reason and tears the connection
-// down. It never blocks: the close frame is written on its own goroutine
-// with a short deadline, because the peer may be the slow reader being cut.
+// down. It never blocks: the flusher writes the close frame (it is the only
+// writer) and closes the socket.
 func (c *Conn) Close(code int, reason string) {
 	c.closing.Do(func() {
 		close(c.done)
@@ -188,12 +201,18 @@ func (c *Conn) Close(code int, reason string) {
 		if c.opt.Hooks.Closed != nil {
 			c.opt.Hooks.Closed(code, reason)
 		}
-		go func() {
-			_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
-			// Give the peer a moment to answer the close, then drop TCP.
-			time.Sleep(100 * time.Millisecond)
-			_ = c.ws.Close()
-		}()
+		c.out.mu.Lock()
+		c.out.closeMsg = websocket.FormatCloseMessage(code, truncate(reason, maxCloseReason))
+		start := c.startFlusherLocked()
+		c.out.mu.Unlock()
+		if start {
+			go c.flush()
+			return
+		}
+		// A flusher is running, perhaps blocked writing to the very reader
+		// being cut: shorten its deadline so the close waits at most
+		// closeWait, not WriteTimeout.
+		_ = c.ws.NetConn().SetWriteDeadline(time.Now().Add(closeWait))
 	})
 }
 
@@ -292,6 +311,14 @@ func (c *Conn) readLoop(ctx context.Context) {
 	c.ws.SetPongHandler(func(string) error {
 		return c.ws.SetReadDeadline(time.Now().Add(c.opt.IdleTimeout))
 	})
+	// gorilla's default handlers answer pings and closes by writing to the
+	// socket themselves; the answers go through the outbox instead, so the
+	// flusher stays the only writer (M13).
+	c.ws.SetPingHandler(func(data string) error {
+		c.queueControl([]byte(data), true)
+		return c.ws.SetReadDeadline(time.Now().Add(c.opt.IdleTimeout))
+	})
+	c.ws.SetCloseHandler(func(int, string) error { return nil })
 	for {
 		typ, r, err := c.ws.NextReader()
 		if err != nil {
@@ -324,12 +351,12 @@ func (c *Conn) readLoop(ctx context.Context) {
 		if c.isCut() {
 			continue // condemned: nothing more is answered
 		}
-		if !c.allowRate() {
+		if !c.allowRate(data) {
 			continue
 		}
 		req, err := ParseRequest(data)
 		if err != nil {
-			c.badFrame(err)
+			c.badFrame(req.ID, err)
 			continue
 		}
 		c.handle(ctx, req)
@@ -345,7 +372,16 @@ func (c *Conn) closeForReadError(err error) {
 	var ce *websocket.CloseError
 	switch {
 	case errors.As(err, &ce):
-		c.Close(CloseNormal, "")
+		// Echo the peer's code, as RFC 6455 §5.5.1 suggests; a close
+		// without a code (1005) is answered with an empty one.
+		code := ce.Code
+		if !sendableCloseCode(code) {
+			code = CloseNormal
+		}
+		if ce.Code == websocket.CloseNoStatusReceived {
+			code = websocket.CloseNoStatusReceived
+		}
+		c.Close(code, "")
 	case errors.Is(err, websocket.ErrReadLimit):
 		// gorilla has already sent 1009.
 		c.Close(CloseTooBig, "message larger than the read limit")
@@ -355,7 +391,9 @@ func (c *Conn) closeForReadError(err error) {
 	}
 }
 
-func (c *Conn) allowRate() bool {
+// allowRate applies the rate limits to one frame; a refusal answers with
+// the frame's id when it can be read, so the client knows what to retry.
+func (c *Conn) allowRate(frame []byte) bool {
 	now := time.Now()
 	ok := c.limiter.AllowN(now, 1)
 	limit := "connection"
@@ -382,16 +420,16 @@ func (c *Conn) allowRate() bool {
 		c.cutAfterQueued(CloseRateLimited, "message rate limit exceeded")
 		return false
 	}
-	c.send(encodeReply(reply{ID: 0, Error: &ErrorBody{Code: CodeRateLimited, Message: "too many messages (" + limit + " limit): slow down"}}))
+	c.send(encodeReply(reply{ID: RequestID(frame), Error: &ErrorBody{Code: CodeRateLimited, Message: "too many messages (" + limit + " limit): slow down"}}))
 	return false
 }
 
-func (c *Conn) badFrame(err error) {
+func (c *Conn) badFrame(id int64, err error) {
 	c.badFrames++
 	if c.opt.Hooks.BadFrame != nil {
 		c.opt.Hooks.BadFrame(c.opt.IP)
 	}
-	c.send(encodeReply(reply{ID: 0, Error: &ErrorBody{Code: CodeBadRequest, Message: err.Error()}}))
+	c.send(encodeReply(reply{ID: id, Error: &ErrorBody{Code: CodeBadRequest, Message: err.Error()}}))
 	if c.badFrames >= maxBadFrames {
 		if c.opt.Hooks.Cut != nil {
 			c.opt.Hooks.Cut("bad_frames")
@@ -433,12 +471,17 @@ func (c *Conn) Deliver(channel string, fs []*hub.Frame) {
 		return
 	}
 	if s.recovering {
-		if len(s.pending)+len(fs) > c.opt.SendQueue {
+		n := 0
+		for _, f := range fs {
+			n += len(f.Data)
+		}
+		if len(s.pending)+len(fs) > c.opt.SendQueue || s.pendingBytes+n > c.opt.SendQueueBytes {
 			c.mu.Unlock()
 			c.cutSlow()
 			return
 		}
 		s.pending = append(s.pending, fs...)
+		s.pendingBytes += n
 		c.mu.Unlock()
 		return
 	}
@@ -454,5 +497,5 @@ func (c *Conn) Deliver(channel string, fs []*hub.Frame) {
 		out = append(out, f.Data)
 	}
 	c.mu.Unlock()
-	c.enqueue(out, c.opt.SendQueue)
+	c.enqueue(out)
 }

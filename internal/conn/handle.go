@@ -3,6 +3,7 @@ package conn
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/wsguard/wsguard/internal/authz"
@@ -64,6 +65,11 @@ func storeError(err error) (string, string) {
 	return CodeUnavailable, "storage error, retry later"
 }
 
+// replayPage is how many messages a replay or a history answer reads from
+// the store at once: with messages of up to 64 KiB, a page is at most
+// 1 MiB, and a user has at most ReplayGate.Max pages in memory.
+const replayPage = 16
+
 func (c *Conn) subscribe(ctx context.Context, req Request) {
 	ch, ok := c.authorize(req, authz.Subscribe)
 	if !ok {
@@ -94,11 +100,25 @@ func (c *Conn) subscribe(ctx context.Context, req Request) {
 	c.subs[req.Channel] = s
 	c.mu.Unlock()
 	c.hub.Subscribe(req.Channel, c, c.User(), seesPresence)
+	undo := func() {
+		c.mu.Lock()
+		delete(c.subs, req.Channel)
+		c.mu.Unlock()
+		c.hub.Unsubscribe(req.Channel, c, c.User())
+	}
+	if req.Since != nil {
+		if !c.opt.Replays.acquire(c.User()) {
+			undo()
+			c.failReplayCap(req.ID)
+			return
+		}
+		defer c.opt.Replays.release(c.User())
+	}
 
 	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	latest, err := c.store.Latest(sctx, req.Channel)
-	var replay []store.Message
+	var page []store.Message
 	recovered := true
 	if err == nil && req.Since != nil {
 		since := *req.Since
@@ -107,53 +127,97 @@ func (c *Conn) subscribe(ctx context.Context, req Request) {
 		case latest-since > maxReplay:
 			recovered = false
 		default:
-			var complete bool
-			replay, complete, err = c.store.Since(sctx, req.Channel, since, maxReplay)
-			recovered = complete
-			if !complete {
-				replay = nil
-			}
+			page, recovered, err = c.store.Since(sctx, req.Channel, since, replayPage)
 		}
 	}
 	if err != nil {
-		c.mu.Lock()
-		delete(c.subs, req.Channel)
-		c.mu.Unlock()
-		c.hub.Unsubscribe(req.Channel, c, c.User())
+		undo()
 		code, msg := storeError(err)
 		c.fail(req.ID, code, msg)
 		return
 	}
+	c.ok(req.ID, map[string]any{"offset": latest, "recovered": recovered})
 
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.subs[req.Channel] != s { // unsubscribed or closed meanwhile
-		return
-	}
-	c.sendLocked(encodeReply(reply{ID: req.ID, OK: true, Result: map[string]any{"offset": latest, "recovered": recovered}}))
-	s.last = latest
+	last := latest
 	if req.Since != nil && recovered {
-		s.last = *req.Since
-		for _, m := range replay {
-			if m.Offset > s.last {
-				c.sendReplay(hub.EncodePush(m))
-				s.last = m.Offset
-			}
+		var alive bool
+		if last, alive = c.replay(ctx, req.Channel, *req.Since, latest, page); !alive {
+			return
 		}
 	}
-	for _, f := range s.pending {
-		if f.Offset == 0 || f.Offset > s.last {
-			c.sendReplay(f.Data)
+	// Live frames that arrived meanwhile follow, without duplicates; the
+	// subscription turns live once none is left, under c.mu, so Deliver
+	// never overtakes them.
+	for {
+		c.mu.Lock()
+		if c.subs[req.Channel] != s { // unsubscribed or closed meanwhile
+			c.mu.Unlock()
+			return
+		}
+		pending := s.pending
+		s.pending, s.pendingBytes = nil, 0
+		if len(pending) == 0 {
+			s.last, s.recovering = last, false
+			c.mu.Unlock()
+			return
+		}
+		c.mu.Unlock()
+		for _, f := range pending {
+			if f.Offset != 0 && f.Offset <= last {
+				continue
+			}
+			if !c.sendPaced(f.Data) {
+				return
+			}
 			if f.Offset != 0 {
-				s.last = f.Offset
+				last = f.Offset
 			}
 		}
 	}
-	s.pending, s.recovering = nil, false
 }
 
-// sendLocked is send for callers holding c.mu; send never takes c.mu.
-func (c *Conn) sendLocked(b []byte) { c.send(b) }
+// replay sends the messages after offset last, up to latest at least,
+// page by page and paced to the socket (sendPaced): memory stays bounded
+// whatever the channel holds and however slowly the client reads. It
+// returns the last offset sent; false when the connection ended.
+func (c *Conn) replay(ctx context.Context, channel string, last, latest uint64, page []store.Message) (uint64, bool) {
+	for {
+		for _, m := range page {
+			if m.Offset <= last {
+				continue
+			}
+			if !c.sendPaced(hub.EncodePush(m)) {
+				return last, false
+			}
+			last = m.Offset
+		}
+		if len(page) < replayPage || last >= latest {
+			return last, true
+		}
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		var err error
+		var complete bool
+		page, complete, err = c.store.Since(pctx, channel, last, replayPage)
+		cancel()
+		if err != nil {
+			// "recovered" was already answered: end the socket so the
+			// client resumes from the last offset it received.
+			c.Close(CloseInternalError, "storage unavailable during replay: reconnect with since")
+			return last, false
+		}
+		if !complete {
+			// Retention pruned what this slow replay had not sent yet. The
+			// answer said recovered, so a gap must not pass silently: cut,
+			// and the resume with since answers recovered:false.
+			c.Close(CloseRateLimited, "replay overtaken by retention: reconnect with since")
+			return last, false
+		}
+	}
+}
+
+func (c *Conn) failReplayCap(id int64) {
+	c.fail(id, CodeRateLimited, fmt.Sprintf("too many replays and history requests in progress for this user (at most %d): retry when one has finished", c.opt.Replays.Max()))
+}
 
 func (c *Conn) unsubscribe(req Request) {
 	if _, err := authz.ParseChannel(req.Channel); err != nil {
@@ -191,6 +255,11 @@ func (c *Conn) publish(ctx context.Context, req Request) {
 	c.ok(req.ID, map[string]any{"offset": res.Offset})
 }
 
+// history answers at most limit messages before req.Before, oldest first,
+// read page by page from the newest. The answer is one frame, so it is
+// kept within half the socket's byte budget: when messages are left out
+// for that reason it says "more": true, and the client asks again with
+// before set to the first offset it got.
 func (c *Conn) history(ctx context.Context, req Request) {
 	if _, ok := c.authorize(req, authz.Action("history")); !ok {
 		return
@@ -202,19 +271,49 @@ func (c *Conn) history(ctx context.Context, req Request) {
 	case limit > maxHistoryLimit:
 		limit = maxHistoryLimit
 	}
-	hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	msgs, err := c.store.History(hctx, req.Channel, req.Before, limit)
-	if err != nil {
-		code, msg := storeError(err)
-		c.fail(req.ID, code, msg)
+	if !c.opt.Replays.acquire(c.User()) {
+		c.failReplayCap(req.ID)
 		return
 	}
-	out := make([]hub.WireMessage, len(msgs))
-	for i, m := range msgs {
-		out[i] = hub.Wire(m)
+	defer c.opt.Replays.release(c.User())
+	budget := c.opt.SendQueueBytes / 2
+	var newestFirst []hub.WireMessage
+	size, more, before := 0, false, req.Before
+	for len(newestFirst) < limit && !more {
+		n := min(replayPage, limit-len(newestFirst))
+		hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		page, err := c.store.History(hctx, req.Channel, before, n)
+		cancel()
+		if err != nil {
+			code, msg := storeError(err)
+			c.fail(req.ID, code, msg)
+			return
+		}
+		for i := len(page) - 1; i >= 0; i-- {
+			m := page[i]
+			// The encoded size, near enough: the fields, their names and quotes.
+			sz := len(m.Data) + len(m.From) + len(m.Channel) + 96
+			if size+sz > budget && len(newestFirst) > 0 {
+				more = true
+				break
+			}
+			size += sz
+			newestFirst = append(newestFirst, hub.Wire(m))
+			before = m.Offset
+		}
+		if len(page) < n {
+			break
+		}
 	}
-	c.ok(req.ID, map[string]any{"messages": out})
+	out := make([]hub.WireMessage, len(newestFirst))
+	for i, m := range newestFirst {
+		out[len(out)-1-i] = m
+	}
+	result := map[string]any{"messages": out}
+	if more {
+		result["more"] = true
+	}
+	c.sendPaced(encodeReply(reply{ID: req.ID, OK: true, Result: result}))
 }
 
 func (c *Conn) presence(req Request) {

@@ -30,12 +30,42 @@ const (
 	CloseSessionEnded  = 4001
 	CloseForbidden     = 4003
 	CloseRateLimited   = 4008
+	CloseInternalError = 1011
 	maxNesting         = 32
 	maxCIDLength       = 64
 	maxTokenLength     = 8 << 10
 	maxHistoryLimit    = 1000
 	defaultHistoryPage = 50
+	// maxCloseReason keeps a close frame's payload within the 125 bytes a
+	// control frame may carry.
+	maxCloseReason = 120
 )
+
+// sendableCloseCode reports whether code may be sent in a close frame
+// (RFC 6455 §7.4): 1005, 1006 and 1015 are reserved for local use.
+func sendableCloseCode(code int) bool {
+	switch {
+	case code >= 1000 && code <= 1003, code >= 1007 && code <= 1011:
+		return true
+	case code >= 3000 && code <= 4999:
+		return true
+	}
+	return false
+}
+
+// RequestID reads the id of a frame that may fail strict parsing (an
+// unknown op or field, a frame refused for rate): 0 when the frame is not
+// JSON or its id is not a positive integer. Errors carry it so a client
+// can tell which request to retry.
+func RequestID(b []byte) int64 {
+	var probe struct {
+		ID int64 `json:"id"`
+	}
+	if json.Unmarshal(b, &probe) != nil || probe.ID <= 0 {
+		return 0
+	}
+	return probe.ID
+}
 
 // Request is one client-to-server frame.
 type Request struct {
@@ -73,38 +103,40 @@ func ParseRequest(b []byte) (Request, error) {
 		return r, errors.New("frame is not valid UTF-8")
 	}
 	if err := checkNesting(b); err != nil {
-		return r, err
+		return Request{ID: RequestID(b)}, err
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&r); err != nil {
-		return Request{}, fmt.Errorf("invalid request: %v", sanitize(err))
+		return Request{ID: RequestID(b)}, fmt.Errorf("invalid request: %v", sanitize(err))
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return Request{}, errors.New("invalid request: data after the JSON object")
+		return Request{ID: max(r.ID, 0)}, errors.New("invalid request: data after the JSON object")
 	}
 	if r.ID <= 0 {
 		return Request{}, errors.New("invalid request: id must be a positive integer")
 	}
+	// From here on the id is known: every refusal carries it.
+	fail := func(err error) (Request, error) { return Request{ID: r.ID}, err }
 	switch r.Op {
 	case "subscribe", "unsubscribe", "publish", "history", "presence", "refresh", "ping":
 	default:
-		return Request{}, fmt.Errorf("invalid request: unknown op %q (allowed: subscribe, unsubscribe, publish, history, presence, refresh, ping)", truncate(r.Op, 32))
+		return fail(fmt.Errorf("invalid request: unknown op %q (allowed: subscribe, unsubscribe, publish, history, presence, refresh, ping)", truncate(r.Op, 32)))
 	}
 	if len(r.CID) > maxCIDLength {
-		return Request{}, fmt.Errorf("invalid request: cid longer than %d bytes", maxCIDLength)
+		return fail(fmt.Errorf("invalid request: cid longer than %d bytes", maxCIDLength))
 	}
 	for _, c := range r.CID {
 		if c < 0x21 || c > 0x7e {
-			return Request{}, errors.New("invalid request: cid must be printable ASCII")
+			return fail(errors.New("invalid request: cid must be printable ASCII"))
 		}
 	}
 	if len(r.Token) > maxTokenLength {
-		return Request{}, errors.New("invalid request: token too long")
+		return fail(errors.New("invalid request: token too long"))
 	}
 	if r.Data != nil {
 		if err := checkControl(r.Data); err != nil {
-			return Request{}, err
+			return fail(err)
 		}
 	}
 	return r, nil

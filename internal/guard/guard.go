@@ -1,30 +1,15 @@
-// Package guard decides, before any upgrade, whether a WebSocket handshake
-// may proceed. Check is the whole pipeline, top to bottom, in the order
-// DESIGN §3 fixes: upgrade well-formed, TLS, ban, Origin, credential, CSRF,
-// limits. The first failure answers; every refusal carries the HTTP status,
-// a short public message and an audit reason.
-//
-// Threat model: Cross-Site WebSocket Hijacking (a foreign page opening a
-// socket with the victim's cookies), stolen or forged credentials, and
-// handshake floods. A cookie-authenticated handshake needs an allowed Origin
-// AND the session's CSRF token in the subprotocol list, so it survives an
-// allowlist configured too wide. Chromium sends no Sec-Fetch-Site on
-// WebSocket handshakes, so that header is a bonus signal, never the defence.
 package guard
 
 import (
-	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
-	"github.com/wsguard/wsguard/internal/authz"
 	"github.com/wsguard/wsguard/internal/csrf"
 	"github.com/wsguard/wsguard/internal/origin"
 	"github.com/wsguard/wsguard/internal/realip"
-	"github.com/wsguard/wsguard/internal/session"
-	"github.com/wsguard/wsguard/internal/store"
 )
 
 // Subprotocol is the one protocol wsguard speaks.
@@ -34,30 +19,6 @@ const (
 	csrfPrefix   = "wsguard.csrf."
 	ticketPrefix = "wsguard.ticket."
 )
-
-// Identity is who a handshake authenticated as.
-type Identity struct {
-	Kind      string // session, ticket, jwt, apikey
-	Principal authz.Principal
-	Session   *store.Session // for Kind session
-	Expires   time.Time      // credential expiry; zero when none
-	// Refresh, when set, verifies a replacement token (JWT connections).
-	Refresh func(ctx context.Context, token string) (time.Time, error)
-}
-
-// Refusal is a handshake answered without upgrade.
-type Refusal struct {
-	Status     int
-	Reason     string // audit reason, e.g. "origin_not_allowed"
-	Message    string // what the client is told
-	RetryAfter time.Duration
-}
-
-func (r *Refusal) Error() string { return r.Reason }
-
-func refuse(status int, reason, msg string) *Refusal {
-	return &Refusal{Status: status, Reason: reason, Message: msg}
-}
 
 // Limiter is a token bucket keyed by string; ratelimit implements it.
 type Limiter interface {
@@ -77,25 +38,19 @@ const CapRetryAfter = 5 * time.Second
 // Caps acquires connection slots (per user, per IP, global); release frees them.
 type Caps func(user, ip string) (release func(), ok bool)
 
-// Guard holds what the checks need. Nil optional fields disable that
-// credential type or limit; Origins, Sessions and Store are required.
+// Guard holds what the checks need. Origins, Credentials and Proxies are
+// required; a nil limit (Handshakes, Bans, Caps) is not enforced.
 type Guard struct {
-	Origins  *origin.Allowlist
-	Sessions *session.Manager
-	Store    store.Store
-	Proxies  *realip.Resolver
+	Origins     *origin.Allowlist
+	Credentials *Credentials
+	Proxies     *realip.Resolver
 	// RequireTLS refuses handshakes that did not arrive over TLS with 426.
 	RequireTLS bool
-	// Bearer verifies an Authorization: Bearer credential (JWT or API key).
-	// An error that is a *Refusal answers as is (its reason is audited).
-	Bearer func(ctx context.Context, raw string) (Identity, error)
-	// Ticket redeems a one-time ticket presented from origin.
-	Ticket func(ctx context.Context, raw, origin string) (Identity, error)
-	// ClientCertKinds lists credential kinds (e.g. "apikey") that are
+	// ClientCertKinds lists credential kinds (e.g. KindAPIKey) that are
 	// accepted only over a connection that presented a verified TLS client
 	// certificate: with mutual TLS configured for API keys, the same key
 	// must not open a socket without one. Nil: no kind needs one.
-	ClientCertKinds []string
+	ClientCertKinds []Kind
 	Handshakes      Limiter
 	Bans            Bans
 	Caps            Caps
@@ -111,21 +66,21 @@ func (g *Guard) Check(r *http.Request) (Identity, func(), *Refusal) {
 	// 1. A well-formed upgrade that offers our protocol.
 	protocols := offeredProtocols(r)
 	if !isUpgrade(r) {
-		return Identity{}, nil, refuse(http.StatusBadRequest, "malformed_upgrade", "a WebSocket upgrade request is required")
+		return Identity{}, nil, Refuse(http.StatusBadRequest, "malformed_upgrade", "a WebSocket upgrade request is required", nil)
 	}
-	if !contains(protocols, Subprotocol) {
-		return Identity{}, nil, refuse(http.StatusBadRequest, "subprotocol_missing", "offer subprotocol "+Subprotocol)
+	if !slices.Contains(protocols, Subprotocol) {
+		return Identity{}, nil, Refuse(http.StatusBadRequest, "subprotocol_missing", "offer subprotocol "+Subprotocol, nil)
 	}
 
 	// 2. TLS only.
 	if g.RequireTLS && !g.Proxies.Secure(r) {
-		return Identity{}, nil, refuse(http.StatusUpgradeRequired, "tls_required", "use wss://")
+		return Identity{}, nil, Refuse(http.StatusUpgradeRequired, "tls_required", "use wss://", nil)
 	}
 
 	// 3. A banned IP gets nothing else.
 	if g.Bans != nil {
 		if banned, wait := g.Bans.Banned(ip, now); banned {
-			rf := refuse(http.StatusTooManyRequests, "ip_banned", "too many failed attempts, try later")
+			rf := Refuse(http.StatusTooManyRequests, "ip_banned", "too many failed attempts, try later", nil)
 			rf.RetryAfter = wait
 			return Identity{}, nil, rf
 		}
@@ -134,44 +89,43 @@ func (g *Guard) Check(r *http.Request) (Identity, func(), *Refusal) {
 	// 4. Origin: present and allowed, whatever the credential. Absent is
 	// acceptable only for bearer tokens (non-browser clients send none) and
 	// tickets (a ticket asked for by a page is bound to its Origin, so the
-	// Ticket hook refuses it without one).
-	bearer, hasBearer := bearerToken(r)
-	hasTicket := findPrefixed(protocols, ticketPrefix) != ""
-	o := r.Header.Get("Origin")
-	if o != "" || !(hasBearer || hasTicket) {
-		if err := g.Origins.Check(o); err != nil {
-			return Identity{}, nil, refuse(http.StatusForbidden, originReason(err), "origin not allowed")
+	// ticket check refuses it without one).
+	cred := Read(r)
+	if cred.Origin != "" || cred.Kind == KindSession {
+		if err := g.Origins.Check(cred.Origin); err != nil {
+			return Identity{}, nil, Refuse(http.StatusForbidden, originReason(err), "origin not allowed", nil)
 		}
 	}
 	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
-		return Identity{}, nil, refuse(http.StatusForbidden, "cross_site_fetch", "cross-site handshake refused")
+		return Identity{}, nil, Refuse(http.StatusForbidden, "cross_site_fetch", "cross-site handshake refused", nil)
 	}
 
-	// 5. The credential.
-	id, rf := g.credential(r, protocols, bearer, hasBearer, o)
+	// 5. The credential: a session cookie, a ticket, a JWT or an API key
+	// (Credentials.Check). A store that cannot answer is 503, not 401.
+	id, rf := g.Credentials.Check(r.Context(), cred)
 	if rf != nil {
 		return Identity{}, nil, rf
 	}
 
 	// A credential kind bound to mutual TLS needs the verified certificate
 	// here as much as on the service API.
-	if contains(g.ClientCertKinds, id.Kind) && (r.TLS == nil || len(r.TLS.VerifiedChains) == 0) {
-		return Identity{}, nil, refuse(http.StatusUnauthorized, "client_cert_required", "this credential needs a client certificate (mutual TLS)")
+	if slices.Contains(g.ClientCertKinds, id.Kind) && (r.TLS == nil || len(r.TLS.VerifiedChains) == 0) {
+		return Identity{}, nil, Refuse(http.StatusUnauthorized, "client_cert_required", "this credential needs a client certificate (mutual TLS)", nil)
 	}
 
 	// 6. CSRF token for cookie sessions (tickets and bearer tokens are not
 	// ambient credentials: a foreign page cannot make the browser send them).
-	if id.Kind == "session" {
+	if id.Kind == KindSession {
 		tok := strings.TrimPrefix(findPrefixed(protocols, csrfPrefix), csrfPrefix)
 		if !csrf.Equal(tok, id.Session.CSRFSecret) {
-			return Identity{}, nil, refuse(http.StatusForbidden, "csrf_invalid", "CSRF token missing or wrong")
+			return Identity{}, nil, Refuse(http.StatusForbidden, "csrf_invalid", "CSRF token missing or wrong", nil)
 		}
 	}
 
 	// 7. Limits.
 	if g.Handshakes != nil {
 		if ok, wait := g.Handshakes.Allow(ip, now); !ok {
-			rf := refuse(http.StatusTooManyRequests, "handshake_rate", "too many handshakes, slow down")
+			rf := Refuse(http.StatusTooManyRequests, "handshake_rate", "too many handshakes, slow down", nil)
 			rf.RetryAfter = wait
 			return Identity{}, nil, rf
 		}
@@ -180,67 +134,13 @@ func (g *Guard) Check(r *http.Request) (Identity, func(), *Refusal) {
 	if g.Caps != nil {
 		rel, ok := g.Caps(id.Principal.Name, ip)
 		if !ok {
-			rf := refuse(http.StatusTooManyRequests, "connection_cap", "too many connections")
+			rf := Refuse(http.StatusTooManyRequests, "connection_cap", "too many connections", nil)
 			rf.RetryAfter = CapRetryAfter
 			return Identity{}, nil, rf
 		}
 		release = rel
 	}
 	return id, release, nil
-}
-
-func (g *Guard) credential(r *http.Request, protocols []string, bearer string, hasBearer bool, o string) (Identity, *Refusal) {
-	ctx := r.Context()
-	switch {
-	case hasBearer:
-		if g.Bearer == nil {
-			return Identity{}, refuse(http.StatusUnauthorized, "bearer_disabled", "bearer credentials are not configured")
-		}
-		id, err := g.Bearer(ctx, bearer)
-		var rf *Refusal
-		if errors.As(err, &rf) {
-			return Identity{}, rf
-		}
-		if err != nil {
-			return Identity{}, refuse(http.StatusUnauthorized, "bearer_invalid", "credential refused")
-		}
-		return id, nil
-	case findPrefixed(protocols, ticketPrefix) != "":
-		if g.Ticket == nil {
-			return Identity{}, refuse(http.StatusUnauthorized, "ticket_disabled", "tickets are not configured")
-		}
-		raw := strings.TrimPrefix(findPrefixed(protocols, ticketPrefix), ticketPrefix)
-		id, err := g.Ticket(ctx, raw, o)
-		var rf *Refusal
-		if errors.As(err, &rf) {
-			return Identity{}, rf
-		}
-		if err != nil {
-			return Identity{}, refuse(http.StatusUnauthorized, "ticket_invalid", "ticket refused")
-		}
-		return id, nil
-	}
-	s, err := g.Sessions.Lookup(ctx, r)
-	if err != nil {
-		reason := "session_missing"
-		if !errors.Is(err, session.ErrNoSession) {
-			reason = "session_invalid"
-		}
-		return Identity{}, refuse(http.StatusUnauthorized, reason, "sign in first")
-	}
-	if !s.TwoFADone {
-		return Identity{}, refuse(http.StatusUnauthorized, "second_factor_pending", "complete sign-in first")
-	}
-	u, err := g.Store.UserByID(ctx, s.UserID)
-	if err != nil || u.Disabled {
-		return Identity{}, refuse(http.StatusUnauthorized, "user_disabled", "sign in first")
-	}
-	return Identity{
-		Kind:      "session",
-		Principal: authz.Principal{Name: u.Name, Roles: u.Roles},
-		Session:   &s,
-		Expires:   g.Sessions.Deadline(s),
-	}, nil
 }
 
 func (g *Guard) now() time.Time {
@@ -291,15 +191,6 @@ func offeredProtocols(r *http.Request) []string {
 		}
 	}
 	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 func findPrefixed(list []string, prefix string) string {

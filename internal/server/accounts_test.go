@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"html"
 	"net/http"
 	"net/url"
@@ -24,6 +25,7 @@ import (
 	"github.com/wsguard/wsguard/internal/clock"
 	"github.com/wsguard/wsguard/internal/config"
 	"github.com/wsguard/wsguard/internal/session"
+	"github.com/wsguard/wsguard/internal/store"
 )
 
 // Tests for issue 3 (accounts): two-factor, throttling, session control,
@@ -594,7 +596,8 @@ func (u uaTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 
 // TestAccountsPasswordChange: /settings/password asks for the current
 // password, throttles wrong ones (I1), refuses cross-site or tokenless posts
-// (C5), and on success ends every other session and its sockets (I5).
+// (C5), and on success ends every other session and its sockets (I5) and
+// rotates this one: new cookie, new CSRF token, the old ones refused.
 func TestAccountsPasswordChange(t *testing.T) {
 	ts, clk := startAccounts(t, nil)
 	ts.addUser("alice", pw, false)
@@ -632,13 +635,44 @@ func TestAccountsPasswordChange(t *testing.T) {
 	wait, _ := strconv.Atoi(r.Header.Get("Retry-After"))
 	clk.Advance(time.Duration(wait) * time.Second)
 
+	aCookie := cookieValue(a.cookieHeader())
 	r, body := a.post("/settings/password", good)
 	if r.StatusCode != http.StatusOK || !strings.Contains(body, "Password changed") {
 		t.Fatalf("password change: %d", r.StatusCode)
 	}
+	// The other browser: its socket closes with 4001, its cookie is dead.
 	expectClose4001(t, sb, "other session after password change")
 	cookieRefused(t, ts, bCookie, bTok, "other session after password change")
-	expectAlive(t, sa, 2, "the changing session")
+	// This browser's session was rotated: the response set a new cookie and
+	// shows a new CSRF token; the old id's socket closed, the old cookie
+	// and the old token open nothing.
+	newCookie := ""
+	for _, c := range r.Cookies() {
+		if c.Name == session.CookieName {
+			newCookie = c.Value
+		}
+	}
+	if newCookie == "" || newCookie == aCookie || cookieValue(a.cookieHeader()) != newCookie {
+		t.Fatalf("password change did not set a new session cookie (old %q, set %q)", aCookie, newCookie)
+	}
+	m := formTokenRE.FindStringSubmatch(body)
+	if m == nil || m[1] == tok || m[1] == aTok {
+		t.Fatalf("password change page kept the old CSRF token")
+	}
+	expectClose4001(t, sa, "the old id's socket after rotation")
+	cookieRefused(t, ts, aCookie, aTok, "the changing browser's old cookie")
+	if r, _ := a.post("/logout", url.Values{"csrf_token": {aTok}}); r.StatusCode != http.StatusForbidden {
+		t.Fatalf("old CSRF token with the new cookie: %d, want 403", r.StatusCode)
+	}
+	// The user is still signed in with the new cookie: pages and a socket.
+	newTok := a.chatToken()
+	if newTok != m[1] {
+		t.Fatal("the chat page's token differs from the one the password page showed")
+	}
+	expectAlive(t, a.connect(newTok), 2, "the rotated session")
+	if n := strings.Count(func() string { _, p := a.get("/settings/sessions"); return p }(), `name="session" value=`); n != 1 {
+		t.Fatalf("%d sessions listed after the password change, want 1", n)
+	}
 	wantAudit(t, ts, "password.changed", "alice", 1, nil)
 	wantAudit(t, ts, "session.revoked", "alice", 1, func(l auditLine) bool { return l.Reason == "password changed" })
 	if r := ts.newBrowser().password("alice", pw, "10.3.0.1"); r.StatusCode != http.StatusUnauthorized {
@@ -912,5 +946,51 @@ func TestAccountsLoginRate(t *testing.T) {
 	clk.Advance(time.Minute)
 	if r := ts.newBrowser().password("alice", pw, "10.4.0.1"); r.StatusCode != http.StatusSeeOther {
 		t.Fatalf("after the window: %d", r.StatusCode)
+	}
+}
+
+// TestAccountsExpiredSessions: a session past its idle lifetime is deleted
+// from the store by the server's sweep although nothing reads it, and
+// /settings/sessions never lists it (nor its IP); its cookie opens nothing.
+// The live session is untouched.
+func TestAccountsExpiredSessions(t *testing.T) {
+	ts, clk := startAccounts(t, nil)
+	ts.addUser("alice", pw, false)
+	old, cur := ts.newBrowser(), ts.newBrowser()
+	if r := old.password("alice", pw, "10.9.9.9"); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-in from 10.9.9.9: %d", r.StatusCode)
+	}
+	oldCookie, oldTok := cookieValue(old.cookieHeader()), old.chatToken()
+	clk.Advance(20 * time.Minute)
+	cur.login("alice", pw)
+	clk.Advance(15 * time.Minute) // old: 35 min unused; cur: 15 min
+
+	// The sweep deletes it within a few polls, without anyone asking for it.
+	st := ts.srv.Store()
+	for i := 0; ; i++ {
+		_, err := st.SessionByHash(context.Background(), session.HashID(oldCookie))
+		if errors.Is(err, store.ErrNotFound) {
+			break
+		}
+		if i == 40 {
+			t.Fatalf("expired session still stored after %d polls: %v", i, err)
+		}
+		time.Sleep(revocationPoll / 2)
+	}
+	wantAudit(t, ts, "session.expired", "alice", 1, func(l auditLine) bool { return l.Reason == "idle" })
+
+	resp, page := cur.get("/settings/sessions")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("sessions page: %d", resp.StatusCode)
+	}
+	if strings.Contains(page, "10.9.9.9") {
+		t.Fatal("the sessions page shows an expired session's IP")
+	}
+	if n := len(sessionRE.FindAllStringSubmatch(page, -1)); n != 1 {
+		t.Fatalf("%d sessions listed, want 1 (the live one)", n)
+	}
+	cookieRefused(t, ts, oldCookie, oldTok, "expired session")
+	if r, _ := cur.get("/"); r.StatusCode != http.StatusOK {
+		t.Fatalf("the live session: %d", r.StatusCode)
 	}
 }

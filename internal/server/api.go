@@ -115,7 +115,13 @@ func (s *Server) apiRefuse(w http.ResponseWriter, r *http.Request, status int, r
 	writeJSON(w, status, apiErrorBody(statusCode(status), msg))
 }
 
+// apiRefusal answers a refused credential or Origin. Its underlying error
+// goes to the server's log, never to the client.
 func (s *Server) apiRefusal(w http.ResponseWriter, r *http.Request, rf *guard.Refusal, user string) {
+	s.logRefusal(r, rf)
+	if rf.RetryAfter > 0 {
+		retryAfter(w, rf.RetryAfter)
+	}
 	s.apiRefuse(w, r, rf.Status, rf.Reason, rf.Message, user)
 }
 
@@ -147,11 +153,11 @@ func (s *Server) apiOrigin(r *http.Request, required bool) *guard.Refusal {
 			case errors.Is(err, origin.ErrNull):
 				reason = "origin_null"
 			}
-			return credError(http.StatusForbidden, reason, "origin not allowed")
+			return guard.Refuse(http.StatusForbidden, reason, "origin not allowed", nil)
 		}
 	}
 	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
-		return credError(http.StatusForbidden, "cross_site_fetch", "cross-site request refused")
+		return guard.Refuse(http.StatusForbidden, "cross_site_fetch", "cross-site request refused", nil)
 	}
 	return nil
 }
@@ -170,12 +176,8 @@ func (s *Server) apiAuth(w http.ResponseWriter, r *http.Request) (guard.Identity
 		s.apiRefuse(w, r, http.StatusUnauthorized, "bearer_missing", "send Authorization: Bearer <API key or JWT>", "")
 		return guard.Identity{}, false
 	}
-	id, err := s.verifyBearer(r.Context(), raw)
-	if err != nil {
-		var rf *guard.Refusal
-		if !errors.As(err, &rf) {
-			rf = credError(http.StatusUnauthorized, "bearer_invalid", "credential refused")
-		}
+	id, rf := s.verifyBearer(r.Context(), raw)
+	if rf != nil {
 		s.apiRefusal(w, r, rf, "")
 		return guard.Identity{}, false
 	}
@@ -223,32 +225,28 @@ func (s *Server) apiTickets(w http.ResponseWriter, r *http.Request) {
 	// 2. The credential, then 3. the CSRF token (cookie path).
 	var id guard.Identity
 	if hasBearer {
-		v, err := s.verifyBearer(r.Context(), raw)
-		if err != nil {
-			var rf *guard.Refusal
-			if !errors.As(err, &rf) {
-				rf = credError(http.StatusUnauthorized, "bearer_invalid", "credential refused")
-			}
+		v, rf := s.verifyBearer(r.Context(), raw)
+		if rf != nil {
 			s.apiRefusal(w, r, rf, "")
 			return
 		}
-		if v.Kind == "apikey" {
+		if v.Kind == guard.KindAPIKey {
 			// API keys are for servers, which dial with the key itself.
 			s.apiRefuse(w, r, http.StatusForbidden, "apikey_ticket", "API keys cannot mint tickets; dial with the key as a bearer token", v.Principal.Name)
 			return
 		}
 		id = v
 	} else {
-		sess, u, err := s.fullSession(r)
-		if err != nil {
-			s.apiRefuse(w, r, http.StatusUnauthorized, "session_missing", "sign in first", "")
+		v, rf := s.creds.Check(r.Context(), guard.SessionCookie(r))
+		if rf != nil {
+			s.apiRefusal(w, r, rf, "")
 			return
 		}
-		if !csrf.Equal(r.Header.Get("X-CSRF-Token"), sess.CSRFSecret) {
-			s.apiRefuse(w, r, http.StatusForbidden, "csrf_invalid", "X-CSRF-Token missing or wrong", u.Name)
+		if !csrf.Equal(r.Header.Get("X-CSRF-Token"), v.Session.CSRFSecret) {
+			s.apiRefuse(w, r, http.StatusForbidden, "csrf_invalid", "X-CSRF-Token missing or wrong", v.Principal.Name)
 			return
 		}
-		id = guard.Identity{Kind: "session", Principal: authz.Principal{Name: u.Name, Roles: u.Roles}, Session: &sess}
+		id = v
 	}
 	var empty struct{}
 	if status, msg := decodeBody(r, &empty, true); status != 0 {
@@ -264,13 +262,12 @@ func (s *Server) apiTickets(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	ticket, err := s.mintTicket(r.Context(), id, r.Header.Get("Origin"))
-	if err != nil {
-		s.log.Error("ticket: store", "err", err)
-		s.apiRefuse(w, r, http.StatusServiceUnavailable, "store_unavailable", "try again later", id.Principal.Name)
+	ticket, rf := s.creds.MintTicket(r.Context(), id, r.Header.Get("Origin"))
+	if rf != nil {
+		s.apiRefusal(w, r, rf, id.Principal.Name)
 		return
 	}
-	s.audit.Record(audit.Event{Type: "ticket.issued", Reason: id.Kind, IP: ip, User: id.Principal.Name,
+	s.audit.Record(audit.Event{Type: "ticket.issued", Reason: string(id.Kind), IP: ip, User: id.Principal.Name,
 		Fields: map[string]string{"origin": r.Header.Get("Origin")}})
 	writeJSON(w, http.StatusOK, map[string]any{"ticket": ticket, "expires_in": int(token.TicketTTL.Seconds())})
 }

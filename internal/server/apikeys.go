@@ -63,8 +63,9 @@ func SetUserRoles(ctx context.Context, st store.Store, name string, roles []stri
 			return fmt.Errorf("role %q: use 1 to 64 of A-Z a-z 0-9 _ . -", r)
 		}
 	}
-	u.Roles = slices.Clone(roles)
-	if err := st.UpdateUser(ctx, u); err != nil {
+	// Only the roles are written, so a concurrent password change or
+	// disable is kept, and this change is not undone by theirs.
+	if err := st.SetRoles(ctx, u.ID, slices.Clone(roles)); err != nil {
 		return err
 	}
 	return st.AddRevocation(ctx, store.Revocation{User: u.Name, Reason: "roles changed"})

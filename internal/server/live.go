@@ -66,7 +66,7 @@ func (s *Server) sessionActivity(lc *liveConn) {
 		return
 	}
 	cur, err := s.sessions.ByHash(context.Background(), sess.IDHash)
-	if sessionEnded(err) {
+	if session.Ended(err) {
 		// Gone or past a lifetime: close now rather than trust that a
 		// revocation reached this socket (it may have raced the handshake).
 		lc.c.Close(conn.CloseSessionEnded, "session ended")
@@ -78,13 +78,6 @@ func (s *Server) sessionActivity(lc *liveConn) {
 	lc.mu.Lock()
 	lc.sess = &cur
 	lc.mu.Unlock()
-}
-
-// sessionEnded reports whether err from the session manager means the
-// session no longer exists (unknown, revoked, idle or expired), as opposed
-// to a store failure.
-func sessionEnded(err error) bool {
-	return errors.Is(err, session.ErrUnknown) || errors.Is(err, session.ErrIdle) || errors.Is(err, session.ErrExpired)
 }
 
 // recheckSession runs once a session socket is in the hub (conn's

@@ -10,6 +10,7 @@ import (
 
 	"github.com/wsguard/wsguard/internal/audit"
 	"github.com/wsguard/wsguard/internal/csrf"
+	"github.com/wsguard/wsguard/internal/guard"
 	"github.com/wsguard/wsguard/internal/identity"
 	"github.com/wsguard/wsguard/internal/session"
 	"github.com/wsguard/wsguard/internal/store"
@@ -115,6 +116,15 @@ func (s *Server) loginPost(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, err)
 		return
 	}
+	if same, err := s.sameCredential(r.Context(), u, sess); err != nil {
+		s.serverError(w, r, err)
+		return
+	} else if !same {
+		s.audit.Record(audit.Event{Type: "login.failed", Reason: "credential changed", IP: ip, User: name})
+		s.metrics.Logins.WithLabelValues("failed").Inc()
+		s.pages.Render(w, http.StatusUnauthorized, "login", web.PageData{Title: "Sign in", CSRFToken: csrf.EnsurePre(w, r), Error: loginFailed})
+		return
+	}
 	session.SetCookie(w, value)
 	s.audit.Record(audit.Event{Type: "login.ok", IP: ip, User: u.Name, Fields: map[string]string{"session": sess.PublicID, "second_factor": strconv.FormatBool(!fullyIn)}})
 	s.audit.Record(audit.Event{Type: "session.created", IP: ip, User: u.Name, Fields: map[string]string{"session": sess.PublicID, "second_factor": strconv.FormatBool(!fullyIn)}})
@@ -127,6 +137,24 @@ func (s *Server) loginPost(w http.ResponseWriter, r *http.Request) {
 	default:
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 	}
+}
+
+// sameCredential reads u again once its new session sess exists, and ends
+// sess when the password changed or the user was disabled since u was read.
+// A password change or disable ends every session it finds; a login that
+// verified the old password while argon2 ran for the change may create its
+// session just after that. Either the change finds this session, or this
+// read sees the change: no session opened with an old password survives.
+func (s *Server) sameCredential(ctx context.Context, u store.User, sess store.Session) (bool, error) {
+	cur, err := s.store.UserByID(ctx, u.ID)
+	if err == nil && !cur.Disabled && cur.PasswordHash == u.PasswordHash {
+		return true, nil
+	}
+	_ = s.store.DeleteSession(ctx, sess.IDHash)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil // the user was deleted meanwhile
+	}
+	return false, err
 }
 
 // reserveLogin reserves one password attempt on the account key and on the
@@ -195,19 +223,26 @@ func (s *Server) fullSession(r *http.Request) (store.Session, store.User, error)
 var errSecondFactor = errors.New("second factor pending")
 
 // anySession returns the session even when the second factor is pending.
+// An error is a *guard.Refusal: 503 when the store could not tell.
 func (s *Server) anySession(r *http.Request) (store.Session, store.User, error) {
-	sess, err := s.sessions.Lookup(r.Context(), r)
-	if err != nil {
-		return sess, store.User{}, err
-	}
-	u, err := s.store.UserByID(r.Context(), sess.UserID)
-	if err != nil {
-		return sess, u, err
-	}
-	if u.Disabled {
-		return sess, u, errors.New("user disabled")
+	sess, u, rf := s.creds.SignedIn(r.Context(), guard.SessionCookie(r))
+	if rf != nil {
+		return sess, u, rf
 	}
 	return sess, u, nil
+}
+
+// storeDown reports whether err is a session check the store could not make.
+func storeDown(err error) bool {
+	var rf *guard.Refusal
+	return errors.As(err, &rf) && rf.Status == http.StatusServiceUnavailable
+}
+
+// unavailablePage answers a page whose session the store could not check:
+// a database outage is not a reason to send a signed-in user to /login.
+func (s *Server) unavailablePage(w http.ResponseWriter) {
+	retryAfter(w, guard.UnavailableRetryAfter)
+	s.pages.Render(w, http.StatusServiceUnavailable, "error", web.PageData{Title: "Try again later", Error: "The server cannot reach its database. Try again in a moment."})
 }
 
 // requirePage finds the full session for a page, or redirects to where the
@@ -221,6 +256,8 @@ func (s *Server) requirePage(w http.ResponseWriter, r *http.Request) (store.Sess
 		http.Redirect(w, r, "/login/2fa", http.StatusSeeOther)
 	case errors.Is(err, errSecondFactor):
 		http.Redirect(w, r, "/settings/2fa", http.StatusSeeOther)
+	case storeDown(err):
+		s.unavailablePage(w)
 	default:
 		http.Redirect(w, r, "/login", http.StatusSeeOther)
 	}
@@ -281,13 +318,9 @@ func (s *Server) login2FAPost(w http.ResponseWriter, r *http.Request) {
 		s.audit.Record(audit.Event{Type: "2fa.recovery_used", IP: ip, User: u.Name})
 	}
 	// The session id changes again now that the user holds full rights (I3).
-	value, ns, err := s.sessions.Rotate(r.Context(), sess, u, true)
-	if err != nil {
-		s.serverError(w, r, err)
+	if _, ok := s.rotateSession(w, r, sess, u, "second factor"); !ok {
 		return
 	}
-	session.SetCookie(w, value)
-	s.audit.Record(audit.Event{Type: "session.created", IP: ip, User: u.Name, Fields: map[string]string{"session": ns.PublicID}})
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 

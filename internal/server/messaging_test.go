@@ -120,23 +120,29 @@ func TestChannelAuthorization(t *testing.T) {
 func TestMalformedInput(t *testing.T) {
 	ts := startServer(t, nil)
 	ws := signedIn(t, ts, "alice")
-	bad := []string{
-		`not json`,
-		`{"id":1,"op":"ping","extra":1}`,
-		`{"id":1,"op":"ping"} {"id":2}`,
-		`{"id":1,"op":"teleport"}`,
-		`{"id":99999999999999999999999,"op":"ping"}`,
-		`{"id":-1,"op":"ping"}`,
-		`{"id":1,"op":"publish","channel":"room:x","data":` + strings.Repeat("[", 100) + strings.Repeat("]", 100) + `}`,
-		`{"id":1,"op":"publish","channel":"room:x","data":{"text":"a\u0000b"}}`,
+	// Every error to a frame whose id can be read carries that id, so a
+	// client can tell which request failed; only an unreadable id is 0.
+	bad := []struct {
+		frame string
+		id    int64
+	}{
+		{`not json`, 0},
+		{`{"id":3,"op":"ping","extra":1}`, 3},
+		{`{"id":4,"op":"ping"} {"id":2}`, 4},
+		{`{"id":6,"op":"teleport"}`, 6},
+		{`{"id":99999999999999999999999,"op":"ping"}`, 0},
+		{`{"id":-1,"op":"ping"}`, 0},
+		{`{"id":7,"op":"publish","channel":"room:x","data":` + strings.Repeat("[", 100) + strings.Repeat("]", 100) + `}`, 7},
+		{`{"id":8,"op":"publish","channel":"room:x","data":{"text":"a\u0000b"}}`, 8},
+		{`{"id":9,"op":"publish","channel":"room:x","cid":"` + strings.Repeat("c", 65) + `","data":1}`, 9},
 	}
 	for _, b := range bad {
-		if err := ws.WriteMessage(websocket.TextMessage, []byte(b)); err != nil {
+		if err := ws.WriteMessage(websocket.TextMessage, []byte(b.frame)); err != nil {
 			t.Fatal(err)
 		}
 		f := readFrame(t, ws)
-		if f.Error == nil || f.Error.Code != "bad_request" || f.ID != 0 {
-			t.Fatalf("%.60q answered %+v", b, f)
+		if f.Error == nil || f.Error.Code != "bad_request" || f.ID != b.id {
+			t.Fatalf("%.60q answered %+v, want bad_request with id %d", b.frame, f, b.id)
 		}
 	}
 	f, _ := call(t, ws, map[string]any{"id": 5, "op": "ping"})

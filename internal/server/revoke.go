@@ -10,7 +10,13 @@ import (
 // well under the 1 s the contract promises.
 const revocationPoll = 250 * time.Millisecond
 
-// pollRevocations also sweeps live sockets for lifetimes (sweepLive).
+// sessionSweep is how often, on the server's clock, sessions past a
+// lifetime are deleted from the store whether or not anyone uses them, so
+// no ended session (with its IP and user agent) stays stored for long.
+const sessionSweep = time.Minute
+
+// pollRevocations also sweeps live sockets for lifetimes (sweepLive) and,
+// every sessionSweep, the store for expired sessions.
 //
 // pollRevocations turns revocations recorded in the store (by `wsguard user
 // disable`, `user reset-2fa`, `session revoke`) into broker events, so a
@@ -22,6 +28,7 @@ func (s *Server) pollRevocations(ctx context.Context) {
 	}
 	t := time.NewTicker(revocationPoll)
 	defer t.Stop()
+	lastSweep := time.Time{} // the first tick sweeps what a stopped server left
 	for {
 		select {
 		case <-ctx.Done():
@@ -29,6 +36,12 @@ func (s *Server) pollRevocations(ctx context.Context) {
 		case <-t.C:
 		}
 		s.sweepLive(ctx)
+		if now := s.clock.Now(); now.Sub(lastSweep) >= sessionSweep {
+			lastSweep = now
+			if _, err := s.sessions.Sweep(ctx); err != nil {
+				s.log.Warn("sessions: cannot delete expired sessions", "err", err)
+			}
+		}
 		list, err := s.store.RevocationsAfter(ctx, last)
 		if err != nil {
 			continue

@@ -23,6 +23,7 @@ import (
 	"github.com/wsguard/wsguard/internal/broker"
 	"github.com/wsguard/wsguard/internal/clock"
 	"github.com/wsguard/wsguard/internal/config"
+	"github.com/wsguard/wsguard/internal/conn"
 	"github.com/wsguard/wsguard/internal/guard"
 	"github.com/wsguard/wsguard/internal/hub"
 	"github.com/wsguard/wsguard/internal/identity"
@@ -32,7 +33,6 @@ import (
 	"github.com/wsguard/wsguard/internal/realip"
 	"github.com/wsguard/wsguard/internal/session"
 	"github.com/wsguard/wsguard/internal/store"
-	"github.com/wsguard/wsguard/internal/token"
 	"github.com/wsguard/wsguard/internal/web"
 )
 
@@ -63,7 +63,7 @@ type Server struct {
 	audit    *audit.Log
 	metrics  *metrics.Metrics
 	guard    *guard.Guard
-	verifier *token.Verifier // nil without jwt.keys and jwt.jwks_url
+	creds    *guard.Credentials // every credential check: sessions, tickets, JWTs, API keys
 
 	clientCAs *x509.CertPool // service-API mutual TLS; nil without tls.client_ca_file
 
@@ -74,6 +74,7 @@ type Server struct {
 	bans      *ratelimit.Bans
 	caps      ratelimit.Counter
 	userMsgs  ratelimit.Limiter
+	replays   *conn.ReplayGate // replays and history answers in progress per user
 	ipMsgs    ratelimit.Limiter
 
 	upgrader    websocket.Upgrader
@@ -160,12 +161,11 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	s.bans = ratelimit.NewBans(lim.BanAfterFailures, time.Minute, lim.BanDuration.D())
 	s.caps = ratelimit.NewLocalCounter()
 	s.userMsgs = ratelimit.NewLocal(lim.UserMessagesPerSecond, int(lim.UserMessagesPerSecond*2))
+	s.replays = conn.NewReplayGate(lim.ReplaysPerUser)
 	s.ipMsgs = ratelimit.NewLocal(lim.IPMessagesPerSecond, int(lim.IPMessagesPerSecond*2))
 
 	s.guard = &guard.Guard{
 		Origins:    s.origins,
-		Sessions:   s.sessions,
-		Store:      st,
 		Proxies:    s.proxies,
 		RequireTLS: cfg.TLSEnabled(),
 		Handshakes: ratelimit.NewLocal(lim.HandshakesPerSecond, lim.HandshakeBurst),

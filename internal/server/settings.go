@@ -114,9 +114,10 @@ func (s *Server) settings2FAPost(w http.ResponseWriter, r *http.Request) {
 		s.pages.Render(w, http.StatusBadRequest, "settings_2fa", data)
 		return
 	}
-	u.TOTPSecret = secret
-	u.TOTPLastStep = step
-	if err := s.store.UpdateUser(r.Context(), u); err != nil {
+	// Only the TOTP columns are written: u was read before the code was
+	// checked, and writing it back whole would undo a disable or role
+	// change made meanwhile.
+	if err := s.store.SetTOTP(r.Context(), u.ID, secret, step); err != nil {
 		s.totpUser.Release("totp:" + u.Name)
 		s.serverError(w, r, err)
 		return
@@ -134,14 +135,10 @@ func (s *Server) settings2FAPost(w http.ResponseWriter, r *http.Request) {
 	s.audit.Record(audit.Event{Type: "2fa.enrolled", IP: ip, User: u.Name})
 	// Privilege changed: new session id, second factor done. Sockets of
 	// the old id close: that session no longer exists.
-	value, ns, err := s.sessions.Rotate(r.Context(), sess, u, true)
-	if err != nil {
-		s.serverError(w, r, err)
+	ns, ok := s.rotateSession(w, r, sess, u, "2fa enrolled")
+	if !ok {
 		return
 	}
-	_ = s.hub.Revoke(r.Context(), sess.PublicID, "", "session rotated")
-	session.SetCookie(w, value)
-	s.audit.Record(audit.Event{Type: "session.created", IP: ip, User: u.Name, Fields: map[string]string{"session": ns.PublicID}})
 	s.pages.Render(w, http.StatusOK, "settings_2fa", web.PageData{
 		Title: "Two-factor authentication", CSRFToken: ns.CSRFSecret, User: u.Name, Admin: u.Admin,
 		Enrolled: true, RecoveryCodes: codes,
@@ -154,7 +151,8 @@ func (s *Server) sessionsGet(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	list, err := s.store.ListSessions(r.Context(), u.ID)
+	// Sessions past a lifetime are deleted here, not shown.
+	list, err := s.sessions.List(r.Context(), u.ID)
 	if err != nil {
 		s.serverError(w, r, err)
 		return
@@ -175,7 +173,7 @@ func (s *Server) revokeSessionPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	target := r.PostForm.Get("session")
-	list, err := s.store.ListSessions(r.Context(), u.ID)
+	list, err := s.sessions.List(r.Context(), u.ID)
 	if err != nil {
 		s.serverError(w, r, err)
 		return
@@ -245,19 +243,56 @@ func (s *Server) passwordPost(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, err)
 		return
 	}
-	u.PasswordHash = hash
-	if err := s.store.UpdateUser(r.Context(), u); err != nil {
+	// Only the hash is written: u was read before argon2 ran, and writing
+	// it back whole would undo a disable or role change made meanwhile.
+	if err := s.store.SetPassword(r.Context(), u.ID, hash); err != nil {
 		s.serverError(w, r, err)
 		return
 	}
-	ended, _ := s.store.DeleteUserSessions(r.Context(), u.ID, sess.IDHash)
+	s.audit.Record(audit.Event{Type: "password.changed", IP: s.clientIP(r), User: u.Name})
+	// The password opened every session of the user: this one gets a new
+	// id and CSRF secret, every other one ends with its live sockets.
+	ns, ok := s.rotateSession(w, r, sess, u, "password changed")
+	if !ok {
+		return
+	}
+	data.CSRFToken = ns.CSRFSecret
+	ended, err := s.store.DeleteUserSessions(r.Context(), u.ID, ns.IDHash)
+	if err != nil {
+		s.log.Error("password changed but other sessions not ended", "user", u.Name, "err", err)
+		data.Error = "Your password was changed, but other sessions could not be signed out. Sign them out on the Sessions page."
+		s.pages.Render(w, http.StatusInternalServerError, "settings_password", data)
+		return
+	}
 	for _, x := range ended {
 		_ = s.hub.Revoke(r.Context(), x.PublicID, "", "password changed")
 		s.audit.Record(audit.Event{Type: "session.revoked", Reason: "password changed", IP: s.clientIP(r), User: u.Name, Fields: map[string]string{"session": x.PublicID}})
 	}
-	s.audit.Record(audit.Event{Type: "password.changed", IP: s.clientIP(r), User: u.Name})
 	data.Notice = "Password changed. Every other session was signed out."
 	s.pages.Render(w, http.StatusOK, "settings_password", data)
+}
+
+// rotateSession gives the browser a new session id and CSRF secret in
+// place of sess after a privilege or credential change (why), and closes
+// the old id's live sockets (4001): that id no longer exists. When sess
+// ended while the request ran (signed out, revoked, user disabled) nothing
+// is created and the browser is sent to sign in. On false it has answered.
+func (s *Server) rotateSession(w http.ResponseWriter, r *http.Request, sess store.Session, u store.User, why string) (store.Session, bool) {
+	value, ns, err := s.sessions.Rotate(r.Context(), sess, u, true)
+	if errors.Is(err, session.ErrUnknown) {
+		session.ClearCookie(w)
+		http.Redirect(w, r, "/login", http.StatusSeeOther)
+		return store.Session{}, false
+	}
+	if err != nil {
+		s.serverError(w, r, err)
+		return store.Session{}, false
+	}
+	session.SetCookie(w, value)
+	_ = s.hub.Revoke(r.Context(), sess.PublicID, "", "session rotated")
+	s.audit.Record(audit.Event{Type: "session.created", Reason: why, IP: s.clientIP(r), User: u.Name,
+		Fields: map[string]string{"session": ns.PublicID, "replaces": sess.PublicID}})
+	return ns, true
 }
 
 // sessionForm reads a state-changing form posted from a signed-in page:

@@ -461,7 +461,7 @@ func TestTokensTickets(t *testing.T) {
 		}
 	})
 	t.Run("expired ticket", func(t *testing.T) {
-		// A ticket as mintTicket stores it, but with a one-second life.
+		// A ticket as Credentials.MintTicket stores it, but with a one-second life.
 		raw, hash, _ := token.NewTicket()
 		sess := sessionHashOf(t, b)
 		err := ts.srv.Store().CreateTicket(context.Background(), store.Ticket{Hash: hash, Subject: "alice",

@@ -57,8 +57,9 @@ func SetUserDisabled(ctx context.Context, st store.Store, al *audit.Log, name st
 	if err != nil {
 		return fmt.Errorf("user %q: %w", name, err)
 	}
-	u.Disabled = disabled
-	if err := st.UpdateUser(ctx, u); err != nil {
+	// Only the flag is written: a password change or enrolment in flight
+	// cannot undo it, nor this undo them.
+	if err := st.SetDisabled(ctx, u.ID, disabled); err != nil {
 		return err
 	}
 	typ := "user.enabled"
@@ -82,8 +83,7 @@ func ResetTwoFactor(ctx context.Context, st store.Store, al *audit.Log, name str
 	if err != nil {
 		return fmt.Errorf("user %q: %w", name, err)
 	}
-	u.TOTPSecret, u.TOTPLastStep = "", 0
-	if err := st.UpdateUser(ctx, u); err != nil {
+	if err := st.SetTOTP(ctx, u.ID, "", 0); err != nil {
 		return err
 	}
 	if err := st.SetRecoveryCodes(ctx, u.ID, nil); err != nil {

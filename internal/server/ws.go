@@ -34,6 +34,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 			Fields: map[string]string{"origin": r.Header.Get("Origin")}})
 		s.metrics.Handshakes.WithLabelValues("refused").Inc()
 		s.metrics.Refusals.WithLabelValues(refusal.Reason).Inc()
+		s.logRefusal(r, refusal)
 		if countsTowardBan(refusal.Status, refusal.Reason) {
 			if s.bans.Fail(ip, s.clock.Now()) {
 				s.metrics.Bans.Inc()
@@ -77,6 +78,8 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		Refresh:           id.Refresh,
 		MaxMessageBytes:   s.readLimit(),
 		SendQueue:         lim.SendQueue,
+		SendQueueBytes:    lim.SendQueueBytes,
+		Replays:           s.replays,
 		MessagesPerSecond: lim.MessagesPerSecond,
 		MessageBurst:      lim.MessageBurst,
 		UserLimit:         s.userMsgs,
@@ -93,9 +96,12 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 			},
 			RateLimited: func(l string) { s.metrics.RateLimited.WithLabelValues(l).Inc() },
 			Cut: func(reason string) {
-				if reason == "slow_consumer" {
+				switch reason {
+				case "slow_consumer":
 					s.metrics.SlowConsumerCuts.Inc()
 					s.metrics.QueueDrops.Inc() // the frame that found the queue full
+				case "write_timeout": // a reader too slow for the write deadline
+					s.metrics.SlowConsumerCuts.Inc()
 				}
 				s.audit.Record(audit.Event{Type: "connection.cut", Reason: reason, IP: ip, User: id.Principal.Name})
 			},
@@ -133,6 +139,9 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 // open cross-origin handshakes or fetches), and counting them would let it
 // get its visitors' IPs banned. They are refused all the same; a bad
 // credential or CSRF token, which needs an allowed Origin, still counts.
+// A 503 (the store could not check the credential) never counts: the
+// client did nothing wrong, and an outage must not ban everyone who
+// reconnects through it.
 func countsTowardBan(status int, reason string) bool {
 	if status != http.StatusUnauthorized && status != http.StatusForbidden {
 		return false

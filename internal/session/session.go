@@ -4,8 +4,9 @@
 // random bytes; only its SHA-256 is stored, so a database leak does not hand
 // out live sessions. A fresh id is issued at every privilege change (login,
 // second factor), so a cookie planted before login is worthless after it
-// (session fixation). Sessions end after an idle period and at an absolute
-// lifetime, whatever the activity. The cookie is __Host- prefixed, Secure,
+// (session fixation), and at a password change. Sessions end after an idle
+// period and at an absolute lifetime, whatever the activity; an ended
+// session is deleted (when met, and by Sweep), never listed. The cookie is __Host- prefixed, Secure,
 // HttpOnly and SameSite=Strict.
 //
 // Concurrency: a Manager is safe for concurrent use; all state is in the store.
@@ -113,31 +114,54 @@ func (m *Manager) Create(ctx context.Context, u store.User, twoFADone bool, ip, 
 	return value, s, nil
 }
 
-// Rotate replaces the session behind oldValue by a new one with the same
-// user, marking the second factor done when twoFADone. The old id stops
-// working at once.
+// Rotate replaces the session old by a new one for the same user, with a
+// new id and a new CSRF secret, marking the second factor done when
+// twoFADone. The old id stops working at once. The old session is deleted
+// first: when it is already gone (signed out, revoked or its user disabled
+// while the request ran) Rotate answers ErrUnknown and creates nothing, so
+// a rotation cannot bring back a session another action ended.
 func (m *Manager) Rotate(ctx context.Context, old store.Session, u store.User, twoFADone bool) (string, store.Session, error) {
-	value, s, err := m.Create(ctx, u, twoFADone, old.IP, old.UserAgent)
-	if err != nil {
-		return "", store.Session{}, err
-	}
-	if err := m.Store.DeleteSession(ctx, old.IDHash); err != nil && !errors.Is(err, store.ErrNotFound) {
+	if err := m.Store.DeleteSession(ctx, old.IDHash); errors.Is(err, store.ErrNotFound) {
+		return "", store.Session{}, ErrUnknown
+	} else if err != nil {
 		return "", store.Session{}, fmt.Errorf("end old session: %w", err)
 	}
-	return value, s, nil
+	return m.Create(ctx, u, twoFADone, old.IP, old.UserAgent)
 }
 
 // Lookup finds the live session of r's cookie, enforcing the idle and
 // absolute lifetimes (an expired session is deleted) and recording activity.
 func (m *Manager) Lookup(ctx context.Context, r *http.Request) (store.Session, error) {
+	return m.ByCookie(ctx, CookieValue(r))
+}
+
+// CookieValue returns the session cookie r carries, "" when none.
+func CookieValue(r *http.Request) string {
 	c, err := r.Cookie(CookieName)
-	if err != nil || c.Value == "" {
+	if err != nil {
+		return ""
+	}
+	return c.Value
+}
+
+// ByCookie is Lookup for a cookie value already read from the request.
+func (m *Manager) ByCookie(ctx context.Context, value string) (store.Session, error) {
+	if value == "" {
 		return store.Session{}, ErrNoSession
 	}
-	if len(c.Value) != 43 { // 32 bytes base64url: anything else was never ours
+	if len(value) != 43 { // 32 bytes base64url: anything else was never ours
 		return store.Session{}, ErrUnknown
 	}
-	return m.ByHash(ctx, HashID(c.Value))
+	return m.ByHash(ctx, HashID(value))
+}
+
+// Ended reports whether err from Lookup, ByCookie or ByHash is a verdict on
+// the session (none sent, unknown, revoked, idle or expired) rather than a
+// store failure. A caller answers a verdict with "sign in again" and a store
+// failure with "try again later": a database outage must never look like a
+// bad cookie.
+func Ended(err error) bool {
+	return errors.Is(err, ErrNoSession) || errors.Is(err, ErrUnknown) || errors.Is(err, ErrIdle) || errors.Is(err, ErrExpired)
 }
 
 // ByHash is Lookup for a known id hash.
@@ -156,9 +180,10 @@ func (m *Manager) ByHash(ctx context.Context, idHash string) (store.Session, err
 	}
 	// Record activity at most once a minute: a write per request would make
 	// every page view and handshake a database write.
+	// Only last_seen is written, so this cannot undo a concurrent change.
 	if now.Sub(s.LastSeen) > time.Minute {
 		s.LastSeen = now
-		_ = m.Store.UpdateSession(ctx, s)
+		_ = m.Store.TouchSession(ctx, s.IDHash, now)
 	}
 	return s, nil
 }
@@ -183,6 +208,44 @@ func (m *Manager) Expire(ctx context.Context, s store.Session, reason error) {
 	if m.OnExpire != nil {
 		m.OnExpire(s, reason)
 	}
+}
+
+// List returns the user's live sessions, oldest first. A session past a
+// lifetime is expired (deleted, OnExpire called) rather than listed: an
+// ended session's IP and user agent are shown to nobody.
+func (m *Manager) List(ctx context.Context, userID int64) ([]store.Session, error) {
+	all, err := m.Store.ListSessions(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	now := m.now()
+	live := all[:0]
+	for _, s := range all {
+		if reason := m.Expired(s, now); reason != nil {
+			m.Expire(ctx, s, reason)
+			continue
+		}
+		live = append(live, s)
+	}
+	return live, nil
+}
+
+// Sweep deletes every session past its idle or absolute lifetime, of every
+// user, calling OnExpire for each, and returns how many it deleted. Lookup
+// and List expire the sessions they meet; Sweep removes the ones nobody
+// uses any more, so the store keeps no ended session's IP and user agent.
+func (m *Manager) Sweep(ctx context.Context) (int, error) {
+	now := m.now()
+	ended, err := m.Store.DeleteExpiredSessions(ctx, now.Add(-m.absolute()), now.Add(-m.idle()))
+	if err != nil {
+		return 0, fmt.Errorf("sweep sessions: %w", err)
+	}
+	for _, s := range ended {
+		if m.OnExpire != nil {
+			m.OnExpire(s, m.Expired(s, now))
+		}
+	}
+	return len(ended), nil
 }
 
 // Deadline is when s ends at the latest (its absolute lifetime); a live

@@ -22,6 +22,14 @@
 //   - Races on one-time credentials (K4, I4): TakeTicket is one DELETE ...
 //     RETURNING, UseRecoveryCode one DELETE, AcceptTOTPStep one compare-and-
 //     set UPDATE; two concurrent uses cannot both succeed.
+//   - Lost updates (I8): there is no whole-row user or session update.
+//     SetPassword, SetDisabled, SetRoles and SetTOTP each write their own
+//     columns in one statement, and TouchSession only moves last_seen
+//     forward, so an action that read a row earlier (a password change
+//     waiting on argon2) cannot write back fields another action changed.
+//   - Ended sessions kept: DeleteExpiredSessions removes every session past
+//     a lifetime in one statement, so the server's sweep keeps no ended
+//     session's IP or user agent.
 //   - Unbounded reads: Since and History clamp limit to MaxLimit (1000).
 //   - A disk filled through one channel: with Retention set, each channel
 //     keeps at most its Size messages for its TTL. Size is enforced at

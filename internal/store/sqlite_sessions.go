@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"time"
 )
 
 const sessionColumns = `id_hash, public_id, user_id, username, csrf_secret, twofa_done, created_at, last_seen, ip, user_agent`
@@ -53,16 +54,16 @@ func (s *SQLite) SessionByHash(ctx context.Context, idHash string) (Session, err
 	return ss, nil
 }
 
-// UpdateSession rewrites the mutable fields (CSRFSecret, TwoFADone,
-// LastSeen, IP, UserAgent) of the session with ss.IDHash.
-func (s *SQLite) UpdateSession(ctx context.Context, ss Session) error {
+// TouchSession moves last_seen forward to seen and writes nothing else, so
+// recording activity cannot undo a concurrent change to the session.
+func (s *SQLite) TouchSession(ctx context.Context, idHash string, seen time.Time) error {
+	at := fmtTime(seen)
 	res, err := s.db.ExecContext(ctx,
-		`UPDATE sessions SET csrf_secret = ?, twofa_done = ?, last_seen = ?, ip = ?, user_agent = ? WHERE id_hash = ?`,
-		ss.CSRFSecret, boolInt(ss.TwoFADone), fmtTime(ss.LastSeen), ss.IP, ss.UserAgent, ss.IDHash)
+		`UPDATE sessions SET last_seen = MAX(last_seen, ?) WHERE id_hash = ?`, at, idHash)
 	if err != nil {
-		return dbErr("update session", err)
+		return dbErr("touch session", err)
 	}
-	return affectedOne(res, "update session")
+	return affectedOne(res, "touch session")
 }
 
 // DeleteSession answers ErrNotFound when no session had this hash.
@@ -92,6 +93,20 @@ func (s *SQLite) DeleteUserSessions(ctx context.Context, userID int64, keepHash 
 		return nil, dbErr("delete user sessions", err)
 	}
 	return collectSessions(rows, "delete user sessions")
+}
+
+// DeleteExpiredSessions deletes, in one statement, every session past its
+// absolute (created at or before createdBy) or idle (last seen at or before
+// seenBy) lifetime and returns them, so the caller can audit each and close
+// its live sockets. Times are stored in a fixed-width layout, so comparing
+// the text compares the instants.
+func (s *SQLite) DeleteExpiredSessions(ctx context.Context, createdBy, seenBy time.Time) ([]Session, error) {
+	rows, err := s.db.QueryContext(ctx, `DELETE FROM sessions WHERE created_at <= ? OR last_seen <= ? RETURNING `+sessionColumns,
+		fmtTime(createdBy), fmtTime(seenBy))
+	if err != nil {
+		return nil, dbErr("delete expired sessions", err)
+	}
+	return collectSessions(rows, "delete expired sessions")
 }
 
 type sqlRows interface {

@@ -86,22 +86,42 @@ func (s *SQLite) ListUsers(ctx context.Context) ([]User, error) {
 	return out, nil
 }
 
-// UpdateUser rewrites every field of the user with u.ID except CreatedAt.
-// TOTPLastStep never moves backwards here, so a stale read-modify-write
-// cannot reopen a replay window AcceptTOTPStep closed (set TOTPSecret to
-// enrol afresh; the step resets only when the secret changes).
-func (s *SQLite) UpdateUser(ctx context.Context, u User) error {
-	res, err := s.db.ExecContext(ctx,
-		`UPDATE users SET name = ?, password_hash = ?, admin = ?, disabled = ?, roles = ?,
+// SetPassword writes the password hash and nothing else (see Store: a
+// column-only write cannot undo a concurrent disable or role change).
+func (s *SQLite) SetPassword(ctx context.Context, userID int64, hash string) error {
+	return s.setUser(ctx, userID, "set password", `UPDATE users SET password_hash = ? WHERE id = ?`, hash, userID)
+}
+
+// SetDisabled writes the disabled flag and nothing else.
+func (s *SQLite) SetDisabled(ctx context.Context, userID int64, disabled bool) error {
+	return s.setUser(ctx, userID, "set disabled", `UPDATE users SET disabled = ? WHERE id = ?`, boolInt(disabled), userID)
+}
+
+// SetRoles writes the roles and nothing else.
+func (s *SQLite) SetRoles(ctx context.Context, userID int64, roles []string) error {
+	return s.setUser(ctx, userID, "set roles", `UPDATE users SET roles = ? WHERE id = ?`, encodeList(roles), userID)
+}
+
+// SetTOTP writes the TOTP secret and its last accepted step. When the
+// secret is the one already stored the step never moves backwards, so a
+// repeated write cannot reopen a replay window AcceptTOTPStep closed; a new
+// secret starts from lastStep.
+func (s *SQLite) SetTOTP(ctx context.Context, userID int64, secret string, lastStep int64) error {
+	return s.setUser(ctx, userID, "set totp",
+		`UPDATE users SET
 		   totp_last_step = CASE WHEN totp_secret = ? THEN MAX(totp_last_step, ?) ELSE ? END,
 		   totp_secret = ?
 		 WHERE id = ?`,
-		u.Name, u.PasswordHash, boolInt(u.Admin), boolInt(u.Disabled), encodeList(u.Roles),
-		u.TOTPSecret, u.TOTPLastStep, u.TOTPLastStep, u.TOTPSecret, u.ID)
+		secret, lastStep, lastStep, secret, userID)
+}
+
+// setUser runs one single-row UPDATE of users; no row means ErrNotFound.
+func (s *SQLite) setUser(ctx context.Context, userID int64, op, query string, args ...any) error {
+	res, err := s.db.ExecContext(ctx, query, args...)
 	if err != nil {
-		return dbErr(fmt.Sprintf("update user %q", u.Name), err)
+		return dbErr(fmt.Sprintf("%s: user %d", op, userID), err)
 	}
-	return affectedOne(res, fmt.Sprintf("update user %d", u.ID))
+	return affectedOne(res, fmt.Sprintf("%s: user %d", op, userID))
 }
 
 // AcceptTOTPStep records step as used when it is newer than the last one,

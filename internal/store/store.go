@@ -123,7 +123,23 @@ type Store interface {
 	UserByName(ctx context.Context, name string) (User, error)
 	UserByID(ctx context.Context, id int64) (User, error)
 	ListUsers(ctx context.Context) ([]User, error)
-	UpdateUser(ctx context.Context, u User) error
+
+	// The setters below each write only their own columns, in one
+	// statement, so an action that read the user earlier (a password change
+	// waiting on argon2, an enrolment waiting on the user's code) cannot
+	// write back fields another action changed meanwhile: a concurrent
+	// disable or role change stands. Each answers ErrNotFound for an
+	// unknown user.
+
+	// SetPassword replaces the password hash.
+	SetPassword(ctx context.Context, userID int64, hash string) error
+	// SetDisabled disables or enables the user.
+	SetDisabled(ctx context.Context, userID int64, disabled bool) error
+	// SetRoles replaces the user's roles.
+	SetRoles(ctx context.Context, userID int64, roles []string) error
+	// SetTOTP stores a new TOTP secret ("" removes it) and the last
+	// accepted step that goes with it.
+	SetTOTP(ctx context.Context, userID int64, secret string, lastStep int64) error
 	// AcceptTOTPStep records step as used if it is newer than the last one; false means replay.
 	AcceptTOTPStep(ctx context.Context, userID int64, step int64) (bool, error)
 	AnyAdmin(ctx context.Context) (bool, error)
@@ -134,11 +150,17 @@ type Store interface {
 
 	CreateSession(ctx context.Context, s Session) error
 	SessionByHash(ctx context.Context, idHash string) (Session, error)
-	UpdateSession(ctx context.Context, s Session) error
+	// TouchSession records use of the session: LastSeen becomes seen unless
+	// it is already later. Nothing else of the session is written.
+	TouchSession(ctx context.Context, idHash string, seen time.Time) error
 	DeleteSession(ctx context.Context, idHash string) error
 	ListSessions(ctx context.Context, userID int64) ([]Session, error)
 	// DeleteUserSessions deletes every session of the user except keepHash, returning the deleted ones.
 	DeleteUserSessions(ctx context.Context, userID int64, keepHash string) ([]Session, error)
+	// DeleteExpiredSessions deletes every session created at or before
+	// createdBy or last seen at or before seenBy (past its absolute or idle
+	// lifetime) and returns the deleted ones.
+	DeleteExpiredSessions(ctx context.Context, createdBy, seenBy time.Time) ([]Session, error)
 
 	CreateAPIKey(ctx context.Context, k APIKey) (APIKey, error)
 	APIKeyByHash(ctx context.Context, hash string) (APIKey, error)

@@ -43,6 +43,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"TOTPStepReplay", testTOTPStepReplay},
 		{"RecoveryCodes", testRecoveryCodes},
 		{"Sessions", testSessions},
+		{"ExpiredSessions", testExpiredSessions},
+		{"ConcurrentUserSetters", testConcurrentUserSetters},
 		{"APIKeys", testAPIKeys},
 		{"Tickets", testTickets},
 		{"Revocations", testRevocations},
@@ -383,19 +385,45 @@ func testUsers(t *testing.T, s store.Store) {
 	if _, err := s.UserByID(ctx(t), 99999); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("UserByID(unknown) = %v, want ErrNotFound", err)
 	}
-	got.Disabled, got.Roles, got.PasswordHash, got.TOTPSecret = true, []string{"viewer"}, "$argon2id$new", "JBSWY3DPEHPK3PXP"
-	if err := s.UpdateUser(ctx(t), got); err != nil {
-		t.Fatalf("UpdateUser: %v", err)
+	if err := s.SetPassword(ctx(t), alice.ID, "$argon2id$new"); err != nil {
+		t.Fatalf("SetPassword: %v", err)
 	}
-	if u, _ := s.UserByID(ctx(t), alice.ID); !u.Disabled || !slices.Equal(u.Roles, []string{"viewer"}) || u.PasswordHash != "$argon2id$new" || u.TOTPSecret != "JBSWY3DPEHPK3PXP" {
-		t.Fatalf("after UpdateUser: %+v", u)
+	if err := s.SetDisabled(ctx(t), alice.ID, true); err != nil {
+		t.Fatalf("SetDisabled: %v", err)
 	}
-	if err := s.UpdateUser(ctx(t), store.User{ID: 99999, Name: "ghost"}); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("UpdateUser(unknown) = %v, want ErrNotFound", err)
+	if err := s.SetRoles(ctx(t), alice.ID, []string{"viewer"}); err != nil {
+		t.Fatalf("SetRoles: %v", err)
 	}
-	got.Name = "bob"
-	if err := s.UpdateUser(ctx(t), got); !errors.Is(err, store.ErrExists) {
-		t.Errorf("UpdateUser(rename onto bob) = %v, want ErrExists", err)
+	if err := s.SetTOTP(ctx(t), alice.ID, "JBSWY3DPEHPK3PXP", 7); err != nil {
+		t.Fatalf("SetTOTP: %v", err)
+	}
+	want := got
+	want.PasswordHash, want.Disabled, want.Roles, want.TOTPSecret, want.TOTPLastStep = "$argon2id$new", true, []string{"viewer"}, "JBSWY3DPEHPK3PXP", 7
+	if u, _ := s.UserByID(ctx(t), alice.ID); !sameUser(u, want) {
+		t.Fatalf("after the setters: %+v, want %+v", u, want)
+	}
+	if err := s.SetDisabled(ctx(t), alice.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetTOTP(ctx(t), alice.ID, "", 0); err != nil {
+		t.Fatal(err)
+	}
+	want.Disabled, want.TOTPSecret, want.TOTPLastStep = false, "", 0
+	if u, _ := s.UserByID(ctx(t), alice.ID); !sameUser(u, want) {
+		t.Fatalf("after enable and TOTP removal: %+v, want %+v", u, want)
+	}
+	for name, set := range map[string]func() error{
+		"SetPassword": func() error { return s.SetPassword(ctx(t), 99999, "h") },
+		"SetDisabled": func() error { return s.SetDisabled(ctx(t), 99999, true) },
+		"SetRoles":    func() error { return s.SetRoles(ctx(t), 99999, nil) },
+		"SetTOTP":     func() error { return s.SetTOTP(ctx(t), 99999, "JBSWY3DPEHPK3PXP", 1) },
+	} {
+		if err := set(); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("%s(unknown user) = %v, want ErrNotFound", name, err)
+		}
+	}
+	if u, _ := s.UserByID(ctx(t), bob.ID); u.Disabled || u.PasswordHash != "" || len(u.Roles) != 0 || u.TOTPSecret != "" {
+		t.Fatalf("setting alice changed bob: %+v", u)
 	}
 	list, err := s.ListUsers(ctx(t))
 	if err != nil || len(list) != 2 || list[0].Name != "alice" || list[1].Name != "bob" {
@@ -418,14 +446,19 @@ func testTOTPStepReplay(t *testing.T, s store.Store) {
 			t.Fatalf("AcceptTOTPStep(%d) = %v, %v; want %v", tc.step, ok, err, tc.want)
 		}
 	}
-	// A stale read-modify-write must not reopen the replay window.
-	stale := u
-	stale.TOTPLastStep = 0
-	if err := s.UpdateUser(ctx(t), stale); err != nil {
+	// Writing the same secret again with a stale step must not reopen the
+	// replay window; a new secret starts from the step it was confirmed at.
+	if err := s.SetTOTP(ctx(t), u.ID, u.TOTPSecret, 0); err != nil {
 		t.Fatal(err)
 	}
 	if ok, _ := s.AcceptTOTPStep(ctx(t), u.ID, 103); ok {
-		t.Fatal("step 103 accepted again after an UpdateUser with a stale TOTPLastStep")
+		t.Fatal("step 103 accepted again after SetTOTP with the same secret and a stale step")
+	}
+	if err := s.SetTOTP(ctx(t), u.ID, "KRSXG5CTMVRXEZLU", 40); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := s.AcceptTOTPStep(ctx(t), u.ID, 41); !ok {
+		t.Fatal("a new secret kept the old secret's last step")
 	}
 	// Concurrent logins with the same code: exactly one wins.
 	var wg sync.WaitGroup
@@ -513,15 +546,20 @@ func testSessions(t *testing.T, s store.Store) {
 	if _, err := s.SessionByHash(ctx(t), "zz"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("SessionByHash(unknown) = %v, want ErrNotFound", err)
 	}
-	got.TwoFADone, got.LastSeen, got.IP = true, at.Add(time.Hour), "127.0.0.2"
-	if err := s.UpdateSession(ctx(t), got); err != nil {
+	// TouchSession moves LastSeen forward only and writes nothing else.
+	if err := s.TouchSession(ctx(t), "a1", at.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	if again, _ := s.SessionByHash(ctx(t), "a1"); !again.TwoFADone || !again.LastSeen.Equal(at.Add(time.Hour)) || again.IP != "127.0.0.2" {
-		t.Fatalf("after UpdateSession: %+v", again)
+	if err := s.TouchSession(ctx(t), "a1", at.Add(time.Minute)); err != nil {
+		t.Fatal(err)
 	}
-	if err := s.UpdateSession(ctx(t), store.Session{IDHash: "zz"}); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("UpdateSession(unknown) = %v, want ErrNotFound", err)
+	want := sessions[0]
+	want.LastSeen = at.Add(time.Hour)
+	if again, _ := s.SessionByHash(ctx(t), "a1"); !sameSession(again, want) {
+		t.Fatalf("after TouchSession: %+v, want %+v", again, want)
+	}
+	if err := s.TouchSession(ctx(t), "zz", at); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("TouchSession(unknown) = %v, want ErrNotFound", err)
 	}
 	list, err := s.ListSessions(ctx(t), alice.ID)
 	if err != nil || len(list) != 3 {
@@ -560,6 +598,85 @@ func testSessions(t *testing.T, s store.Store) {
 	// Deleting every session (keep nothing) returns them all.
 	if deleted, err := s.DeleteUserSessions(ctx(t), bob.ID, ""); err != nil || len(deleted) != 1 {
 		t.Fatalf("DeleteUserSessions(bob) = %v, %v", deleted, err)
+	}
+}
+
+// testExpiredSessions: DeleteExpiredSessions removes sessions past either
+// lifetime, of every user, returns exactly those, and keeps the rest.
+func testExpiredSessions(t *testing.T, s store.Store) {
+	alice, _ := s.CreateUser(ctx(t), store.User{Name: "alice"})
+	bob, _ := s.CreateUser(ctx(t), store.User{Name: "bob"})
+	now := time.Date(2026, 3, 4, 12, 0, 0, 0, time.UTC)
+	createdBy, seenBy := now.Add(-12*time.Hour), now.Add(-30*time.Minute)
+	for _, ss := range []store.Session{
+		{IDHash: "old", UserID: alice.ID, CreatedAt: createdBy, LastSeen: now},                               // absolute, exactly at the limit
+		{IDHash: "idle", UserID: bob.ID, CreatedAt: now.Add(-time.Hour), LastSeen: seenBy.Add(-time.Second)}, // idle
+		{IDHash: "live", UserID: alice.ID, CreatedAt: createdBy.Add(time.Nanosecond), LastSeen: seenBy.Add(time.Nanosecond)},
+		{IDHash: "new", UserID: bob.ID, CreatedAt: now, LastSeen: now},
+	} {
+		ss.PublicID, ss.Username, ss.CSRFSecret = "p-"+ss.IDHash, "u", "c"
+		if err := s.CreateSession(ctx(t), ss); err != nil {
+			t.Fatalf("CreateSession(%q): %v", ss.IDHash, err)
+		}
+	}
+	deleted, err := s.DeleteExpiredSessions(ctx(t), createdBy, seenBy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hashes []string
+	for _, d := range deleted {
+		hashes = append(hashes, d.IDHash)
+		if d.PublicID != "p-"+d.IDHash {
+			t.Errorf("deleted session %+v lacks its fields", d)
+		}
+	}
+	slices.Sort(hashes)
+	if !slices.Equal(hashes, []string{"idle", "old"}) {
+		t.Fatalf("DeleteExpiredSessions deleted %v, want [idle old]", hashes)
+	}
+	for _, h := range []string{"idle", "old"} {
+		if _, err := s.SessionByHash(ctx(t), h); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("expired session %q still found: %v", h, err)
+		}
+	}
+	for _, h := range []string{"live", "new"} {
+		if _, err := s.SessionByHash(ctx(t), h); err != nil {
+			t.Errorf("live session %q gone: %v", h, err)
+		}
+	}
+	if again, err := s.DeleteExpiredSessions(ctx(t), createdBy, seenBy); err != nil || len(again) != 0 {
+		t.Fatalf("second sweep = %v, %v; want nothing", again, err)
+	}
+}
+
+// testConcurrentUserSetters races each setter against the others, as a
+// password change and a 2FA enrolment race an admin's disable and role
+// change: every write stands, none undoes another.
+func testConcurrentUserSetters(t *testing.T, s store.Store) {
+	for i := range 20 {
+		u, err := s.CreateUser(ctx(t), store.User{Name: fmt.Sprintf("u%d", i), PasswordHash: "old", Roles: []string{"ops", "dev"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		for _, set := range []func() error{
+			func() error { return s.SetPassword(ctx(t), u.ID, "new") },
+			func() error { return s.SetTOTP(ctx(t), u.ID, "JBSWY3DPEHPK3PXP", 9) },
+			func() error { return s.SetDisabled(ctx(t), u.ID, true) },
+			func() error { return s.SetRoles(ctx(t), u.ID, []string{"dev"}) },
+		} {
+			wg.Go(func() {
+				if err := set(); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		got, err := s.UserByID(ctx(t), u.ID)
+		if err != nil || got.PasswordHash != "new" || got.TOTPSecret != "JBSWY3DPEHPK3PXP" || got.TOTPLastStep != 9 ||
+			!got.Disabled || !slices.Equal(got.Roles, []string{"dev"}) {
+			t.Fatalf("round %d: %+v, %v; want every concurrent write to stand", i, got, err)
+		}
 	}
 }
 
@@ -700,4 +817,11 @@ func sameSession(a, b store.Session) bool {
 	ok := ta.Equal(b.CreatedAt) && tb.Equal(b.LastSeen)
 	b.CreatedAt, b.LastSeen = time.Time{}, time.Time{}
 	return ok && a == b
+}
+
+// sameUser compares users field by field (roles as lists, times as instants).
+func sameUser(a, b store.User) bool {
+	return a.ID == b.ID && a.Name == b.Name && a.PasswordHash == b.PasswordHash && a.Admin == b.Admin &&
+		a.Disabled == b.Disabled && slices.Equal(a.Roles, b.Roles) && a.TOTPSecret == b.TOTPSecret &&
+		a.TOTPLastStep == b.TOTPLastStep && a.CreatedAt.Equal(b.CreatedAt)
 }
