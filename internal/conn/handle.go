@@ -209,6 +209,9 @@ func (c *Conn) replay(ctx context.Context, channel string, last, latest uint64, 
 			// Retention pruned what this slow replay had not sent yet. The
 			// answer said recovered, so a gap must not pass silently: cut,
 			// and the resume with since answers recovered:false.
+			if c.opt.Hooks.Cut != nil {
+				c.opt.Hooks.Cut("replay_overtaken")
+			}
 			c.Close(CloseRateLimited, "replay overtaken by retention: reconnect with since")
 			return last, false
 		}

@@ -1,8 +1,12 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"net"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -297,5 +301,105 @@ func TestRetentionSinceOlderThanKept(t *testing.T) {
 	}
 	if err := json.Unmarshal(f.Result, &h); err != nil || len(h.Messages) != 5 || h.Messages[0].Offset != 4 {
 		t.Fatalf("history: %s", f.Result)
+	}
+}
+
+// TestRetentionOvertakesSlowReplay: a client resumes with since, is told
+// recovered:true, then reads so slowly that retention prunes what the
+// replay had not sent yet. It must not receive a silent gap: it gets a
+// contiguous start of the replay, then the socket is cut (4008, audited as
+// replay_overtaken), so its resume with since answers recovered:false.
+func TestRetentionOvertakesSlowReplay(t *testing.T) {
+	const kept = 20
+	ts, k := startTokenServer(t, func(c *config.Config) {
+		room := c.Namespaces["room"]
+		room.HistorySize = kept
+		c.Namespaces["room"] = room
+		c.Limits.UserMessagesPerSecond = 1e6
+		c.Limits.IPMessagesPerSecond = 1e6
+		c.Limits.WriteTimeout = config.Duration(60 * time.Second) // the stall is the reader's, not a dead peer
+		c.Limits.MaxMessageBytes = 1 << 20
+		c.Limits.SendQueueBytes = 2 << 20
+	})
+	backend := ts.apiKey(t, "backend", "publish:room:*")
+	big := `{"channel":"room:slow","data":{"t":"` + strings.Repeat("x", 700<<10) + `"}}`
+	for range kept { // 14 MB: more than the socket buffers and the send queue hold
+		if st, m := ts.api(t, "/api/v1/publish", bearerHeader(backend), big); st != 200 {
+			t.Fatalf("publish: %d %v", st, m)
+		}
+	}
+	// A reader with a small receive buffer, so the replay stalls early.
+	d := websocket.Dialer{TLSClientConfig: ts.tlsConfig(), Subprotocols: []string{"wsguard.v1"}, HandshakeTimeout: 10 * time.Second,
+		NetDialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			c, err := (&net.Dialer{}).DialContext(ctx, "tcp", ts.publicAddr())
+			if err == nil {
+				_ = c.(*net.TCPConn).SetReadBuffer(64 << 10)
+			}
+			return c, err
+		}}
+	ws, _, err := d.Dial("wss://"+ts.host+"/ws", bearerHeader(k.rs(t, claims("reader", time.Hour))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	send(t, ws, map[string]any{"id": 1, "op": "subscribe", "channel": "room:slow", "since": 0})
+	if f := readFrame(t, ws); !f.OK || !strings.Contains(string(f.Result), `"recovered":true`) {
+		t.Fatalf("subscribe: %+v %s", f, f.Result)
+	}
+	// While the replay waits for the reader in its first page (16
+	// messages, 11 MB), the channel moves on by 19: offsets 20 on are all
+	// that is kept, so the second page would start after a gap.
+	for range 19 {
+		if st, m := ts.api(t, "/api/v1/publish", bearerHeader(backend), `{"channel":"room:slow","data":1}`); st != 200 {
+			t.Fatalf("publish: %d %v", st, m)
+		}
+	}
+	// The reader catches up. Whatever reached it is contiguous from 1; the
+	// socket ends (the close frame may be lost behind what the reader left
+	// unread: the cut happened while it was not reading).
+	var next uint64 = 1
+	ended := false
+	for i := 0; i < 2*kept && !ended; i++ {
+		_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_, b, err := ws.ReadMessage()
+		var ce *websocket.CloseError
+		switch {
+		case errors.As(err, &ce):
+			if ce.Code != 4008 || !strings.Contains(ce.Text, "retention") {
+				t.Fatalf("closed %d %q, want 4008 naming retention", ce.Code, ce.Text)
+			}
+			ended = true
+			continue
+		case err != nil:
+			ended = true
+			continue
+		}
+		var f frame
+		if err := json.Unmarshal(b, &f); err != nil {
+			t.Fatal(err)
+		}
+		if f.Push != "message" {
+			continue
+		}
+		if f.Offset != next {
+			t.Fatalf("received offset %d after %d: a gap passed silently", f.Offset, next-1)
+		}
+		next++
+	}
+	if next > 17 {
+		t.Fatalf("the replay reached offset %d; the test wants it stalled in its first page", next-1)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(ts.auditLog(t), `"reason":"replay_overtaken"`) {
+		if time.Now().After(deadline) {
+			t.Fatal("no connection.cut with reason replay_overtaken in the audit log")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// The resume the client makes next is told the gap cannot be filled.
+	ws2 := ts.rightsClient(t, k.rs(t, claims("reader", time.Hour)))
+	f, _ := ws2.do("subscribe", "room:slow", map[string]any{"since": next - 1})
+	if !f.OK || !strings.Contains(string(f.Result), `"recovered":false`) {
+		t.Fatalf("resume from %d: %+v %s, want recovered:false", next-1, f, f.Result)
 	}
 }
