@@ -68,6 +68,7 @@ func start(t *testing.T) *env {
 	cfg.PublicURL = e.base
 	cfg.AllowedOrigins = []string{e.base}
 	cfg.Audit.File = filepath.Join(e.dir, "audit.log")
+	cfg.Audit.KeyFile = filepath.Join(e.dir, "audit.key")
 	cfg.AdminListen = ""
 	cfg.Identity.MaxHashing = 2
 	cfg.Limits.HandshakesPerSecond, cfg.Limits.HandshakeBurst, cfg.Limits.BanAfterFailures = 1000, 1000, 1000

@@ -202,7 +202,7 @@ func TestReadmeTour(t *testing.T) {
 	}
 
 	// Step 6: behind the scenes.
-	if out, err := cli("", "audit", "verify"); err != nil || !strings.Contains(out, "hash chain intact") {
+	if out, err := cli("", "audit", "verify"); err != nil || !strings.Contains(out, "MAC chain intact, signed head at line") {
 		t.Fatalf("audit verify: %v\n%s", err, out)
 	}
 	logb, err := os.ReadFile(filepath.Join(wd, "wsguard-data", "audit.log"))

@@ -2,9 +2,12 @@ package audit
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,65 +20,168 @@ import (
 
 var t0 = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 
-func openTemp(t *testing.T) (*Log, string) {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "sub", "audit.log")
-	l, err := Open(path, Options{Clock: clock.NewFake(t0)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	return l, path
+// memHeads keeps heads in memory, standing in for the store.
+type memHeads struct {
+	mu   sync.Mutex
+	m    map[string]Head
+	fail error // when set, every call fails (the store is down)
 }
 
-func writeN(t *testing.T, n int) (string, [][]byte) {
-	t.Helper()
-	l, path := openTemp(t)
-	for i := range n {
+func newHeads() *memHeads { return &memHeads{m: map[string]Head{}} }
+
+func (h *memHeads) AuditHead(_ context.Context, chain string) (uint64, string, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.fail != nil {
+		return 0, "", h.fail
+	}
+	return h.m[chain].Seq, h.m[chain].Sig, nil
+}
+
+func (h *memHeads) SetAuditHead(_ context.Context, chain string, seq uint64, sig string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.fail != nil {
+		return h.fail
+	}
+	h.m[chain] = Head{seq, sig}
+	return nil
+}
+
+// node is what a wsguard node keeps: a log file, its key file beside it,
+// and a store holding the head.
+type node struct {
+	t     *testing.T
+	path  string
+	heads *memHeads
+}
+
+func newNode(t *testing.T) *node {
+	return &node{t: t, path: filepath.Join(t.TempDir(), "sub", "audit.log"), heads: newHeads()}
+}
+
+func (n *node) open(opts Options) *Log {
+	n.t.Helper()
+	if opts.Clock == nil {
+		opts.Clock = clock.NewFake(t0)
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	opts.Heads = n.heads
+	l, err := Open(n.path, opts)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	n.t.Cleanup(func() { l.Close() })
+	return l
+}
+
+func (n *node) key() []byte {
+	n.t.Helper()
+	key, err := ReadKey(filepath.Join(filepath.Dir(n.path), "audit.key"))
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	return key
+}
+
+func (n *node) head() *Head {
+	h, err := LoadHead(context.Background(), n.heads, n.key())
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	return &h
+}
+
+func (n *node) read() []byte {
+	n.t.Helper()
+	data, err := os.ReadFile(n.path)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	return data
+}
+
+// verify checks the bytes as the node's log, with its key and head.
+func (n *node) verify(data []byte) (int, error) {
+	return Verify(bytes.NewReader(data), n.key(), n.head())
+}
+
+// writeN records n login failures and returns the log's lines.
+func (n *node) writeN(count int) [][]byte {
+	n.t.Helper()
+	l := n.open(Options{})
+	for i := range count {
 		l.Record(Event{Type: "login.failed", IP: "192.0.2.1", User: fmt.Sprintf("user%d", i), Fields: map[string]string{"path": "/login"}})
 	}
 	if err := l.Close(); err != nil {
-		t.Fatal(err)
+		n.t.Fatal(err)
 	}
 	if l.Errors() != 0 {
-		t.Fatalf("%d write errors", l.Errors())
+		n.t.Fatalf("%d write errors", l.Errors())
 	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return path, bytes.SplitAfter(data, []byte("\n"))[:n]
+	return bytes.SplitAfter(n.read(), []byte("\n"))[:count]
 }
 
-func verifyBytes(b []byte) (int, error) { return Verify(bytes.NewReader(b)) }
-
 func TestChainVerifies(t *testing.T) {
-	path, lines := writeN(t, 100)
+	n := newNode(t)
+	lines := n.writeN(100)
 	if len(lines) != 100 {
 		t.Fatalf("%d lines", len(lines))
 	}
-	f, _ := os.Open(path)
+	f, _ := os.Open(n.path)
 	defer f.Close()
-	n, err := Verify(f)
-	if err != nil || n != 100 {
-		t.Fatalf("Verify = %d, %v", n, err)
+	got, err := Verify(f, n.key(), n.head())
+	if err != nil || got != 100 {
+		t.Fatalf("Verify = %d, %v", got, err)
 	}
-	var first, second record
+	if h := n.head(); h.Seq != 100 {
+		t.Fatalf("head at seq %d, want 100", h.Seq)
+	}
+	var first record
 	json.Unmarshal(lines[0], &first)
-	json.Unmarshal(lines[1], &second)
-	if first.Seq != 1 || first.Prev != chainStart || first.TS != "2026-11-22T10:00:00Z" || first.Type != "login.failed" {
+	if first.Seq != 1 || first.TS != "2026-11-22T10:00:00Z" || first.Type != "login.failed" || len(first.MAC) != 64 {
 		t.Fatalf("first record %+v", first)
 	}
-	if second.Prev != hashLine(bytes.TrimSuffix(lines[0], []byte("\n"))) {
-		t.Fatal("second prev is not the hash of the first line")
+	dir := filepath.Dir(n.path)
+	for _, name := range []string{"audit.log", "audit.key", "audit.log.lock"} {
+		if info, err := os.Stat(filepath.Join(dir, name)); err != nil || info.Mode().Perm() != 0o600 {
+			t.Fatalf("%s: %v, want mode 0600", name, err)
+		}
 	}
-	if info, _ := os.Stat(path); info.Mode().Perm() != 0o600 {
-		t.Fatalf("mode %v, want 0600", info.Mode().Perm())
+	if info, _ := os.Stat(dir); info.Mode().Perm() != 0o700 {
+		t.Fatalf("directory mode %v, want 0700", info.Mode().Perm())
 	}
 }
 
+// reseal rewrites lines as an attacker without the key would have to: a
+// chain that verifies under some other key.
+func reseal(t *testing.T, lines [][]byte, key []byte) [][]byte {
+	out := make([][]byte, len(lines))
+	prev := chainStart
+	for i, l := range lines {
+		var rec record
+		if err := json.Unmarshal(l, &rec); err != nil {
+			t.Fatal(err)
+		}
+		if i == len(lines)-1 {
+			rec.User = "nobody" // the point of the rewrite
+		}
+		line, mac, err := seal(key, prev, rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[i], prev = append(line, '\n'), mac
+	}
+	return out
+}
+
+// TestVerifyDetectsTampering: an attacker who can write the log file but
+// not read the key edits it; audit verify names the first bad line.
 func TestVerifyDetectsTampering(t *testing.T) {
-	_, lines := writeN(t, 10)
+	n := newNode(t)
+	lines := n.writeN(10)
 	join := func(ls [][]byte) []byte { return bytes.Join(ls, nil) }
 	clone := func() [][]byte {
 		out := make([][]byte, len(lines))
@@ -94,7 +200,7 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			ls := clone()
 			ls[4] = bytes.Replace(ls[4], []byte("user4"), []byte("userX"), 1)
 			return join(ls)
-		}, 6, "prev hash does not match line 5"},
+		}, 5, "MAC does not verify"},
 		{"edit one byte of line 5, no longer parses", func() []byte {
 			ls := clone()
 			ls[4][0] = '['
@@ -108,19 +214,44 @@ func TestVerifyDetectsTampering(t *testing.T) {
 		{"delete line 5", func() []byte {
 			ls := clone()
 			return join(append(ls[:4], ls[5:]...))
-		}, 5, "prev hash does not match line 4"},
+		}, 5, "seq 6, want 5"},
+		{"delete line 5 and renumber the rest", func() []byte {
+			ls := clone()
+			ls = append(ls[:4], ls[5:]...)
+			for i := 4; i < len(ls); i++ {
+				ls[i] = bytes.Replace(ls[i], []byte(fmt.Sprintf(`{"seq":%d,`, i+2)), []byte(fmt.Sprintf(`{"seq":%d,`, i+1)), 1)
+			}
+			return join(ls)
+		}, 5, "MAC does not verify"},
 		{"swap lines 5 and 6", func() []byte {
 			ls := clone()
 			ls[4], ls[5] = ls[5], ls[4]
 			return join(ls)
-		}, 5, "edited, removed or reordered"},
+		}, 5, "seq 6, want 5"},
 		{"delete the first line", func() []byte {
 			return join(clone()[1:])
-		}, 1, "chain start"},
+		}, 1, "seq 2, want 1"},
 		{"duplicate line 3", func() []byte {
 			ls := clone()
 			return join(append(ls[:3], ls[2:]...))
-		}, 4, "prev hash"},
+		}, 4, "seq 3, want 4"},
+		{"truncate the tail: the last 3 lines cut off", func() []byte {
+			return join(clone()[:7])
+		}, 8, "tail was cut off"},
+		{"truncate everything", func() []byte {
+			return nil
+		}, 1, "tail was cut off"},
+		{"edit the last line", func() []byte {
+			ls := clone()
+			ls[9] = bytes.Replace(ls[9], []byte("user9"), []byte("userX"), 1)
+			return join(ls)
+		}, 10, "MAC does not verify"},
+		{"rewrite the whole chain with another key", func() []byte {
+			return join(reseal(t, clone(), []byte("attacker's guess")))
+		}, 1, "MAC does not verify"},
+		{"rewrite the whole chain with an empty key", func() []byte {
+			return join(reseal(t, clone(), nil))
+		}, 1, "MAC does not verify"},
 		{"torn final write", func() []byte {
 			b := join(clone())
 			return b[:len(b)-20]
@@ -141,7 +272,7 @@ func TestVerifyDetectsTampering(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			n, err := verifyBytes(tt.mutate())
+			got, err := n.verify(tt.mutate())
 			var ve *VerifyError
 			if !errors.As(err, &ve) {
 				t.Fatalf("err = %v, want *VerifyError", err)
@@ -149,33 +280,68 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			if ve.Line != tt.wantLine || !strings.Contains(ve.Reason, tt.wantIn) {
 				t.Fatalf("got %q, want line %d containing %q", err, tt.wantLine, tt.wantIn)
 			}
-			if n != tt.wantLine-1 {
-				t.Fatalf("lines = %d, want %d", n, tt.wantLine-1)
+			if got != tt.wantLine-1 {
+				t.Fatalf("lines = %d, want %d", got, tt.wantLine-1)
 			}
 			if !strings.HasPrefix(err.Error(), fmt.Sprintf("line %d: ", tt.wantLine)) {
 				t.Fatalf("message %q does not name the line", err)
 			}
 		})
 	}
-	// The untouched log still verifies.
-	if n, err := verifyBytes(join(lines)); err != nil || n != 10 {
-		t.Fatalf("Verify = %d, %v", n, err)
+	// The untouched log still verifies, with and without its head.
+	if got, err := n.verify(join(lines)); err != nil || got != 10 {
+		t.Fatalf("Verify = %d, %v", got, err)
+	}
+	if got, err := Verify(bytes.NewReader(join(lines)), n.key(), nil); err != nil || got != 10 {
+		t.Fatalf("Verify without head = %d, %v", got, err)
+	}
+	// What the head is for: without it, a cut tail cannot be told apart
+	// from a shorter log.
+	if got, err := Verify(bytes.NewReader(join(lines[:7])), n.key(), nil); err != nil || got != 7 {
+		t.Fatalf("Verify of a cut log without head = %d, %v (documented as undetectable)", got, err)
+	}
+}
+
+// TestVerifyDetectsOtherChain: the log replaced by another one written
+// with the same key and as long (an older segment, a copy from before) is
+// caught by the head.
+func TestVerifyDetectsOtherChain(t *testing.T) {
+	n := newNode(t)
+	n.writeN(5)
+	older := n.read()
+	if err := os.Remove(n.path); err != nil {
+		t.Fatal(err)
+	}
+	n.heads.m = map[string]Head{} // as if started over, then 5 more events
+	l := n.open(Options{Clock: clock.NewFake(t0.Add(time.Hour))})
+	for i := range 5 {
+		l.Record(Event{Type: "login.failed", User: fmt.Sprintf("user%d", i)})
+	}
+	l.Close()
+	if got, err := n.verify(n.read()); err != nil || got != 5 {
+		t.Fatalf("current log: %d, %v", got, err)
+	}
+	got, err := n.verify(older)
+	var ve *VerifyError
+	if !errors.As(err, &ve) || ve.Line != 5 || !strings.Contains(ve.Reason, "signed head") || got != 4 {
+		t.Fatalf("older log in its place: %d, %v; want line 5 not named by the head", got, err)
 	}
 }
 
 func TestLogInjection(t *testing.T) {
-	l, path := openTemp(t)
+	n := newNode(t)
+	l := n.open(Options{})
 	evil := "mallory\n{\"seq\":2,\"ts\":\"2026-11-22T10:00:00Z\",\"type\":\"login.ok\",\"user\":\"admin\",\"prev\":\"" + chainStart + "\"}\n"
 	l.Record(Event{Type: "login.failed", User: evil, IP: "192.0.2.1\r\nX: y",
 		Fields: map[string]string{"origin": "https://evil.example\n\"}", "channel": "room:\u2028x\x00"}})
 	l.Record(Event{Type: "login.failed", User: "alice"})
 	l.Close()
-	data, _ := os.ReadFile(path)
+	data := n.read()
 	if got := bytes.Count(data, []byte("\n")); got != 2 {
 		t.Fatalf("%d lines, want 2:\n%s", got, data)
 	}
-	if n, err := verifyBytes(data); err != nil || n != 2 {
-		t.Fatalf("Verify = %d, %v", n, err)
+	if got, err := n.verify(data); err != nil || got != 2 {
+		t.Fatalf("Verify = %d, %v", got, err)
 	}
 	var rec record
 	if err := json.Unmarshal(bytes.SplitN(data, []byte("\n"), 2)[0], &rec); err != nil {
@@ -190,7 +356,8 @@ func TestLogInjection(t *testing.T) {
 }
 
 func TestRedaction(t *testing.T) {
-	l, path := openTemp(t)
+	n := newNode(t)
+	l := n.open(Options{})
 	jwt := "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIn0.c2lnbmF0dXJl"
 	long := strings.Repeat("é", 300) // 600 bytes
 	fields := map[string]string{
@@ -202,8 +369,8 @@ func TestRedaction(t *testing.T) {
 	}
 	l.Record(Event{Type: "test", User: long, Fields: fields})
 	l.Close()
-	data, _ := os.ReadFile(path)
-	if _, err := verifyBytes(data); err != nil {
+	data := n.read()
+	if _, err := n.verify(data); err != nil {
 		t.Fatal(err)
 	}
 	for _, secret := range []string{"hunter2", "__Host-wsguard", "xyz", "123456", "654321", "hi", "abc.def", jwt} {
@@ -231,14 +398,15 @@ func TestRedaction(t *testing.T) {
 }
 
 func TestManyFieldsCapped(t *testing.T) {
-	l, path := openTemp(t)
+	n := newNode(t)
+	l := n.open(Options{})
 	f := map[string]string{}
 	for i := range 1000 {
 		f[fmt.Sprintf("f%04d", i)] = "v"
 	}
 	l.Record(Event{Type: "test", Fields: f})
 	l.Close()
-	data, _ := os.ReadFile(path)
+	data := n.read()
 	var rec record
 	json.Unmarshal(data, &rec)
 	if len(rec.Fields) != MaxFields+1 || rec.Fields["_dropped_fields"] != "968" {
@@ -247,68 +415,65 @@ func TestManyFieldsCapped(t *testing.T) {
 }
 
 func TestReopenContinuesChain(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "audit.log")
+	n := newNode(t)
 	for round := range 3 {
-		l, err := Open(path, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		l := n.open(Options{})
 		for i := range 5 {
 			l.Record(Event{Type: "round", Fields: map[string]string{"n": fmt.Sprint(round, i)}})
 		}
 		l.Close()
 	}
-	data, _ := os.ReadFile(path)
-	if n, err := verifyBytes(data); err != nil || n != 15 {
-		t.Fatalf("Verify = %d, %v", n, err)
+	if got, err := n.verify(n.read()); err != nil || got != 15 {
+		t.Fatalf("Verify = %d, %v", got, err)
 	}
 }
 
 func TestReopenRepairsTornTail(t *testing.T) {
 	for _, cut := range []int{1, 20} {
 		t.Run(fmt.Sprint("cut ", cut), func(t *testing.T) {
-			path, lines := writeN(t, 5)
-			data, _ := os.ReadFile(path)
-			os.WriteFile(path, data[:len(data)-cut], 0o600)
-			if _, err := verifyBytes(data[:len(data)-cut]); err == nil || !strings.Contains(err.Error(), "torn") {
+			n := newNode(t)
+			lines := n.writeN(5)
+			data := n.read()
+			// The crash came before the last line's head was saved.
+			n.heads.m[chainID(n.key())] = signHead(n.key(), 4, macOf(t, lines[3]))
+			os.WriteFile(n.path, data[:len(data)-cut], 0o600)
+			if _, err := n.verify(data[:len(data)-cut]); err == nil || !strings.Contains(err.Error(), "torn") {
 				t.Fatalf("torn tail not reported: %v", err)
 			}
-			l, err := Open(path, Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
+			var broke int
+			l := n.open(Options{OnBreak: func() { broke++ }})
 			l.Record(Event{Type: "after"})
 			l.Close()
-			data, _ = os.ReadFile(path)
-			n, err := verifyBytes(data)
-			if err != nil {
-				t.Fatalf("after repair: %v\n%s", err, data)
+			data = n.read()
+			got, err := n.verify(data)
+			if err != nil || broke != 0 {
+				t.Fatalf("after repair: %v, %d breaks\n%s", err, broke, data)
 			}
 			if cut == 1 { // only the newline was lost: the record is kept
-				if n != 6 || !bytes.HasPrefix(data, bytes.Join(lines, nil)) {
-					t.Fatalf("lines %d, want 6 with the originals kept", n)
+				if got != 6 || !bytes.HasPrefix(data, bytes.Join(lines, nil)) {
+					t.Fatalf("lines %d, want 6 with the originals kept", got)
 				}
 			} else { // fragment dropped, and the drop is itself recorded
-				if n != 6 || !bytes.Contains(data, []byte("audit.torn_tail")) {
-					t.Fatalf("lines %d, want 4 + torn_tail + after:\n%s", n, data)
+				if got != 6 || !bytes.Contains(data, []byte("audit.torn_tail")) {
+					t.Fatalf("lines %d, want 4 + torn_tail + after:\n%s", got, data)
 				}
 			}
 		})
 	}
 }
 
-func TestOpenRefusesCorruptTail(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "audit.log")
-	os.WriteFile(path, []byte("not json\n"), 0o600)
-	if _, err := Open(path, Options{}); err == nil {
-		t.Fatal("opened a log whose last line is not a record")
+func macOf(t *testing.T, line []byte) string {
+	var rec record
+	if err := json.Unmarshal(line, &rec); err != nil {
+		t.Fatal(err)
 	}
+	return rec.MAC
 }
 
 func TestOpenLongLines(t *testing.T) {
-	// Lines longer than the tail chunk read on Open.
-	path := filepath.Join(t.TempDir(), "audit.log")
-	l, _ := Open(path, Options{})
+	// Lines longer than the first read of the tail.
+	n := newNode(t)
+	l := n.open(Options{})
 	big := map[string]string{}
 	for i := range MaxFields {
 		big[fmt.Sprint("f", i)] = strings.Repeat("\x01", MaxValueBytes) // escapes to 6 bytes each
@@ -317,20 +482,19 @@ func TestOpenLongLines(t *testing.T) {
 		l.Record(Event{Type: "big", Fields: big})
 	}
 	l.Close()
-	if l, err := Open(path, Options{}); err != nil {
-		t.Fatal(err)
-	} else {
-		l.Record(Event{Type: "after"})
-		l.Close()
-	}
-	data, _ := os.ReadFile(path)
-	if n, err := verifyBytes(data); err != nil || n != 4 {
-		t.Fatalf("Verify = %d, %v (line length %d)", n, err, bytes.IndexByte(data, '\n'))
+	var broke int
+	l = n.open(Options{OnBreak: func() { broke++ }})
+	l.Record(Event{Type: "after"})
+	l.Close()
+	data := n.read()
+	if got, err := n.verify(data); err != nil || got != 4 || broke != 0 {
+		t.Fatalf("Verify = %d, %v, %d breaks (line length %d)", got, err, broke, bytes.IndexByte(data, '\n'))
 	}
 }
 
 func TestConcurrentRecord(t *testing.T) {
-	l, path := openTemp(t)
+	n := newNode(t)
+	l := n.open(Options{})
 	var wg sync.WaitGroup
 	for g := range 8 {
 		wg.Add(1)
@@ -343,24 +507,50 @@ func TestConcurrentRecord(t *testing.T) {
 	}
 	wg.Wait()
 	l.Close()
-	data, _ := os.ReadFile(path)
-	if n, err := verifyBytes(data); err != nil || n != 200 {
-		t.Fatalf("Verify = %d, %v", n, err)
+	if got, err := n.verify(n.read()); err != nil || got != 200 {
+		t.Fatalf("Verify = %d, %v", got, err)
 	}
 }
 
 func TestWriteErrorsCounted(t *testing.T) {
 	var hooked int
-	path := filepath.Join(t.TempDir(), "audit.log")
-	l, err := Open(path, Options{OnError: func() { hooked++ }})
-	if err != nil {
-		t.Fatal(err)
-	}
+	n := newNode(t)
+	l := n.open(Options{OnError: func() { hooked++ }})
 	l.Record(Event{Type: "ok"})
 	l.Close()
 	l.Record(Event{Type: "after close"}) // must not panic
 	if l.Errors() != 1 || hooked != 1 {
 		t.Fatalf("Errors = %d, hook %d, want 1", l.Errors(), hooked)
+	}
+}
+
+// TestStoreDownHeadLags: while the store cannot save the head, events are
+// still written (and the failed saves counted); the log runs ahead of its
+// head, which is not a break, and the head catches up afterwards.
+func TestStoreDownHeadLags(t *testing.T) {
+	n := newNode(t)
+	var hooked, broke int
+	l := n.open(Options{OnError: func() { hooked++ }, OnBreak: func() { broke++ }})
+	l.Record(Event{Type: "before"})
+	n.heads.mu.Lock()
+	n.heads.fail = errors.New("database is locked")
+	n.heads.mu.Unlock()
+	for range 3 {
+		l.Record(Event{Type: "during"})
+	}
+	l.Close()
+	if hooked != 3 {
+		t.Fatalf("%d failed head saves reported, want 3", hooked)
+	}
+	n.heads.fail = nil
+	if h := n.head(); h.Seq != 1 {
+		t.Fatalf("head at %d, want 1 (saves failed)", h.Seq)
+	}
+	l = n.open(Options{OnBreak: func() { broke++ }})
+	l.Record(Event{Type: "after"})
+	l.Close()
+	if got, err := n.verify(n.read()); err != nil || got != 5 || broke != 0 || n.head().Seq != 5 {
+		t.Fatalf("Verify = %d, %v; %d breaks; head %d", got, err, broke, n.head().Seq)
 	}
 }
 
@@ -375,57 +565,56 @@ func TestNop(t *testing.T) {
 
 func TestVerifyRefusesHugeLine(t *testing.T) {
 	in := bytes.Repeat([]byte("a"), maxLine+10)
-	_, err := verifyBytes(in)
+	_, err := Verify(bytes.NewReader(in), nil, nil)
 	var ve *VerifyError
 	if !errors.As(err, &ve) || ve.Line != 1 {
 		t.Fatalf("err = %v", err)
 	}
-	if n, err := verifyBytes(nil); n != 0 || err != nil {
-		t.Fatalf("empty log: %d, %v", n, err)
+	if got, err := Verify(bytes.NewReader(nil), nil, nil); got != 0 || err != nil {
+		t.Fatalf("empty log: %d, %v", got, err)
 	}
 }
 
 func FuzzVerify(f *testing.F) {
-	dir := f.TempDir()
-	l, _ := Open(filepath.Join(dir, "a.log"), Options{Clock: clock.NewFake(t0)})
+	n := &node{path: filepath.Join(f.TempDir(), "a.log"), heads: newHeads()}
+	l, _ := Open(n.path, Options{Clock: clock.NewFake(t0), Heads: n.heads})
 	l.Record(Event{Type: "login.failed", User: "a\nb", Fields: map[string]string{"origin": "x"}})
 	l.Record(Event{Type: "login.ok", User: "bob"})
 	l.Close()
-	good, _ := os.ReadFile(filepath.Join(dir, "a.log"))
+	key, _ := ReadKey(filepath.Join(filepath.Dir(n.path), "audit.key"))
+	good, _ := os.ReadFile(n.path)
 	f.Add(good)
 	f.Add(good[:len(good)-3])
 	f.Add([]byte("\n"))
-	f.Add([]byte(`{"seq":1,"ts":"x","type":"t","prev":"` + chainStart + `"}` + "\n"))
+	f.Add([]byte(`{"seq":1,"ts":"x","type":"t","mac":"` + chainStart + `"}` + "\n"))
 	f.Add([]byte(`{"seq":1}{"seq":2}` + "\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		n, err := Verify(bytes.NewReader(data))
+		got, err := Verify(bytes.NewReader(data), key, nil)
 		if err == nil {
-			if want := bytes.Count(data, []byte("\n")); n != want {
-				t.Fatalf("verified %d lines of %d", n, want)
+			if want := bytes.Count(data, []byte("\n")); got != want {
+				t.Fatalf("verified %d lines of %d", got, want)
+			}
+			if !bytes.HasPrefix(good, data) {
+				t.Fatalf("a log not written with the key verified:\n%q", data)
 			}
 			return
 		}
 		var ve *VerifyError
-		if !errors.As(err, &ve) || ve.Line != n+1 {
-			t.Fatalf("err %v after %d lines", err, n)
+		if !errors.As(err, &ve) || ve.Line != got+1 {
+			t.Fatalf("err %v after %d lines", err, got)
 		}
 	})
 }
 
 // TestTwoWritersOneChain: a running server and a CLI command append to the
-// same file through separate Logs; the chain must stay whole.
+// same file through separate Logs; the chain stays whole and both move the
+// head.
 func TestTwoWritersOneChain(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "audit.log")
-	server, err := Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer server.Close()
+	n := newNode(t)
+	var broke int
+	server := n.open(Options{OnBreak: func() { broke++ }})
 	server.Record(Event{Type: "server.start"})
-	cli, err := Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cli := n.open(Options{OnBreak: func() { broke++ }})
 	for i := range 20 {
 		if i%3 == 0 {
 			cli.Record(Event{Type: "cli.disable", User: fmt.Sprint("u", i)})
@@ -433,10 +622,238 @@ func TestTwoWritersOneChain(t *testing.T) {
 			server.Record(Event{Type: "handshake.refused", Reason: fmt.Sprint(i)})
 		}
 	}
+	cli.Record(Event{Type: "cli.last"})
+	if h := n.head(); h.Seq != 22 {
+		t.Fatalf("head at %d after the CLI's last write, want 22", h.Seq)
+	}
 	cli.Close()
 	server.Record(Event{Type: "server.after"})
-	data, _ := os.ReadFile(path)
-	if n, err := verifyBytes(data); err != nil || n != 22 {
-		t.Fatalf("Verify = %d, %v\n%s", n, err, data)
+	data := n.read()
+	if got, err := n.verify(data); err != nil || got != 23 || broke != 0 {
+		t.Fatalf("Verify = %d, %v, %d breaks\n%s", got, err, broke, data)
 	}
+}
+
+// breakLog captures what a Log reports at error level.
+type breakLog struct {
+	buf   bytes.Buffer
+	mu    sync.Mutex
+	count int
+}
+
+func (b *breakLog) opts() Options {
+	return Options{
+		Logger:  slog.New(slog.NewTextHandler(&lockedWriter{b}, &slog.HandlerOptions{Level: slog.LevelError})),
+		OnBreak: func() { b.mu.Lock(); b.count++; b.mu.Unlock() },
+	}
+}
+
+type lockedWriter struct{ b *breakLog }
+
+func (w *lockedWriter) Write(p []byte) (int, error) {
+	w.b.mu.Lock()
+	defer w.b.mu.Unlock()
+	return w.b.buf.Write(p)
+}
+
+// checkNewSegment asserts that the log at n.path is a new chain whose
+// first line records a break for reason, followed by want events, and
+// that the lines found were set aside unchanged.
+func checkNewSegment(t *testing.T, n *node, reason string, found []byte, want ...string) {
+	t.Helper()
+	data := n.read()
+	if got, err := n.verify(data); err != nil || got != 1+len(want) {
+		t.Fatalf("new segment: Verify = %d, %v\n%s", got, err, data)
+	}
+	lines := bytes.Split(bytes.TrimSuffix(data, []byte("\n")), []byte("\n"))
+	var first record
+	json.Unmarshal(lines[0], &first)
+	if first.Seq != 1 || first.Type != "audit.chain_broken" || first.Reason != reason || first.Fields["detail"] == "" {
+		t.Fatalf("first line %s, want audit.chain_broken with reason %q", lines[0], reason)
+	}
+	for i, typ := range want {
+		var rec record
+		json.Unmarshal(lines[i+1], &rec)
+		if rec.Type != typ {
+			t.Fatalf("line %d is %q, want %q", i+2, rec.Type, typ)
+		}
+	}
+	aside, _ := filepath.Glob(n.path + ".broken-*")
+	if len(found) == 0 {
+		if len(aside) != 0 || first.Fields["moved_to"] != "" {
+			t.Fatalf("an empty log was set aside: %v %q", aside, first.Fields["moved_to"])
+		}
+		return
+	}
+	if len(aside) != 1 || first.Fields["moved_to"] != filepath.Base(aside[0]) {
+		t.Fatalf("set aside %v, event names %q", aside, first.Fields["moved_to"])
+	}
+	if kept, _ := os.ReadFile(aside[0]); !bytes.Equal(kept, found) {
+		t.Fatalf("the lines found were not kept as found:\n%s\nwant\n%s", kept, found)
+	}
+}
+
+// TestWriterRefusesTamperedTail: between two runs an attacker who can
+// write the log (and, in one row, the database) but not read the key
+// tampers with it. The next writer does not continue the chain: it sets
+// the log aside, starts a new chain whose first line records the break,
+// logs at error level and reports it.
+func TestWriterRefusesTamperedTail(t *testing.T) {
+	tests := []struct {
+		name   string
+		tamper func(t *testing.T, n *node, lines [][]byte)
+		reason string
+	}{
+		{"truncated tail", func(t *testing.T, n *node, lines [][]byte) {
+			os.WriteFile(n.path, bytes.Join(lines[:3], nil), 0o600)
+		}, "truncated"},
+		{"emptied", func(t *testing.T, n *node, lines [][]byte) {
+			os.WriteFile(n.path, nil, 0o600)
+		}, "truncated"},
+		{"deleted", func(t *testing.T, n *node, lines [][]byte) {
+			os.Remove(n.path)
+		}, "truncated"},
+		{"last line edited", func(t *testing.T, n *node, lines [][]byte) {
+			lines[4] = bytes.Replace(lines[4], []byte("user4"), []byte("userX"), 1)
+			os.WriteFile(n.path, bytes.Join(lines, nil), 0o600)
+		}, "edited"},
+		{"last two lines swapped", func(t *testing.T, n *node, lines [][]byte) {
+			lines[3], lines[4] = lines[4], lines[3]
+			os.WriteFile(n.path, bytes.Join(lines, nil), 0o600)
+		}, "truncated"},
+		{"chain rewritten without the key", func(t *testing.T, n *node, lines [][]byte) {
+			os.WriteFile(n.path, bytes.Join(reseal(t, lines, []byte("guess")), nil), 0o600)
+		}, "edited"},
+		{"last line not a record", func(t *testing.T, n *node, lines [][]byte) {
+			os.WriteFile(n.path, append(bytes.Join(lines, nil), "not json\n"...), 0o600)
+		}, "unreadable"},
+		{"head deleted from the database", func(t *testing.T, n *node, lines [][]byte) {
+			n.heads.m = map[string]Head{}
+		}, "no_head"},
+		{"key file replaced", func(t *testing.T, n *node, lines [][]byte) {
+			os.WriteFile(filepath.Join(filepath.Dir(n.path), "audit.key"), []byte(strings.Repeat("ab", 32)+"\n"), 0o600)
+		}, "no_head"}, // the head is kept per key
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n := newNode(t)
+			tt.tamper(t, n, n.writeN(5))
+			found, _ := os.ReadFile(n.path)
+			var bl breakLog
+			l := n.open(bl.opts())
+			l.Record(Event{Type: "after"})
+			l.Close()
+			if bl.count != 1 || !strings.Contains(bl.buf.String(), "does not match its key or signed head") ||
+				!strings.Contains(bl.buf.String(), "reason="+tt.reason) {
+				t.Fatalf("%d breaks reported; error log:\n%s", bl.count, bl.buf.String())
+			}
+			checkNewSegment(t, n, tt.reason, found, "after")
+		})
+	}
+	t.Run("untouched", func(t *testing.T) {
+		n := newNode(t)
+		n.writeN(5)
+		var bl breakLog
+		l := n.open(bl.opts())
+		l.Record(Event{Type: "after"})
+		l.Close()
+		if got, err := n.verify(n.read()); err != nil || got != 6 || bl.count != 0 || bl.buf.Len() != 0 {
+			t.Fatalf("Verify = %d, %v; %d breaks\n%s", got, err, bl.count, bl.buf.String())
+		}
+	})
+}
+
+// TestRunningWriterRefusesTruncatedLog: while a server runs, its log is cut
+// short under it. Its next event does not continue the chain over the cut:
+// it starts a new segment recording the break. The CLI, another process
+// writing the same log, then follows the new segment without a second
+// break.
+func TestRunningWriterRefusesTruncatedLog(t *testing.T) {
+	n := newNode(t)
+	var bl breakLog
+	server := n.open(bl.opts())
+	for i := range 5 {
+		server.Record(Event{Type: "login.failed", User: fmt.Sprint("user", i)})
+	}
+	lines := bytes.SplitAfter(n.read(), []byte("\n"))
+	found := bytes.Join(lines[:3], nil)
+	if err := os.WriteFile(n.path, found, 0o600); err != nil { // truncate in place
+		t.Fatal(err)
+	}
+	server.Record(Event{Type: "login.failed", User: "next"})
+	if bl.count != 1 {
+		t.Fatalf("%d breaks reported, want 1:\n%s", bl.count, bl.buf.String())
+	}
+	cli := n.open(bl.opts())
+	cli.Record(Event{Type: "user.disabled"})
+	cli.Close()
+	server.Record(Event{Type: "login.ok"})
+	server.Close()
+	if bl.count != 1 {
+		t.Fatalf("%d breaks reported, want 1:\n%s", bl.count, bl.buf.String())
+	}
+	checkNewSegment(t, n, "truncated", found, "login.failed", "user.disabled", "login.ok")
+}
+
+// TestRotate: the operator rotates the log while a server writes it. The
+// new log starts with an audit.rotated event linking the old one, both
+// verify, the server follows to the new file, and no break is reported.
+func TestRotate(t *testing.T) {
+	n := newNode(t)
+	var bl breakLog
+	server := n.open(bl.opts())
+	for range 3 {
+		server.Record(Event{Type: "login.failed"})
+	}
+	old := n.read()
+	oldHead := *n.head()
+	cli := n.open(bl.opts())
+	aside, err := cli.Rotate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli.Close()
+	server.Record(Event{Type: "login.ok"})
+	server.Close()
+	if bl.count != 0 {
+		t.Fatalf("rotation reported as a break:\n%s", bl.buf.String())
+	}
+	if kept, _ := os.ReadFile(aside); !bytes.Equal(kept, old) {
+		t.Fatalf("old log not kept as it was")
+	}
+	if got, err := Verify(bytes.NewReader(old), n.key(), &oldHead); err != nil || got != 3 {
+		t.Fatalf("old log: %d, %v", got, err)
+	}
+	data := n.read()
+	if got, err := n.verify(data); err != nil || got != 2 {
+		t.Fatalf("new log: %d, %v\n%s", got, err, data)
+	}
+	var first record
+	json.Unmarshal(data[:bytes.IndexByte(data, '\n')], &first)
+	if first.Type != "audit.rotated" || first.Fields["moved_to"] != filepath.Base(aside) ||
+		first.Fields["prev_seq"] != "3" || first.Fields["prev_mac"] != macOf(t, bytes.SplitAfter(old, []byte("\n"))[2]) {
+		t.Fatalf("first line %+v", first)
+	}
+}
+
+// TestRunningWriterRefusesEditedLastLine: the last line is edited in
+// place under a running writer, keeping the file's size. The next event
+// does not continue over it.
+func TestRunningWriterRefusesEditedLastLine(t *testing.T) {
+	n := newNode(t)
+	var bl breakLog
+	l := n.open(bl.opts())
+	for i := range 3 {
+		l.Record(Event{Type: "login.failed", User: fmt.Sprint("user", i)})
+	}
+	found := bytes.Replace(n.read(), []byte("user2"), []byte("userX"), 1)
+	if err := os.WriteFile(n.path, found, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l.Record(Event{Type: "login.ok"})
+	l.Close()
+	if bl.count != 1 {
+		t.Fatalf("%d breaks reported, want 1", bl.count)
+	}
+	checkNewSegment(t, n, "edited", found, "login.ok")
 }

@@ -13,7 +13,9 @@ func Example() {
 	defer os.RemoveAll(dir)
 	path := filepath.Join(dir, "audit.log")
 
-	log, err := audit.Open(path, audit.Options{})
+	// A node passes its store as Options.Heads, so that a log cut short
+	// shows; without one, only edits, removals and reordering do.
+	log, err := audit.Open(path, audit.Options{KeyFile: filepath.Join(dir, "audit.key")})
 	if err != nil {
 		panic(err)
 	}
@@ -21,9 +23,13 @@ func Example() {
 		Fields: map[string]string{"origin": "https://evil.example", "csrf_token": "never logged"}})
 	log.Close()
 
+	key, err := audit.ReadKey(filepath.Join(dir, "audit.key"))
+	if err != nil {
+		panic(err)
+	}
 	f, _ := os.Open(path)
 	defer f.Close()
-	n, err := audit.Verify(f)
+	n, err := audit.Verify(f, key, nil)
 	fmt.Println(n, err)
 	// Output: 1 <nil>
 }

@@ -20,13 +20,17 @@ type VerifyError struct {
 func (e *VerifyError) Error() string { return fmt.Sprintf("line %d: %s", e.Line, e.Reason) }
 
 // Verify reads a whole log and checks that every line is a canonical
-// record, that seq counts up by one from 1, and that each prev is the
-// SHA-256 of the line before. It returns how many lines verified; on the
-// first bad line it returns a *VerifyError naming it (or a read error).
+// record, that seq counts up by one from 1, and that each line's MAC is
+// the one key gives it after the line before. With a head (the one the
+// store keeps for this log), it also checks that the line the head names
+// is there and is that line: lines cut off the end, or a log replaced by
+// another chain, show. It returns how many lines verified; on the first
+// bad line it returns a *VerifyError naming it (or a read error).
 //
-// Verify cannot notice lines removed from the end of the log: compare the
-// count or the last line with a copy kept elsewhere.
-func Verify(r io.Reader) (lines int, err error) {
+// A nil head skips that last check: then lines removed from the end of the
+// log go unnoticed. A zero head (none kept) fits only an empty log. Lines after the head's are checked like the others
+// (the head lags when a save failed, or during a write).
+func Verify(r io.Reader, key []byte, head *Head) (lines int, err error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	prev := chainStart
 	for {
@@ -40,29 +44,41 @@ func Verify(r io.Reader) (lines int, err error) {
 			return lines, fmt.Errorf("line %d: %w", lines+1, err)
 		}
 		if line == nil {
-			return lines, nil
+			break
 		}
 		n := lines + 1
+		bad := func(format string, args ...any) (int, error) {
+			return lines, &VerifyError{Line: n, Reason: fmt.Sprintf(format, args...)}
+		}
 		if !complete {
-			return lines, &VerifyError{Line: n, Reason: "incomplete final line (a torn write: the record has no trailing newline)"}
+			return bad("incomplete final line (a torn write: the record has no trailing newline)")
 		}
 		rec, err := parseLine(line)
 		if err != nil {
-			return lines, &VerifyError{Line: n, Reason: err.Error()}
-		}
-		if rec.Prev != prev {
-			if n == 1 {
-				return lines, &VerifyError{Line: n, Reason: "prev is not the chain start (the head of the log was removed or edited)"}
-			}
-			return lines, &VerifyError{Line: n, Reason: fmt.Sprintf("prev hash does not match line %d (edited, removed or reordered)", n-1)}
+			return bad("%v", err)
 		}
 		// #nosec G115 -- n is a line count, from 1
-		if rec.Seq != uint64(n) {
-			return lines, &VerifyError{Line: n, Reason: fmt.Sprintf("seq %d, want %d (removed, duplicated or reordered)", rec.Seq, n)}
+		seq := uint64(n)
+		switch {
+		case rec.Seq != seq:
+			return bad("seq %d, want %d (a line was removed, duplicated or reordered)", rec.Seq, n)
+		case !sealed(key, prev, rec):
+			return bad("MAC does not verify (the line was edited, or the chain was rewritten without the key)")
+		case head != nil && seq == head.Seq && !head.names(key, seq, rec.MAC):
+			return bad("not the line the signed head names (the log was replaced by another chain)")
 		}
-		prev = hashLine(line)
+		prev = rec.MAC
 		lines = n
 	}
+	if head != nil && head.Seq == 0 && lines > 0 {
+		return 0, &VerifyError{Line: 1, Reason: "no signed head is kept for this log, yet it has lines (a new or restored database, or the head was deleted): a cut tail would not show"}
+	}
+	verified := uint64(lines) // #nosec G115 -- a line count, never negative
+	if head != nil && verified < head.Seq {
+		return lines, &VerifyError{Line: lines + 1, Reason: fmt.Sprintf(
+			"missing: the log ends after line %d but the signed head is at line %d (the tail was cut off)", lines, head.Seq)}
+	}
+	return lines, nil
 }
 
 // readLine returns the next line without its newline and whether it had
@@ -109,8 +125,8 @@ func parseLine(line []byte) (record, error) {
 		return rec, errors.New("not a valid audit record: seq missing or zero")
 	case rec.Type == "":
 		return rec, errors.New("not a valid audit record: type missing")
-	case len(rec.Prev) != 64 || !isHex(rec.Prev):
-		return rec, errors.New("not a valid audit record: prev is not a hex SHA-256")
+	case len(rec.MAC) != 64 || !isHex(rec.MAC):
+		return rec, errors.New("not a valid audit record: mac is not a hex HMAC-SHA256")
 	}
 	if _, err := time.Parse(time.RFC3339Nano, rec.TS); err != nil {
 		return rec, fmt.Errorf("not a valid audit record: ts: %w", err)

@@ -36,6 +36,8 @@ const wsguardConfig = `listen: 127.0.0.1:%d
 public_url: https://localhost:%d
 data_dir: %s
 admin_listen: 127.0.0.1:%d
+admin:
+  pprof: true
 limits:
   conns_per_user: %d
   conns_per_ip: %d

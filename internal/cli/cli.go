@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"text/tabwriter"
 
+	"github.com/wsguard/wsguard/internal/atrest"
 	"github.com/wsguard/wsguard/internal/audit"
 	"github.com/wsguard/wsguard/internal/config"
 	"github.com/wsguard/wsguard/internal/identity"
@@ -38,7 +39,8 @@ Usage:
   wsguard apikey add NAME --scope publish:room:* [--scope ...]
   wsguard apikey list | revoke NAME
   wsguard session revoke --user NAME        end every session of a user
-  wsguard audit verify [FILE]               check the audit log's hash chain
+  wsguard audit verify [FILE] [--key FILE]  check the audit log's MAC chain and signed head
+  wsguard audit rotate                      move the audit log aside and start a new chain
   wsguard bench [--conns N] [--messages N] [--size BYTES]
                                             measure a local node over wss (DESIGN §6)
   wsguard version                           print the version and module versions
@@ -131,9 +133,6 @@ func serve(args []string, stdout, stderr io.Writer, env []string) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return fmt.Errorf("data_dir: %w", err)
-	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
 	srv, err := server.New(cfg, server.Options{Logger: log, Stdout: stdout})
 	if err != nil {
@@ -169,16 +168,24 @@ func openNode(cfgPath string, env []string) (st store.Store, al *audit.Log, clos
 	if st, err = openStore(cfg); err != nil {
 		return nil, nil, nil, err
 	}
-	if al, err = audit.Open(cfg.Audit.File, audit.Options{}); err != nil {
+	// The CLI writes the same chain as a running server and moves the same
+	// signed head in the same store.
+	if al, err = audit.Open(cfg.Audit.File, audit.Options{KeyFile: cfg.Audit.KeyFile, Heads: st}); err != nil {
 		_ = st.Close()
 		return nil, nil, nil, err
 	}
 	return st, al, func() error { return errors.Join(al.Close(), st.Close()) }, nil
 }
 
+// openStore opens the node's store with the key that seals its TOTP
+// secrets, creating data_dir (0700) and the key on a first use.
 func openStore(cfg config.Config) (store.Store, error) {
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+	if _, err := atrest.Dir(cfg.DataDir); err != nil {
 		return nil, fmt.Errorf("data_dir: %w", err)
+	}
+	sealer, _, err := atrest.LoadOrCreateKey(filepath.Join(cfg.DataDir, atrest.KeyFile))
+	if err != nil {
+		return nil, err
 	}
 	path := filepath.Join(cfg.DataDir, "wsguard.db")
 	if p, ok := strings.CutPrefix(cfg.Store, "sqlite:"); ok {
@@ -186,7 +193,7 @@ func openStore(cfg config.Config) (store.Store, error) {
 	} else if cfg.Store != "" {
 		return nil, fmt.Errorf("store: %q is not supported by this command yet", cfg.Store)
 	}
-	return store.OpenSQLite(path, store.SQLiteOptions{})
+	return store.OpenSQLite(path, store.SQLiteOptions{Sealer: sealer})
 }
 
 func userCmd(args []string, stdin io.Reader, stdout io.Writer, env []string) error {
@@ -305,34 +312,90 @@ func sessionCmd(args []string, stdout io.Writer, env []string) error {
 
 func auditCmd(args []string, stdout io.Writer, env []string) error {
 	fs, cfgPath := newFlags("audit")
+	keyFile := fs.String("key", "", "the log's key file (default: audit.key_file of the config)")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
 	}
-	if len(pos) < 1 || pos[0] != "verify" || len(pos) > 2 {
-		return errors.New("usage: wsguard audit verify [FILE]")
+	if len(pos) == 1 && pos[0] == "rotate" {
+		return auditRotate(*cfgPath, stdout, env)
 	}
-	path := ""
+	if len(pos) < 1 || pos[0] != "verify" || len(pos) > 2 {
+		return errors.New("usage: wsguard audit verify [FILE] [--key FILE] | wsguard audit rotate")
+	}
+	cfg, err := loadConfig(*cfgPath, env)
+	if err != nil {
+		return err
+	}
+	path := cfg.Audit.File
 	if len(pos) == 2 {
 		path = pos[1]
-	} else {
-		cfg, err := loadConfig(*cfgPath, env)
+	}
+	if *keyFile == "" {
+		*keyFile = cfg.Audit.KeyFile
+	}
+	key, err := audit.ReadKey(*keyFile)
+	if err != nil {
+		return fmt.Errorf("%w (pass the key the log was written with: --key FILE or audit.key_file)", err)
+	}
+	// The signed head in the store is this node's: it applies to the
+	// node's own audit.file, not to a copy or a segment set aside.
+	var head *audit.Head
+	if sameFile(path, cfg.Audit.File) {
+		st, err := openStore(cfg)
 		if err != nil {
 			return err
 		}
-		path = cfg.Audit.File
+		h, err := audit.LoadHead(context.Background(), st, key)
+		if err = errors.Join(err, st.Close()); err != nil {
+			return err
+		}
+		head = &h
 	}
-	f, err := os.Open(path)
+	f, err := os.Open(path) // #nosec G304 -- the operator names the file to verify
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	n, err := audit.Verify(f)
+	n, err := audit.Verify(f, key, head)
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	fmt.Fprintf(stdout, "%s: %d lines, hash chain intact\n", path, n)
+	if head == nil {
+		fmt.Fprintf(stdout, "%s: %d lines, MAC chain intact (not this node's audit.file: no signed head to check, so a cut tail would not show)\n", path, n)
+		return nil
+	}
+	fmt.Fprintf(stdout, "%s: %d lines, MAC chain intact, signed head at line %d\n", path, n, head.Seq)
 	return nil
+}
+
+// auditRotate moves the node's audit log aside and starts a new chain
+// linked to it; a running server follows to the new file.
+func auditRotate(cfgPath string, stdout io.Writer, env []string) error {
+	_, al, closeNode, err := openNode(cfgPath, env)
+	if err != nil {
+		return err
+	}
+	aside, err := al.Rotate()
+	if err = errors.Join(err, closeNode()); err != nil {
+		return err
+	}
+	if aside == "" {
+		fmt.Fprintln(stdout, "audit log empty: nothing to rotate")
+		return nil
+	}
+	fmt.Fprintf(stdout, "audit log moved to %s; a new chain starts with an audit.rotated event naming it\n", aside)
+	return nil
+}
+
+// sameFile reports whether a and b name one file (or the same missing path).
+func sameFile(a, b string) bool {
+	sa, errA := os.Stat(a)
+	sb, errB := os.Stat(b)
+	if errA != nil || errB != nil {
+		return filepath.Clean(a) == filepath.Clean(b)
+	}
+	return os.SameFile(sa, sb)
 }
 
 func version(w io.Writer) {

@@ -34,9 +34,10 @@ type Config struct {
 	Store          string   `yaml:"store"`           // "" or sqlite:PATH; postgres://... later. Default SQLite in data_dir.
 	Broker         string   `yaml:"broker"`          // "" or "memory"; redis://... later. Default in-process.
 	TrustedProxies []string `yaml:"trusted_proxies"` // CIDRs whose X-Forwarded-* headers are believed. Default none.
-	AdminListen    string   `yaml:"admin_listen"`    // Metrics and admin API. Default localhost:9443.
+	AdminListen    string   `yaml:"admin_listen"`    // Metrics, health and profiles (plain HTTP). Default localhost:9443.
 	DrainTimeout   Duration `yaml:"drain_timeout"`   // SIGTERM drain budget. Default 10s.
 
+	Admin       Admin                `yaml:"admin"`
 	TLS         TLS                  `yaml:"tls"`
 	JWT         JWT                  `yaml:"jwt"`
 	Identity    Identity             `yaml:"identity"`
@@ -44,6 +45,25 @@ type Config struct {
 	Compression Compression          `yaml:"compression"`
 	Namespaces  map[string]Namespace `yaml:"namespaces"`
 	Audit       Audit                `yaml:"audit"`
+}
+
+// Admin configures who the admin listener (admin_listen) answers. It
+// has no listen key of its own: admin_listen stays the one address.
+type Admin struct {
+	// Hosts are extra Host names the admin listener answers, besides the
+	// loopback names and IP addresses; any other name is refused (421), so
+	// a DNS-rebinding page cannot read it. Default none.
+	Hosts []string `yaml:"hosts"`
+	// MetricsNetworks are CIDRs whose peers may read /metrics, /healthz and
+	// /readyz without a token (Prometheus in a cluster). Judged on the
+	// socket peer only. Default none: loopback peers only.
+	MetricsNetworks []string `yaml:"metrics_networks"`
+	// MetricsTokenFile holds a bearer token that lets any peer read
+	// /metrics, /healthz and /readyz. Default none.
+	MetricsTokenFile string `yaml:"metrics_token_file"`
+	// Pprof serves /debug/pprof/ to loopback peers; a heap profile holds
+	// secrets in memory, so it is off unless switched on. Default false.
+	Pprof bool `yaml:"pprof"`
 }
 
 // TLS configures the listener.
@@ -153,7 +173,11 @@ func (n Namespace) Retention() (size int, ttl time.Duration) {
 
 // Audit configures the security event log.
 type Audit struct {
-	File string `yaml:"file"` // JSON lines, hash-chained. Default <data_dir>/audit.log.
+	File string `yaml:"file"` // JSON lines, MAC-chained. Default <data_dir>/audit.log.
+	// KeyFile holds the key of the log's MACs, made (0600) on first use.
+	// Whoever can read it can rewrite the log undetected: keep it out of
+	// reach of whoever may edit the log. Default <data_dir>/audit.key.
+	KeyFile string `yaml:"key_file"`
 }
 
 // Default returns the configuration wsguard runs with when given none.

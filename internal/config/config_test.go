@@ -23,6 +23,9 @@ func TestDefaultsLoadAndValidate(t *testing.T) {
 	if c.Audit.File != filepath.Join("./wsguard-data", "audit.log") {
 		t.Errorf("audit.file = %q", c.Audit.File)
 	}
+	if c.Audit.KeyFile != filepath.Join("./wsguard-data", "audit.key") {
+		t.Errorf("audit.key_file = %q", c.Audit.KeyFile)
+	}
 	if !c.TLSEnabled() {
 		t.Error("TLS must be on by default")
 	}
@@ -68,6 +71,11 @@ tls:
   cert_file: /etc/c.pem
   key_file: /etc/k.pem
   profile: modern
+admin_listen: 127.0.0.1:9443
+admin:
+  hosts: [wsguard-admin.monitoring.svc]
+  metrics_networks: [10.0.0.0/8]
+  metrics_token_file: /run/secrets/metrics-token
 limits:
   max_message_bytes: 1024
   idle_timeout: 90s
@@ -93,6 +101,10 @@ jwt:
 	}
 	if c.Listen != ":443" || c.TLS.Profile != "modern" || c.Limits.MaxMessageBytes != 1024 || c.Limits.IdleTimeout.D() != 90*time.Second {
 		t.Errorf("not applied: %+v", c)
+	}
+	if c.AdminListen != "127.0.0.1:9443" || !reflect.DeepEqual(c.Admin.Hosts, []string{"wsguard-admin.monitoring.svc"}) ||
+		!reflect.DeepEqual(c.Admin.MetricsNetworks, []string{"10.0.0.0/8"}) || c.Admin.MetricsTokenFile != "/run/secrets/metrics-token" || c.Admin.Pprof {
+		t.Errorf("admin section not applied: admin_listen %q, admin %+v", c.AdminListen, c.Admin)
 	}
 	if _, ok := c.Namespaces["room"]; !ok {
 		t.Error("default namespace room lost when adding news")
@@ -155,6 +167,9 @@ func TestEnvOverrides(t *testing.T) {
 		"WSGUARD_INSECURE_DEV=true",
 		"WSGUARD_ALLOWED_ORIGINS=https://a.example, https://b.example:8443,",
 		"WSGUARD_TRUSTED_PROXIES=10.0.0.0/8",
+		"WSGUARD_ADMIN_LISTEN=127.0.0.1:9500",
+		"WSGUARD_ADMIN_PPROF=true",
+		"WSGUARD_ADMIN_METRICS_NETWORKS=10.1.0.0/16",
 	}
 	c, err := LoadBytes("f.yaml", []byte("listen: localhost:1\nlimits:\n  send_queue: 4\n"), env)
 	if err != nil {
@@ -162,7 +177,8 @@ func TestEnvOverrides(t *testing.T) {
 	}
 	if c.Listen != "127.0.0.1:9000" || c.TLS.CertFile != "/c.pem" || c.TLS.KeyFile != "/k.pem" ||
 		c.Limits.MaxMessageBytes != 2048 || c.Limits.MessagesPerSecond != 2.5 || c.Limits.IdleTimeout.D() != 2*time.Minute ||
-		c.Limits.SendQueue != 8 || c.JWT.Audience != "aud" || !c.InsecureDev {
+		c.Limits.SendQueue != 8 || c.JWT.Audience != "aud" || !c.InsecureDev ||
+		c.AdminListen != "127.0.0.1:9500" || !c.Admin.Pprof || !reflect.DeepEqual(c.Admin.MetricsNetworks, []string{"10.1.0.0/16"}) {
 		t.Errorf("env not applied over file: %+v", c)
 	}
 	if !reflect.DeepEqual(c.AllowedOrigins, []string{"https://a.example", "https://b.example:8443"}) {

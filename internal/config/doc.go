@@ -6,7 +6,8 @@
 // environment (WSGUARD_<KEY>, nested keys joined by "_" and uppercased,
 // lists comma-separated; an unknown WSGUARD_ variable is an error, except
 // WSGUARD_CONFIG, which names the file), then derived defaults:
-// allowed_origins = origin of public_url, audit.file = <data_dir>/audit.log.
+// allowed_origins = origin of public_url, audit.file = <data_dir>/audit.log,
+// audit.key_file = <data_dir>/audit.key.
 // Maps in the file (namespaces) are merged into the defaults, so "room" and
 // "user" keep their rules unless redefined.
 //

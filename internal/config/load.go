@@ -30,7 +30,7 @@ const (
 // Load returns Default() overlaid with the YAML file at path (none when path
 // is "") and then with the WSGUARD_* entries of env ("KEY=VALUE" strings, as
 // from os.Environ), and fills the derived defaults (allowed_origins from
-// public_url, audit.file under data_dir).
+// public_url, audit.file and audit.key_file under data_dir).
 //
 // The file is decoded strictly: an unknown key is an error naming the file,
 // the line and the dotted key, because a misspelt security setting silently
@@ -79,6 +79,9 @@ func (c *Config) fillDerived() {
 	}
 	if c.Audit.File == "" && c.DataDir != "" {
 		c.Audit.File = filepath.Join(c.DataDir, "audit.log")
+	}
+	if c.Audit.KeyFile == "" && c.DataDir != "" {
+		c.Audit.KeyFile = filepath.Join(c.DataDir, "audit.key")
 	}
 }
 

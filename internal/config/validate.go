@@ -59,6 +59,7 @@ func (c Config) TLSEnabled() bool {
 func (c Config) Validate() error {
 	var p problems
 	c.validateNetwork(&p)
+	c.validateAdmin(&p)
 	c.validateTLS(&p)
 	c.validateGate(&p)
 	c.validateJWT(&p)
@@ -154,6 +155,60 @@ func (c Config) validateTLS(p *problems) {
 			p.add("tls.acme_domains", "set, but public_url is http:// so TLS is off (allowed: an https public_url)")
 		}
 	}
+}
+
+// validateAdmin checks the admin section; its settings mean nothing
+// without admin_listen, so setting them with it off is refused rather
+// than ignored.
+func (c Config) validateAdmin(p *problems) {
+	a := c.Admin
+	for i, h := range a.Hosts {
+		if err := checkAdminHost(h); err != nil {
+			p.add(fmt.Sprintf("admin.hosts[%d]", i), "%q: %v (allowed: a lowercase host name without port or wildcard, e.g. wsguard-admin.monitoring.svc)", h, err)
+		}
+	}
+	for i, n := range a.MetricsNetworks {
+		if _, err := parseProxy(n); err != nil {
+			p.add(fmt.Sprintf("admin.metrics_networks[%d]", i), "%q is not a CIDR or address (allowed: e.g. 10.0.0.0/8, 192.0.2.7, fd00::/8)", n)
+		}
+	}
+	if c.AdminListen == "" {
+		switch {
+		case len(a.Hosts) > 0:
+			p.add("admin.hosts", "set, but admin_listen is empty so there is no admin listener (allowed: set admin_listen, or remove admin.hosts)")
+		case len(a.MetricsNetworks) > 0:
+			p.add("admin.metrics_networks", "set, but admin_listen is empty so there is no admin listener (allowed: set admin_listen, or remove admin.metrics_networks)")
+		case a.MetricsTokenFile != "":
+			p.add("admin.metrics_token_file", "set, but admin_listen is empty so there is no admin listener (allowed: set admin_listen, or remove admin.metrics_token_file)")
+		case a.Pprof:
+			p.add("admin.pprof", "true, but admin_listen is empty so there is no admin listener (allowed: set admin_listen, or admin.pprof false)")
+		}
+	}
+}
+
+// checkAdminHost accepts a host name (one label or more) or an IP address.
+func checkAdminHost(h string) error {
+	if _, err := netip.ParseAddr(h); err == nil {
+		return nil
+	}
+	switch {
+	case h == "":
+		return fmt.Errorf("empty")
+	case strings.Contains(h, "*"):
+		return fmt.Errorf("wildcards are not allowed")
+	case strings.Contains(h, ":"):
+		return fmt.Errorf("has a port or is not a host name")
+	case h != strings.ToLower(h):
+		return fmt.Errorf("must be lowercase")
+	case len(h) > 253:
+		return fmt.Errorf("longer than 253 bytes")
+	}
+	for _, l := range strings.Split(strings.TrimSuffix(h, "."), ".") {
+		if !dnsLabelRe.MatchString(l) {
+			return fmt.Errorf("label %q is not a DNS label", l)
+		}
+	}
+	return nil
 }
 
 // validateGate is the secure-config gate: plain ws only for loopback

@@ -58,6 +58,19 @@ func TestValidate(t *testing.T) {
 		{"public_url slash ok", func(c *Config) { c.PublicURL = "https://chat.example.com/" }, ""},
 		{"listen no port", func(c *Config) { c.Listen = "localhost" }, "listen"},
 		{"admin_listen bad", func(c *Config) { c.AdminListen = "nope" }, "admin_listen"},
+		// The admin section.
+		{"admin hosts and networks ok", func(c *Config) {
+			c.Admin.Hosts = []string{"wsguard-admin.monitoring.svc", "wsguard", "10.0.0.5"}
+			c.Admin.MetricsNetworks = []string{"10.0.0.0/8", "192.0.2.7", "fd00::/8"}
+			c.Admin.MetricsTokenFile = "/run/secrets/metrics-token"
+		}, ""},
+		{"admin host with port", func(c *Config) { c.Admin.Hosts = []string{"admin.example:9443"} }, "admin.hosts[0]"},
+		{"admin host wildcard", func(c *Config) { c.Admin.Hosts = []string{"*.example"} }, "admin.hosts[0]"},
+		{"admin host uppercase", func(c *Config) { c.Admin.Hosts = []string{"Admin.example"} }, "admin.hosts[0]"},
+		{"admin network bad", func(c *Config) { c.Admin.MetricsNetworks = []string{"10.0.0.0/33"} }, "admin.metrics_networks[0]"},
+		{"admin token without listener", func(c *Config) { c.AdminListen = ""; c.Admin.MetricsTokenFile = "/t" }, "admin.metrics_token_file"},
+		{"admin pprof without listener", func(c *Config) { c.AdminListen = ""; c.Admin.Pprof = true }, "admin.pprof"},
+		{"admin networks without listener", func(c *Config) { c.AdminListen = ""; c.Admin.MetricsNetworks = []string{"10.0.0.0/8"} }, "admin.metrics_networks"},
 		{"admin_listen off ok", func(c *Config) { c.AdminListen = "" }, ""},
 		{"data_dir empty", func(c *Config) { c.DataDir = "" }, "data_dir"},
 		{"store unknown", func(c *Config) { c.Store = "mysql://u:secret@h/db" }, "store"},
@@ -222,6 +235,8 @@ func TestWarnings(t *testing.T) {
 		{"foreign origin", func(c *Config) { c.AllowedOrigins = append(c.AllowedOrigins, "https://other.example") }, "allowed_origins"},
 		{"trust everyone", func(c *Config) { c.TrustedProxies = []string{"0.0.0.0/0"} }, "trusted_proxies"},
 		{"admin public", func(c *Config) { c.AdminListen = ":9443" }, "admin_listen"},
+		{"admin pprof", func(c *Config) { c.Admin.Pprof = true }, "admin.pprof"},
+		{"admin metrics to everyone", func(c *Config) { c.Admin.MetricsNetworks = []string{"::/0"} }, "admin.metrics_networks"},
 		{"huge messages", func(c *Config) { c.Limits.MaxMessageBytes = 16 << 20 }, "limits.max_message_bytes"},
 	} {
 		c := valid()

@@ -45,6 +45,14 @@ func (c Config) Warnings() []string {
 	if c.AdminListen != "" && !isLoopbackListen(c.AdminListen) {
 		w = append(w, fmt.Sprintf("admin_listen: %q is not loopback; metrics and the admin API are reachable from the network", c.AdminListen))
 	}
+	if c.Admin.Pprof {
+		w = append(w, "admin.pprof: profiles are served on admin_listen to loopback peers; a heap profile holds secrets in memory")
+	}
+	for _, n := range c.Admin.MetricsNetworks {
+		if pr, err := parseProxy(n); err == nil && pr.Bits() == 0 {
+			w = append(w, fmt.Sprintf("admin.metrics_networks: %q lets every peer read metrics", n))
+		}
+	}
 	if u, err := url.Parse(c.JWT.JWKSURL); err == nil && c.JWT.JWKSURL != "" && u.Scheme == "http" {
 		w = append(w, "jwt.jwks_url: keys are fetched over plain http")
 	}

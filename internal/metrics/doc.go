@@ -9,10 +9,11 @@
 //
 // Metrics reveal load, user activity and the security posture
 // (wsguard_insecure_settings). They are served only on the admin listener,
-// and LoopbackOnly refuses peers that are not loopback. It judges the
-// socket peer only, never forwarding headers; do not put a reverse proxy on
-// the same host in front of the admin listener, or every request it
-// forwards will look local. Label values come from code (outcomes, reasons,
+// whose Host and peer checks live in package admin; LoopbackOnly is the
+// plain loopback-peer check for embedders. Both judge the socket peer only,
+// never forwarding headers; do not put a reverse proxy on the same host in
+// front of the admin listener, or every request it forwards will look
+// local. Label values come from code (outcomes, reasons,
 // limit names, setting names), never from client input, so an attacker
 // cannot grow the number of series.
 //

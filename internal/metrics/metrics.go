@@ -53,6 +53,10 @@ type Metrics struct {
 	// AuditWriteErrors counts audit records that failed to be written
 	// (wire audit.Options.OnError to its Inc).
 	AuditWriteErrors prometheus.Counter
+	// AuditChainBroken counts audit logs found not to match their key or
+	// signed head (truncated, edited, replaced), each set aside for a new
+	// chain (wire audit.Options.OnBreak to its Inc).
+	AuditChainBroken prometheus.Counter
 
 	reg *prometheus.Registry
 }
@@ -87,6 +91,8 @@ func New() *Metrics {
 		Bans: f.counter("bans_total", "Temporary IP bans started."),
 		AuditWriteErrors: f.counter("audit_write_errors_total",
 			"Audit records that could not be written durably."),
+		AuditChainBroken: f.counter("audit_chain_broken_total",
+			"Audit logs found tampered with or cut short, set aside for a new chain."),
 	}
 	// Runtime collectors too, under the same prefix (wsguard_go_*,
 	// wsguard_process_*).
@@ -102,7 +108,8 @@ func New() *Metrics {
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
 // Handler serves the registry in the Prometheus exposition format. Wrap it
-// in LoopbackOnly.
+// in an access check (the server uses package admin; LoopbackOnly is the
+// simplest).
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
 		Registry:            m.reg, // self-instrumentation of scrape errors

@@ -112,8 +112,8 @@ func TestBrowserAccounts(t *testing.T) {
 	if n := browsertest.Eval[int](t, a, `document.querySelectorAll('li.session[data-current="true"]').length`); n != 1 {
 		t.Fatalf("%d current sessions listed", n)
 	}
-	if !browsertest.Eval[bool](t, a, `document.querySelector('li.session[data-current="true"] .ua').textContent.includes('Chrome')`) {
-		t.Fatal("the session row does not show the user agent")
+	if !browsertest.Eval[bool](t, a, `document.querySelector('li.session[data-current="true"] .browser').textContent.includes('Chrome')`) {
+		t.Fatal("the session row does not name the browser")
 	}
 	if err := chromedp.Do(a, chromedp.Navigate(ts.url+"/"), chromedp.WaitVisible(chromedp.CSS(`#send-input`))); err != nil {
 		t.Fatal(err)

@@ -63,6 +63,7 @@ func startServerWith(t *testing.T, mutate func(*config.Config), opts Options) *t
 	cfg.PublicURL = "https://" + host
 	cfg.AllowedOrigins = []string{"https://" + host}
 	cfg.Audit.File = filepath.Join(cfg.DataDir, "audit.log")
+	cfg.Audit.KeyFile = filepath.Join(cfg.DataDir, "audit.key")
 	cfg.AdminListen = ""
 	cfg.Identity.MaxHashing = 2
 	cfg.Limits.HandshakesPerSecond = 1000

@@ -4,11 +4,7 @@ import (
 	"context"
 	"net/http"
 	"time"
-
-	"github.com/wsguard/wsguard/internal/metrics"
 )
-
-func metricsLoopback(h http.Handler) http.Handler { return metrics.LoopbackOnly(h) }
 
 // healthz says the process is alive.
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {

@@ -34,7 +34,7 @@ func (s *Server) loginGet(w http.ResponseWriter, r *http.Request) {
 func (s *Server) refuseForm(w http.ResponseWriter, r *http.Request, reason string) {
 	s.audit.Record(audit.Event{Type: "form.refused", Reason: reason, IP: s.clientIP(r), Fields: map[string]string{"path": r.URL.Path}})
 	s.metrics.Refusals.WithLabelValues(reason).Inc()
-	s.pages.Render(w, http.StatusForbidden, "error", web.PageData{Title: "Request refused", Error: "This form has expired or did not come from this site. Reload the page and try again."})
+	s.errorPage(w, r, http.StatusForbidden, "Request refused", "This form has expired or did not come from this site. Reload the page and try again.")
 }
 
 func retryAfter(w http.ResponseWriter, d time.Duration) {
@@ -66,7 +66,7 @@ func (s *Server) loginPost(w http.ResponseWriter, r *http.Request) {
 		s.metrics.Logins.WithLabelValues("throttled").Inc()
 		s.metrics.RateLimited.WithLabelValues("login").Inc()
 		retryAfter(w, wait)
-		s.pages.Render(w, http.StatusTooManyRequests, "login", web.PageData{Title: "Sign in", CSRFToken: csrf.EnsurePre(w, r), Error: "Too many attempts. Wait a moment and try again."})
+		s.pages.Render(w, http.StatusTooManyRequests, "login", web.PageData{Title: "Sign in", CSRFToken: csrf.EnsurePre(w, r), Username: typedName(name), Error: "Too many attempts. " + waitText(wait)})
 		return
 	}
 	// The attempt is reserved on both keys before the password is hashed,
@@ -77,7 +77,7 @@ func (s *Server) loginPost(w http.ResponseWriter, r *http.Request) {
 		s.audit.Record(audit.Event{Type: "login.throttled", IP: ip, User: name})
 		s.metrics.Logins.WithLabelValues("throttled").Inc()
 		retryAfter(w, wait)
-		s.pages.Render(w, http.StatusTooManyRequests, "login", web.PageData{Title: "Sign in", CSRFToken: csrf.EnsurePre(w, r), Error: "Too many attempts. Wait a moment and try again."})
+		s.pages.Render(w, http.StatusTooManyRequests, "login", web.PageData{Title: "Sign in", CSRFToken: csrf.EnsurePre(w, r), Username: typedName(name), Error: "Too many attempts. " + waitText(wait)})
 		return
 	}
 	u, ok, err := s.checkPassword(r.Context(), name, password)
@@ -87,7 +87,7 @@ func (s *Server) loginPost(w http.ResponseWriter, r *http.Request) {
 		s.loginIP.Release(ipKey)
 		s.metrics.Logins.WithLabelValues("busy").Inc()
 		retryAfter(w, 2*time.Second)
-		s.pages.Render(w, http.StatusServiceUnavailable, "login", web.PageData{Title: "Sign in", CSRFToken: csrf.EnsurePre(w, r), Error: "The server is busy. Try again in a moment."})
+		s.pages.Render(w, http.StatusServiceUnavailable, "login", web.PageData{Title: "Sign in", CSRFToken: csrf.EnsurePre(w, r), Username: typedName(name), Error: "The server is busy. Try again in a moment."})
 		return
 	}
 	if err != nil || !ok {
@@ -97,7 +97,7 @@ func (s *Server) loginPost(w http.ResponseWriter, r *http.Request) {
 		s.loginIP.Failure(ipKey, now)
 		s.audit.Record(audit.Event{Type: "login.failed", IP: ip, User: name})
 		s.metrics.Logins.WithLabelValues("failed").Inc()
-		s.pages.Render(w, http.StatusUnauthorized, "login", web.PageData{Title: "Sign in", CSRFToken: csrf.EnsurePre(w, r), Error: loginFailed})
+		s.pages.Render(w, http.StatusUnauthorized, "login", web.PageData{Title: "Sign in", CSRFToken: csrf.EnsurePre(w, r), Username: typedName(name), Error: loginFailed})
 		return
 	}
 	s.loginUser.Success(userKey)
@@ -122,10 +122,10 @@ func (s *Server) loginPost(w http.ResponseWriter, r *http.Request) {
 	} else if !same {
 		s.audit.Record(audit.Event{Type: "login.failed", Reason: "credential changed", IP: ip, User: name})
 		s.metrics.Logins.WithLabelValues("failed").Inc()
-		s.pages.Render(w, http.StatusUnauthorized, "login", web.PageData{Title: "Sign in", CSRFToken: csrf.EnsurePre(w, r), Error: loginFailed})
+		s.pages.Render(w, http.StatusUnauthorized, "login", web.PageData{Title: "Sign in", CSRFToken: csrf.EnsurePre(w, r), Username: typedName(name), Error: loginFailed})
 		return
 	}
-	session.SetCookie(w, value)
+	s.sessions.SetCookie(w, value, sess)
 	s.audit.Record(audit.Event{Type: "login.ok", IP: ip, User: u.Name, Fields: map[string]string{"session": sess.PublicID, "second_factor": strconv.FormatBool(!fullyIn)}})
 	s.audit.Record(audit.Event{Type: "session.created", IP: ip, User: u.Name, Fields: map[string]string{"session": sess.PublicID, "second_factor": strconv.FormatBool(!fullyIn)}})
 	s.metrics.Logins.WithLabelValues("ok").Inc()
@@ -302,7 +302,7 @@ func (s *Server) login2FAPost(w http.ResponseWriter, r *http.Request) {
 	if ok, wait := s.totpUser.Reserve(key, now); !ok {
 		s.audit.Record(audit.Event{Type: "2fa.throttled", IP: ip, User: u.Name})
 		retryAfter(w, wait)
-		s.pages.Render(w, http.StatusTooManyRequests, "login_2fa", web.PageData{Title: "Two-factor code", CSRFToken: sess.CSRFSecret, Error: "Too many attempts. Wait a moment and try again."})
+		s.pages.Render(w, http.StatusTooManyRequests, "login_2fa", web.PageData{Title: "Two-factor code", CSRFToken: sess.CSRFSecret, Error: "Too many attempts. " + waitText(wait)})
 		return
 	}
 	code := strings.TrimSpace(r.PostForm.Get("code"))
@@ -371,5 +371,38 @@ func (s *Server) endSession(ctx context.Context, sess store.Session, reason, ip 
 
 func (s *Server) serverError(w http.ResponseWriter, r *http.Request, err error) {
 	s.log.Error("request failed", "path", r.URL.Path, "err", err)
-	s.pages.Render(w, http.StatusInternalServerError, "error", web.PageData{Title: "Something went wrong", Error: "The server could not complete this request. Try again."})
+	s.errorPage(w, r, http.StatusInternalServerError, "Something went wrong", "The server could not complete this request. Try again.")
+}
+
+// errorPage answers an error page that keeps the navigation and the
+// signed-in user when the request carries a full session, so a wrong link
+// or an expired form does not look like being signed out.
+func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, status int, title, msg string) {
+	data := web.PageData{Title: title, Error: msg}
+	if sess, u, err := s.fullSession(r); err == nil {
+		data.User, data.Admin, data.CSRFToken = u.Name, u.Admin, sess.CSRFSecret
+	}
+	s.pages.Render(w, status, "error", data)
+}
+
+// waitText tells a throttled user how long to wait, in words.
+func waitText(d time.Duration) string {
+	secs := int((d + time.Second - 1) / time.Second)
+	switch {
+	case secs <= 1:
+		return "Try again in a second."
+	case secs < 120:
+		return "Try again in " + strconv.Itoa(secs) + " seconds."
+	default:
+		return "Try again in " + strconv.Itoa((secs+59)/60) + " minutes."
+	}
+}
+
+// typedName is the username put back into a form after an error, so the
+// user retypes only the password; a value no username could be is dropped.
+func typedName(name string) string {
+	if len(name) > 64 {
+		return ""
+	}
+	return name
 }

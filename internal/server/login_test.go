@@ -23,6 +23,12 @@ func TestLoginUniformFailure(t *testing.T) {
 		if !strings.Contains(body, loginFailed) {
 			t.Fatalf("%s: generic message missing", name)
 		}
+		// Both pages put back what was typed, the same way: only that differs.
+		typed := `name="username" value="` + name + `"`
+		if !strings.Contains(body, typed) {
+			t.Fatalf("%s: the username typed is not kept", name)
+		}
+		body = strings.ReplaceAll(body, typed, `name="username" value=""`)
 		bodies = append(bodies, strings.ReplaceAll(body, tok, ""))
 	}
 	if stripTokens(bodies[0]) != stripTokens(bodies[1]) {

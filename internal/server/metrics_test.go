@@ -18,7 +18,7 @@ import (
 // scrape reads the admin handler's /metrics as a loopback peer.
 func scrape(t *testing.T, ts *testServer) string {
 	t.Helper()
-	req := httptest.NewRequest("GET", "/metrics", nil)
+	req := httptest.NewRequest("GET", "http://localhost:9443/metrics", nil)
 	req.RemoteAddr = "127.0.0.1:40000"
 	rec := httptest.NewRecorder()
 	ts.srv.AdminHandler().ServeHTTP(rec, req)
@@ -140,7 +140,7 @@ func TestMetricsMoveWithActivity(t *testing.T) {
 	}
 
 	// The admin handler is for loopback peers only.
-	req := httptest.NewRequest("GET", "/metrics", nil)
+	req := httptest.NewRequest("GET", "http://localhost:9443/metrics", nil)
 	req.RemoteAddr = "192.0.2.1:5555"
 	req.Header.Set("X-Forwarded-For", "127.0.0.1")
 	rec := httptest.NewRecorder()

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 
+	"github.com/wsguard/wsguard/internal/admin"
 	"github.com/wsguard/wsguard/internal/tlsconf"
 	"github.com/wsguard/wsguard/internal/web"
 )
@@ -54,7 +55,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		s.pages.Render(w, http.StatusNotFound, "error", web.PageData{Title: "Not found", Error: "There is nothing at this address."})
+		s.errorPage(w, r, http.StatusNotFound, "Not found", "There is nothing at this address.")
 	})
 	return tlsconf.Headers(mux, s.cfg.TLS.HSTSPreload)
 }
@@ -66,15 +67,22 @@ func limitBody(next http.Handler) http.Handler {
 	})
 }
 
-// AdminHandler serves metrics and profiles, for admin_listen; loopback peers only.
+// AdminHandler serves metrics, health and (with admin.pprof) profiles, for
+// admin_listen. Every request must name this listener in Host (DNS
+// rebinding); metrics and health answer loopback peers,
+// admin.metrics_networks and the admin.metrics_token_file bearer token;
+// profiles answer loopback peers only.
 func (s *Server) AdminHandler() http.Handler {
+	p := s.adminPolicy
+	scrape := func(h http.Handler) http.Handler { return admin.Guard(p.CheckScrape, h) }
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", s.metrics.Handler())
-	mux.HandleFunc("GET /healthz", s.healthz)
-	mux.HandleFunc("GET /readyz", s.readyz)
-	// Profiles for `wsguard bench --cpuprofile` and for operators; like the
-	// metrics they answer loopback peers only.
-	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
-	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
-	return metricsLoopback(mux)
+	mux.Handle("GET /metrics", scrape(s.metrics.Handler()))
+	mux.Handle("GET /healthz", scrape(http.HandlerFunc(s.healthz)))
+	mux.Handle("GET /readyz", scrape(http.HandlerFunc(s.readyz)))
+	if s.cfg.Admin.Pprof {
+		// For `wsguard bench --cpuprofile` and for operators on the host.
+		mux.Handle("GET /debug/pprof/", admin.Guard(admin.CheckLoopback, http.HandlerFunc(pprof.Index)))
+		mux.Handle("GET /debug/pprof/profile", admin.Guard(admin.CheckLoopback, http.HandlerFunc(pprof.Profile)))
+	}
+	return admin.Guard(p.CheckHost, mux)
 }

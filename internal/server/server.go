@@ -11,13 +11,14 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
 
+	"github.com/wsguard/wsguard/internal/admin"
 	"github.com/wsguard/wsguard/internal/audit"
 	"github.com/wsguard/wsguard/internal/authz"
 	"github.com/wsguard/wsguard/internal/broker"
@@ -66,6 +67,8 @@ type Server struct {
 	creds    *guard.Credentials // every credential check: sessions, tickets, JWTs, API keys
 
 	clientCAs *x509.CertPool // service-API mutual TLS; nil without tls.client_ca_file
+
+	adminPolicy *admin.Policy // who admin_listen answers (admin.*)
 
 	loginRate ratelimit.Limiter // every login attempt per IP (limits.logins_per_minute)
 	loginIP   *ratelimit.Throttle
@@ -122,23 +125,36 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	if s.pages, err = web.New(); err != nil {
 		return nil, err
 	}
+	if s.adminPolicy, err = adminPolicy(cfg.Admin); err != nil {
+		return nil, err
+	}
 	s.metrics = metrics.New()
 	for _, w := range cfg.Warnings() {
 		s.metrics.InsecureSettings.WithLabelValues(w).Set(1)
 	}
-	if s.audit, err = audit.Open(cfg.Audit.File, audit.Options{Clock: s.clock, Logger: s.log, OnError: s.metrics.AuditWriteErrors.Inc}); err != nil {
-		return nil, fmt.Errorf("audit.file: %w", err)
+	sealer, err := s.secureFiles()
+	if err != nil {
+		return nil, err
 	}
 	if s.broker, err = openBroker(cfg); err != nil {
 		return nil, err
 	}
 	// The store calls the hub in commit order; the hub exists before any publish.
 	var h *hub.Hub
-	st, err := openStore(cfg, s.clock, func(msgs []store.Message) { h.Committed(msgs) }, s.metrics)
+	st, err := openStore(cfg, s.clock, func(msgs []store.Message) { h.Committed(msgs) }, s.metrics, sealer)
 	if err != nil {
 		return nil, err
 	}
+	if err := s.sealStoredSecrets(st); err != nil {
+		return nil, errors.Join(err, st.Close(), s.broker.Close())
+	}
 	s.store = st
+	// The audit log's signed head lives in the store, apart from the log.
+	s.audit, err = audit.Open(cfg.Audit.File, audit.Options{Clock: s.clock, Logger: s.log, KeyFile: cfg.Audit.KeyFile,
+		Heads: st, OnError: s.metrics.AuditWriteErrors.Inc, OnBreak: s.metrics.AuditChainBroken.Inc})
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("audit.file: %w", err), st.Close(), s.broker.Close())
+	}
 	h = hub.New(st, s.broker)
 	h.OnDeliver = func(f *hub.Frame, n int) {
 		s.metrics.MessagesOut.Add(float64(n))
@@ -175,7 +191,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	}
 	if err := s.wireCredentials(); err != nil {
 		s.stopHub()
-		return nil, errors.Join(err, st.Close(), s.broker.Close(), s.audit.Close())
+		return nil, errors.Join(err, st.Close(), s.broker.Close())
 	}
 	s.upgrader = websocket.Upgrader{
 		HandshakeTimeout:  lim.HandshakeTimeout.D(),
@@ -323,16 +339,14 @@ func openBroker(cfg config.Config) (broker.Broker, error) {
 	return nil, fmt.Errorf("broker: %q is not supported yet (allowed: memory)", cfg.Broker)
 }
 
-func openStore(cfg config.Config, c clock.Clock, onCommit func([]store.Message), m *metrics.Metrics) (store.Store, error) {
-	path := filepath.Join(cfg.DataDir, "wsguard.db")
+func openStore(cfg config.Config, c clock.Clock, onCommit func([]store.Message), m *metrics.Metrics, sealer store.Sealer) (store.Store, error) {
 	switch {
 	case cfg.Store == "":
-	case len(cfg.Store) > 7 && cfg.Store[:7] == "sqlite:":
-		path = cfg.Store[7:]
+	case strings.HasPrefix(cfg.Store, "sqlite:"):
 	default:
 		return nil, fmt.Errorf("store: %q is not supported yet (allowed: empty for SQLite in data_dir, or sqlite:PATH)", cfg.Store)
 	}
-	return store.OpenSQLite(path, store.SQLiteOptions{Clock: c, OnCommit: onCommit, Retention: retention(cfg.Namespaces),
+	return store.OpenSQLite(storePath(cfg), store.SQLiteOptions{Clock: c, OnCommit: onCommit, Sealer: sealer, Retention: retention(cfg.Namespaces),
 		OnCommitDuration: func(d time.Duration) { m.StoreCommit.Observe(d.Seconds()) }})
 }
 

@@ -1,10 +1,12 @@
 package server
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"html/template"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -25,7 +27,7 @@ func (s *Server) chatGet(w http.ResponseWriter, r *http.Request) {
 	}
 	s.pages.Render(w, http.StatusOK, "chat", web.PageData{
 		Title: "Chat", CSRFToken: sess.CSRFSecret, User: u.Name, Admin: u.Admin,
-		Rooms: []string{"room:lobby", "room:random"},
+		Rooms: s.chatRooms(r, u),
 	})
 }
 
@@ -51,7 +53,7 @@ func (s *Server) settings2FAGet(w http.ResponseWriter, r *http.Request) {
 	}
 	data := web.PageData{Title: "Two-factor authentication", CSRFToken: sess.CSRFSecret, User: u.Name, Admin: u.Admin, Enrolled: u.TOTPSecret != ""}
 	if !data.Enrolled {
-		key, err := identity.NewTOTPSecret("wsguard", u.Name)
+		key, err := s.pendingEnrolment(r.Context(), u)
 		if err != nil {
 			s.serverError(w, r, err)
 			return
@@ -67,6 +69,50 @@ func (s *Server) settings2FAGet(w http.ResponseWriter, r *http.Request) {
 	s.pages.Render(w, http.StatusOK, "settings_2fa", data)
 }
 
+// enrolmentTTL is how long a secret shown for enrolment stays the one the
+// page shows: every visit within it shows the same QR code, so an app that
+// scanned it on the first visit holds the secret that gets confirmed.
+const enrolmentTTL = 10 * time.Minute
+
+// pendingEnrolment returns the user's enrolment key: the one kept from an
+// earlier visit while it lasts, else a new one, kept from now on.
+func (s *Server) pendingEnrolment(ctx context.Context, u store.User) (*otp.Key, error) {
+	fresh, err := identity.NewTOTPSecret("wsguard", u.Name)
+	if err != nil {
+		return nil, err
+	}
+	now := s.clock.Now()
+	secret, err := s.store.PendingTOTP(ctx, u.ID, fresh.Secret(), now, now.Add(enrolmentTTL))
+	if err != nil {
+		return nil, err
+	}
+	if secret == fresh.Secret() {
+		return fresh, nil
+	}
+	return enrolmentKey(u.Name, secret)
+}
+
+// enrolmentKey rebuilds the key of a kept secret, with the same issuer,
+// account and parameters NewTOTPSecret gives a new one.
+func enrolmentKey(name, secret string) (*otp.Key, error) {
+	q := url.Values{"secret": {secret}, "issuer": {"wsguard"}, "algorithm": {"SHA1"}, "digits": {"6"}, "period": {"30"}}
+	u := url.URL{Scheme: "otpauth", Host: "totp", Path: "/wsguard:" + name, RawQuery: q.Encode()}
+	return otp.NewKeyFromURL(u.String())
+}
+
+// renderEnrolment shows the enrolment page again with the kept secret.
+func (s *Server) renderEnrolment(w http.ResponseWriter, r *http.Request, status int, u store.User, data web.PageData) {
+	key, err := s.pendingEnrolment(r.Context(), u)
+	if err == nil {
+		err = s.fillEnrolment(&data, key)
+	}
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	s.pages.Render(w, status, "settings_2fa", data)
+}
+
 func (s *Server) fillEnrolment(data *web.PageData, key *otp.Key) error {
 	png, err := identity.QRPNG(key)
 	if err != nil {
@@ -78,8 +124,23 @@ func (s *Server) fillEnrolment(data *web.PageData, key *otp.Key) error {
 	return nil
 }
 
-// settings2FAPost confirms enrolment: the secret travels in the form (the
-// page showed it anyway) and is stored only once a code from it verifies.
+// recoveryFile is the recovery codes as a text file in a data: URL, for
+// the page's download link: the codes are shown once and kept nowhere in
+// the clear, so there is no endpoint that could serve them later.
+func recoveryFile(user string, codes []string) template.URL {
+	var b strings.Builder
+	b.WriteString("wsguard recovery codes for " + user + "\n")
+	b.WriteString("Each code signs you in once, in place of a code from your authenticator app.\n\n")
+	for _, c := range codes {
+		b.WriteString(c + "\n")
+	}
+	// Base64 of text the server wrote; nothing in it can end the URL.
+	return template.URL("data:text/plain;charset=utf-8;base64," + base64.StdEncoding.EncodeToString([]byte(b.String()))) // #nosec G203 -- base64 of server-made text
+}
+
+// settings2FAPost confirms enrolment: the code must come from the secret
+// the server kept for this user (pendingEnrolment), which is stored as the
+// user's only once a code from it verifies.
 func (s *Server) settings2FAPost(w http.ResponseWriter, r *http.Request) {
 	sess, u, ok := s.sessionForm(w, r, s.enrolSession)
 	if !ok {
@@ -89,29 +150,34 @@ func (s *Server) settings2FAPost(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/settings/2fa", http.StatusSeeOther)
 		return
 	}
-	secret := strings.TrimSpace(r.PostForm.Get("secret"))
 	code := strings.TrimSpace(r.PostForm.Get("code"))
 	now := s.clock.Now()
 	ip := s.clientIP(r)
+	data := web.PageData{Title: "Two-factor authentication", CSRFToken: sess.CSRFSecret, User: u.Name, Admin: u.Admin}
+	secret, err := s.store.PendingTOTPSecret(r.Context(), u.ID, now)
+	if errors.Is(err, store.ErrNotFound) {
+		// Not an attempt: the page was older than enrolmentTTL.
+		data.Error = "That enrolment expired. Scan this new code and enter the 6 digits it shows."
+		s.renderEnrolment(w, r, http.StatusBadRequest, u, data)
+		return
+	}
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
 	if ok, wait := s.totpUser.Reserve("totp:"+u.Name, now); !ok {
 		s.audit.Record(audit.Event{Type: "2fa.throttled", Reason: "enrolment", IP: ip, User: u.Name})
 		retryAfter(w, wait)
-		http.Error(w, "too many attempts", http.StatusTooManyRequests)
+		data.Error = "Too many attempts. " + waitText(wait)
+		s.renderEnrolment(w, r, http.StatusTooManyRequests, u, data)
 		return
 	}
 	step, valid := identity.CheckTOTP(secret, code, now, 0)
-	if len(secret) < 16 || len(secret) > 64 || !valid {
+	if !valid {
 		s.totpUser.Failure("totp:"+u.Name, now)
 		s.audit.Record(audit.Event{Type: "2fa.failed", Reason: "enrolment", IP: ip, User: u.Name})
-		data := web.PageData{Title: "Two-factor authentication", CSRFToken: sess.CSRFSecret, User: u.Name, Error: "That code did not match. Scan the code again and enter the current 6 digits."}
-		key, err := otp.NewKeyFromURL("otpauth://totp/wsguard:" + u.Name + "?secret=" + secret + "&issuer=wsguard")
-		if err != nil || len(secret) < 16 || len(secret) > 64 {
-			key, err = identity.NewTOTPSecret("wsguard", u.Name)
-		}
-		if err == nil {
-			_ = s.fillEnrolment(&data, key)
-		}
-		s.pages.Render(w, http.StatusBadRequest, "settings_2fa", data)
+		data.Error = "That code did not match. Check the app shows wsguard (" + u.Name + ") and enter its current 6 digits."
+		s.renderEnrolment(w, r, http.StatusBadRequest, u, data)
 		return
 	}
 	// Only the TOTP columns are written: u was read before the code was
@@ -132,6 +198,9 @@ func (s *Server) settings2FAPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.totpUser.Success("totp:" + u.Name)
+	if err := s.store.ClearPendingTOTP(r.Context(), u.ID); err != nil {
+		s.log.Warn("2fa enrolled but the pending secret was not cleared", "user", u.Name, "err", err)
+	}
 	s.audit.Record(audit.Event{Type: "2fa.enrolled", IP: ip, User: u.Name})
 	// Privilege changed: new session id, second factor done. Sockets of
 	// the old id close: that session no longer exists.
@@ -141,7 +210,7 @@ func (s *Server) settings2FAPost(w http.ResponseWriter, r *http.Request) {
 	}
 	s.pages.Render(w, http.StatusOK, "settings_2fa", web.PageData{
 		Title: "Two-factor authentication", CSRFToken: ns.CSRFSecret, User: u.Name, Admin: u.Admin,
-		Enrolled: true, RecoveryCodes: codes,
+		Enrolled: true, RecoveryCodes: codes, RecoveryFile: recoveryFile(u.Name, codes),
 		Notice: "Two-factor authentication is on. Store these recovery codes now: they are shown only once.",
 	})
 }
@@ -157,11 +226,14 @@ func (s *Server) sessionsGet(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, err)
 		return
 	}
+	now := s.clock.Now()
 	rows := make([]web.SessionRow, 0, len(list))
 	for _, x := range list {
 		rows = append(rows, web.SessionRow{
-			PublicID: x.PublicID, Created: x.CreatedAt.UTC().Format(time.RFC3339), LastSeen: x.LastSeen.UTC().Format(time.RFC3339),
-			IP: x.IP, UserAgent: x.UserAgent, Current: x.PublicID == sess.PublicID,
+			PublicID: x.PublicID,
+			Created:  x.CreatedAt.UTC().Format(time.RFC3339), CreatedAgo: web.Ago(x.CreatedAt, now),
+			LastSeen: x.LastSeen.UTC().Format(time.RFC3339), LastSeenAgo: web.Ago(x.LastSeen, now),
+			IP: x.IP, Browser: web.BrowserName(x.UserAgent), UserAgent: x.UserAgent, Current: x.PublicID == sess.PublicID,
 		})
 	}
 	s.pages.Render(w, http.StatusOK, "settings_sessions", web.PageData{Title: "Sessions", CSRFToken: sess.CSRFSecret, User: u.Name, Admin: u.Admin, Sessions: rows})
@@ -213,7 +285,7 @@ func (s *Server) passwordPost(w http.ResponseWriter, r *http.Request) {
 	key := "user:" + u.Name
 	if ok, wait := s.loginUser.Reserve(key, now); !ok {
 		retryAfter(w, wait)
-		data.Error = "Too many attempts. Wait a moment and try again."
+		data.Error = "Too many attempts. " + waitText(wait)
 		s.pages.Render(w, http.StatusTooManyRequests, "settings_password", data)
 		return
 	}
@@ -288,7 +360,7 @@ func (s *Server) rotateSession(w http.ResponseWriter, r *http.Request, sess stor
 		s.serverError(w, r, err)
 		return store.Session{}, false
 	}
-	session.SetCookie(w, value)
+	s.sessions.SetCookie(w, value, ns)
 	_ = s.hub.Revoke(r.Context(), sess.PublicID, "", "session rotated")
 	s.audit.Record(audit.Event{Type: "session.created", Reason: why, IP: s.clientIP(r), User: u.Name,
 		Fields: map[string]string{"session": ns.PublicID, "replaces": sess.PublicID}})

@@ -9,7 +9,6 @@ import (
 	"github.com/wsguard/wsguard/internal/audit"
 	"github.com/wsguard/wsguard/internal/csrf"
 	"github.com/wsguard/wsguard/internal/identity"
-	"github.com/wsguard/wsguard/internal/session"
 	"github.com/wsguard/wsguard/internal/store"
 	"github.com/wsguard/wsguard/internal/web"
 )
@@ -45,7 +44,7 @@ func (s *Server) setupOpenLocked(ctx context.Context) bool {
 func (s *Server) setupGet(w http.ResponseWriter, r *http.Request) {
 	tok := r.URL.Query().Get("token")
 	if !s.setupTokenOK(r.Context(), tok) {
-		s.pages.Render(w, http.StatusNotFound, "error", web.PageData{Title: "Setup", Error: "This setup link is not valid or was already used."})
+		s.errorPage(w, r, http.StatusNotFound, "Setup", "This setup link is not valid or was already used.")
 		return
 	}
 	s.pages.Render(w, http.StatusOK, "setup", web.PageData{Title: "Create the first admin", CSRFToken: csrf.EnsurePre(w, r), SetupToken: tok})
@@ -65,12 +64,12 @@ func (s *Server) setupPost(w http.ResponseWriter, r *http.Request) {
 	tok := r.PostForm.Get("token")
 	if !s.setupTokenOK(r.Context(), tok) {
 		s.audit.Record(audit.Event{Type: "setup.refused", Reason: "bad_token", IP: s.clientIP(r)})
-		s.pages.Render(w, http.StatusForbidden, "error", web.PageData{Title: "Setup", Error: "This setup link is not valid or was already used."})
+		s.errorPage(w, r, http.StatusForbidden, "Setup", "This setup link is not valid or was already used.")
 		return
 	}
 	name := strings.TrimSpace(r.PostForm.Get("username"))
 	password := r.PostForm.Get("password")
-	data := web.PageData{Title: "Create the first admin", CSRFToken: csrf.EnsurePre(w, r), SetupToken: tok}
+	data := web.PageData{Title: "Create the first admin", CSRFToken: csrf.EnsurePre(w, r), SetupToken: tok, Username: typedName(name)}
 	if err := ValidateUsername(name); err != nil {
 		data.Error = err.Error()
 		s.pages.Render(w, http.StatusBadRequest, "setup", data)
@@ -90,7 +89,7 @@ func (s *Server) setupPost(w http.ResponseWriter, r *http.Request) {
 	// An admin may have appeared while the password was hashing.
 	if !s.setupOpenLocked(r.Context()) || s.setupToken != tok {
 		s.setupMu.Unlock()
-		s.pages.Render(w, http.StatusForbidden, "error", web.PageData{Title: "Setup", Error: "This setup link was already used."})
+		s.errorPage(w, r, http.StatusForbidden, "Setup", "This setup link was already used.")
 		return
 	}
 	u, err := s.store.CreateUser(r.Context(), store.User{Name: name, PasswordHash: hash, Admin: true})
@@ -104,11 +103,11 @@ func (s *Server) setupPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.audit.Record(audit.Event{Type: "user.created", Reason: "setup", IP: s.clientIP(r), User: u.Name, Fields: map[string]string{"admin": "true"}})
-	value, _, err := s.sessions.Create(r.Context(), u, false, s.clientIP(r), r.UserAgent())
+	value, sess, err := s.sessions.Create(r.Context(), u, false, s.clientIP(r), r.UserAgent())
 	if err != nil {
 		s.serverError(w, r, err)
 		return
 	}
-	session.SetCookie(w, value)
+	s.sessions.SetCookie(w, value, sess)
 	http.Redirect(w, r, "/settings/2fa", http.StatusSeeOther)
 }

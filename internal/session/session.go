@@ -252,11 +252,26 @@ func (m *Manager) Sweep(ctx context.Context) (int, error) {
 // socket of the session is closed then.
 func (m *Manager) Deadline(s store.Session) time.Time { return s.CreatedAt.Add(m.absolute()) }
 
-// SetCookie sends the session cookie.
-func SetCookie(w http.ResponseWriter, value string) {
+// SetCookie sends the cookie of session s. It lasts until s reaches its
+// absolute lifetime (Max-Age and Expires), so closing the last tab does not
+// sign the user out; the idle lifetime is enforced here on the server,
+// which deletes an idle session whatever cookie the browser still keeps.
+func (m *Manager) SetCookie(w http.ResponseWriter, value string, s store.Session) {
+	now := m.now()
+	left := m.Deadline(s).Sub(now)
+	if left < time.Second {
+		left = time.Second
+	}
+	SetCookie(w, value, now, left)
+}
+
+// SetCookie sends the session cookie, kept by the browser for lifetime
+// from now.
+func SetCookie(w http.ResponseWriter, value string, now time.Time, lifetime time.Duration) {
 	http.SetCookie(w, &http.Cookie{
 		Name: CookieName, Value: value, Path: "/", Secure: true, HttpOnly: true,
 		SameSite: http.SameSiteStrictMode,
+		MaxAge:   int(lifetime / time.Second), Expires: now.Add(lifetime).UTC(),
 	})
 }
 

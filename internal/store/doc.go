@@ -39,7 +39,14 @@
 //     write lock for long. Only the oldest messages go and offsets are never
 //     reused: what is kept stays gap-free, and Since reports a reader that
 //     asks from before it.
-//   - Secrets: only hashes computed by callers are stored; nothing here logs.
+//   - Secrets: only hashes computed by callers are stored, except TOTP
+//     secrets, which the server needs back: with SQLiteOptions.Sealer they
+//     are sealed on the way in and opened on the way out (sqlite_secrets.go),
+//     so a copy of the database file alone does not give them away.
+//     Nothing here logs.
+//   - Other local users (I9): the database file is created 0600
+//     before SQLite opens it, so its -wal and -shm files (which SQLite
+//     creates with the database's mode) are 0600 too, whatever the umask.
 //
 // # Concurrency
 //

@@ -19,6 +19,7 @@ import (
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
+	"github.com/wsguard/wsguard/internal/atrest"
 	"github.com/wsguard/wsguard/internal/clock"
 )
 
@@ -69,6 +70,11 @@ type SQLiteOptions struct {
 	// took, failed ones included (the store_commit_seconds metric). It runs
 	// on the committer goroutine and must be quick. Zero means not measured.
 	OnCommitDuration func(time.Duration)
+	// Sealer encrypts TOTP secrets before they are written and opens them
+	// when read, so a copy of the database file alone does not give them
+	// away. Zero means they are stored in clear (tests); the server and the
+	// CLI always set it.
+	Sealer Sealer
 }
 
 // SQLite is the embedded Store (modernc.org/sqlite, no cgo): WAL journal,
@@ -113,6 +119,18 @@ func OpenSQLite(path string, opts SQLiteOptions) (*SQLite, error) {
 	}
 	if opts.BusyTimeout <= 0 {
 		opts.BusyTimeout = defaultBusyTimeout
+	}
+	// SQLite creates -wal and -shm with the database file's mode, so
+	// creating that file 0600 first keeps all three owner-only whatever
+	// the umask; files left looser by an earlier version are tightened.
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		create := atrest.Tighten
+		if p == path {
+			create = atrest.CreateFile
+		}
+		if _, err := create(p); err != nil {
+			return nil, fmt.Errorf("store: open sqlite %q: %w", path, err)
+		}
 	}
 	q := url.Values{}
 	q.Set("_busy_timeout", strconv.FormatInt(opts.BusyTimeout.Milliseconds(), 10))

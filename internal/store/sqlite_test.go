@@ -61,9 +61,10 @@ func TestOpenSetsDurabilityAndMigrates(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "w.db")
 	s := openTest(t, path, store.SQLiteOptions{})
 	publish(t, s, "room:a", "alice", "c1")
-	// Every embedded migration is applied: 0001_init, 0002_ticket_credential.
-	if v, err := s.SchemaVersion(context.Background()); err != nil || v != 2 {
-		t.Fatalf("SchemaVersion = %d, %v; want 2", v, err)
+	// Every embedded migration is applied: 0001_init, 0002_ticket_credential, 0003_audit_head,
+	// 0005_user_prefs.
+	if v, err := s.SchemaVersion(context.Background()); err != nil || v != 5 {
+		t.Fatalf("SchemaVersion = %d, %v; want 5", v, err)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -85,7 +86,7 @@ func TestOpenSetsDurabilityAndMigrates(t *testing.T) {
 	if r := publish(t, s2, "room:a", "alice", "c2"); r.Offset != 2 {
 		t.Fatalf("after reopen offset %d, want 2", r.Offset)
 	}
-	if v, _ := s2.SchemaVersion(context.Background()); v != 2 {
+	if v, _ := s2.SchemaVersion(context.Background()); v != 5 {
 		t.Fatalf("SchemaVersion after reopen = %d", v)
 	}
 }

@@ -11,7 +11,7 @@ const userColumns = `id, name, password_hash, admin, disabled, roles, totp_secre
 
 type rowScanner interface{ Scan(dest ...any) error }
 
-func scanUser(r rowScanner) (User, error) {
+func (s *SQLite) scanUser(r rowScanner) (User, error) {
 	var u User
 	var admin, disabled int
 	var roles, created string
@@ -21,6 +21,7 @@ func scanUser(r rowScanner) (User, error) {
 	u.Admin, u.Disabled = admin != 0, disabled != 0
 	u.Roles = decodeList(roles)
 	u.CreatedAt = parseTime(created)
+	u.TOTPSecret = s.openSecret(u.TOTPSecret)
 	return u, nil
 }
 
@@ -34,10 +35,14 @@ func (s *SQLite) CreateUser(ctx context.Context, u User) (User, error) {
 		u.CreatedAt = s.clk.Now()
 	}
 	u.CreatedAt = u.CreatedAt.UTC()
+	totp, err := s.sealSecret(u.TOTPSecret)
+	if err != nil {
+		return User{}, err
+	}
 	res, err := s.db.ExecContext(ctx,
 		`INSERT INTO users (name, password_hash, admin, disabled, roles, totp_secret, totp_last_step, created_at)
 		 VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		u.Name, u.PasswordHash, boolInt(u.Admin), boolInt(u.Disabled), encodeList(u.Roles), u.TOTPSecret, u.TOTPLastStep, fmtTime(u.CreatedAt))
+		u.Name, u.PasswordHash, boolInt(u.Admin), boolInt(u.Disabled), encodeList(u.Roles), totp, u.TOTPLastStep, fmtTime(u.CreatedAt))
 	if err != nil {
 		return User{}, dbErr(fmt.Sprintf("create user %q", u.Name), err)
 	}
@@ -49,7 +54,7 @@ func (s *SQLite) CreateUser(ctx context.Context, u User) (User, error) {
 
 // UserByName answers ErrNotFound for an unknown name.
 func (s *SQLite) UserByName(ctx context.Context, name string) (User, error) {
-	u, err := scanUser(s.db.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE name = ?`, name))
+	u, err := s.scanUser(s.db.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE name = ?`, name))
 	if err != nil {
 		return User{}, dbErr(fmt.Sprintf("user %q", name), err)
 	}
@@ -58,7 +63,7 @@ func (s *SQLite) UserByName(ctx context.Context, name string) (User, error) {
 
 // UserByID answers ErrNotFound for an unknown id.
 func (s *SQLite) UserByID(ctx context.Context, id int64) (User, error) {
-	u, err := scanUser(s.db.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
+	u, err := s.scanUser(s.db.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
 	if err != nil {
 		return User{}, dbErr(fmt.Sprintf("user %d", id), err)
 	}
@@ -74,7 +79,7 @@ func (s *SQLite) ListUsers(ctx context.Context) ([]User, error) {
 	defer rows.Close()
 	var out []User
 	for rows.Next() {
-		u, err := scanUser(rows)
+		u, err := s.scanUser(rows)
 		if err != nil {
 			return nil, dbErr("list users", err)
 		}
@@ -107,12 +112,16 @@ func (s *SQLite) SetRoles(ctx context.Context, userID int64, roles []string) err
 // repeated write cannot reopen a replay window AcceptTOTPStep closed; a new
 // secret starts from lastStep.
 func (s *SQLite) SetTOTP(ctx context.Context, userID int64, secret string, lastStep int64) error {
+	sealed, err := s.sealSecret(secret)
+	if err != nil {
+		return err
+	}
 	return s.setUser(ctx, userID, "set totp",
 		`UPDATE users SET
 		   totp_last_step = CASE WHEN totp_secret = ? THEN MAX(totp_last_step, ?) ELSE ? END,
 		   totp_secret = ?
 		 WHERE id = ?`,
-		secret, lastStep, lastStep, secret, userID)
+		sealed, lastStep, lastStep, sealed, userID)
 }
 
 // setUser runs one single-row UPDATE of users; no row means ErrNotFound.

@@ -180,6 +180,29 @@ type Store interface {
 	// LastRevocationID is where a starting server begins polling.
 	LastRevocationID(ctx context.Context) (int64, error)
 
+	// AuditHead returns the signed head of an audit chain (the last seq
+	// written and a MAC over it), kept apart from the log file so that a
+	// truncated or replaced log shows; (0, "") when none is kept yet.
+	AuditHead(ctx context.Context, chain string) (seq uint64, sig string, err error)
+	// SetAuditHead replaces the signed head of an audit chain.
+	SetAuditHead(ctx context.Context, chain string, seq uint64, sig string) error
+
+	// Rooms returns the chat rooms the user saved; saved is false when the
+	// user never saved any.
+	Rooms(ctx context.Context, userID int64) (rooms []string, saved bool, err error)
+	// SetRooms replaces the user's saved rooms (the caller validates them).
+	SetRooms(ctx context.Context, userID int64, rooms []string) error
+
+	// PendingTOTP returns the user's unconfirmed two-factor enrolment
+	// secret, first storing fresh (valid until expires) when none is kept
+	// or the kept one has expired by now. Sealed at rest like TOTPSecret.
+	PendingTOTP(ctx context.Context, userID int64, fresh string, now, expires time.Time) (string, error)
+	// PendingTOTPSecret returns the unconfirmed secret still valid at now;
+	// ErrNotFound when none is.
+	PendingTOTPSecret(ctx context.Context, userID int64, now time.Time) (string, error)
+	// ClearPendingTOTP forgets the unconfirmed secret.
+	ClearPendingTOTP(ctx context.Context, userID int64) error
+
 	// Ping reports whether the store can serve (readiness).
 	Ping(ctx context.Context) error
 	Close() error

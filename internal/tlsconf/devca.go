@@ -47,7 +47,9 @@ var (
 // ::1 signed by it (cert.pem, key.pem), and returns the leaf's paths. The
 // CA is created once and kept across restarts, so a user trusts ca.pem
 // once; the leaf is re-issued when it is unreadable, not signed by the CA,
-// or expires within 30 days of now. Keys are ECDSA P-256 written 0600.
+// or expires within 30 days of now. Keys are ECDSA P-256; every file is
+// written 0600 (the certificates too: nothing but wsguard and its owner
+// needs to read them, and a user copies ca.pem once to trust it).
 //
 // The CA carries name constraints (localhost, 127.0.0.0/8, ::1): trusting
 // it cannot let anyone with its key impersonate other sites.
@@ -127,7 +129,7 @@ func createCA(dir string, now time.Time) (*x509.Certificate, crypto.Signer, erro
 	if err := writeKey(filepath.Join(dir, CAKeyFile), key); err != nil {
 		return nil, nil, err
 	}
-	if err := writePEM(filepath.Join(dir, CAFile), "CERTIFICATE", der, 0o644); err != nil {
+	if err := writePEM(filepath.Join(dir, CAFile), "CERTIFICATE", der, 0o600); err != nil {
 		return nil, nil, err
 	}
 	return ca, key, nil
@@ -184,7 +186,7 @@ func issueLeaf(certFile, keyFile string, ca *x509.Certificate, caKey crypto.Sign
 	if err := writeKey(keyFile, key); err != nil {
 		return err
 	}
-	return writePEM(certFile, "CERTIFICATE", der, 0o644)
+	return writePEM(certFile, "CERTIFICATE", der, 0o600)
 }
 
 func writeKey(path string, key *ecdsa.PrivateKey) error {

@@ -37,7 +37,8 @@ func TestDevCA(t *testing.T) {
 	if certFile != filepath.Join(dir, LeafFile) || keyFile != filepath.Join(dir, LeafKeyFile) {
 		t.Fatalf("paths %q %q", certFile, keyFile)
 	}
-	for path, mode := range map[string]os.FileMode{dir: 0o700, keyFile: 0o600, filepath.Join(dir, CAKeyFile): 0o600} {
+	for path, mode := range map[string]os.FileMode{dir: 0o700, keyFile: 0o600, filepath.Join(dir, CAKeyFile): 0o600,
+		certFile: 0o600, filepath.Join(dir, CAFile): 0o600} {
 		fi, err := os.Stat(path)
 		if err != nil {
 			t.Fatal(err)

@@ -175,6 +175,22 @@ func TestBrowserChatClient(t *testing.T) {
 	mux := http.NewServeMux()
 	mux.Handle("GET /static/", http.StripPrefix("/static/", Static()))
 	mux.HandleFunc("GET /ws", fs.ws)
+	var savedMu sync.Mutex
+	var saved []string // the last rooms list the page saved, with the page's token
+	mux.HandleFunc("PUT /api/v1/rooms", func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			Rooms []string `json:"rooms"`
+		}
+		if r.Header.Get("X-CSRF-Token") != "tok-123" || json.NewDecoder(r.Body).Decode(&body) != nil {
+			http.Error(w, "bad save", http.StatusBadRequest)
+			return
+		}
+		savedMu.Lock()
+		saved = body.Rooms
+		savedMu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"rooms":[]}`))
+	})
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		pages.Render(w, 200, "chat", PageData{Title: "Chat", CSRFToken: "tok-123", User: "bob", Rooms: []string{"room:lobby", "room:random"}})
 	})
@@ -300,6 +316,19 @@ func TestBrowserChatClient(t *testing.T) {
 	browsertest.WaitJS(t, ctx, `Array.from(document.querySelectorAll('#messages li[data-channel="room:dev"] .text'), e => e.textContent).join('|') === 'via click'`)
 	if n := fs.count(func() int { return len(fs.log["room:dev"]) }); n != 1 {
 		t.Fatalf("%d messages stored in room:dev, want 1", n)
+	}
+	// The joined room was saved for the next visit.
+	for i := 0; ; i++ {
+		savedMu.Lock()
+		got := strings.Join(saved, " ")
+		savedMu.Unlock()
+		if got == "room:lobby room:random room:dev" {
+			break
+		}
+		if i > 200 {
+			t.Fatalf("rooms saved %q, want room:lobby room:random room:dev", got)
+		}
+		time.Sleep(25 * time.Millisecond)
 	}
 	// A name outside the channel grammar is refused in the page.
 	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#join-input"), "room:../x\r")); err != nil {

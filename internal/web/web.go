@@ -34,22 +34,27 @@ type PageData struct {
 	TOTPSecret    string       // settings_2fa: base32 secret shown as text and posted back as "secret"
 	TOTPQR        template.URL // settings_2fa: data:image/png;base64,... built by the server, never from input
 	RecoveryCodes []string     // settings_2fa: shown once, right after enrolment
+	RecoveryFile  template.URL // settings_2fa: data:text/plain,... of the codes, for the download link; built by the server
 	Enrolled      bool         // settings_2fa: two-factor is already on
 
 	Sessions []SessionRow // settings_sessions
 
 	SetupToken string // setup: the one-time token from the setup URL
 	Next       string // login: where to go after signing in (the server must validate it)
+	Username   string // login, setup: the username typed before an error, put back in the field
 }
 
 // SessionRow is one of the user's sessions on the sessions page.
 type SessionRow struct {
-	PublicID  string // opaque id posted as "session" to revoke; never the cookie value
-	Created   string
-	LastSeen  string
-	IP        string
-	UserAgent string
-	Current   bool // the session viewing the page; its row carries data-current="true"
+	PublicID    string // opaque id posted as "session" to revoke; never the cookie value
+	Created     string // RFC 3339, UTC: the datetime attribute, shown in local time by the page's script
+	CreatedAgo  string // "5 minutes ago": shown without script
+	LastSeen    string
+	LastSeenAgo string
+	IP          string
+	Browser     string // "Chrome on Linux", read from UserAgent
+	UserAgent   string // the full header, shown on hover
+	Current     bool   // the session viewing the page; its row carries data-current="true"
 }
 
 // view is what templates see: the page data plus the page's own name, so

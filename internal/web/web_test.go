@@ -56,17 +56,35 @@ var samples = []struct {
 	}},
 	{"settings_2fa", PageData{Title: "Two-factor", CSRFToken: "tok-123", User: "alice", TOTPSecret: "JBSWY3DPEHPK3PXP", TOTPQR: tinyPNG}, []string{
 		`<img class="qr" src="` + string(tinyPNG) + `"`, `id="totp-secret" class="secret">JBSWY3DPEHPK3PXP<`,
-		`action="/settings/2fa"`, `name="code"`, `name="secret" value="JBSWY3DPEHPK3PXP"`, `name="csrf_token" value="tok-123"`,
+		`action="/settings/2fa"`, `name="code"`, `name="csrf_token" value="tok-123"`,
 	}},
 	{"settings_2fa", PageData{Title: "Two-factor", CSRFToken: "tok-123", User: "alice", Enrolled: true, RecoveryCodes: []string{"aaaa-bbbb", "cccc-dddd"}}, []string{
 		`id="recovery-codes"`, `<code>aaaa-bbbb</code>`, `<code>cccc-dddd</code>`,
 	}},
+	// After the codes: a way on, and a copy to keep.
+	{"settings_2fa", PageData{Title: "Two-factor", CSRFToken: "tok-123", User: "alice", Enrolled: true, RecoveryCodes: []string{"aaaa-bbbb"}, RecoveryFile: "data:text/plain;charset=utf-8;base64,YWFhYS1iYmJi"}, []string{
+		`id="recovery-continue" class="button" href="/"`,
+		`id="recovery-download" class="button secondary" href="data:text/plain;charset=utf-8;base64,YWFhYS1iYmJi" download="wsguard-recovery-codes.txt"`,
+	}},
+	// A failed sign-in keeps the username and puts the cursor on the password.
+	{"login", PageData{Title: "Sign in", CSRFToken: "tok-123", Username: "alice", Error: "Too many attempts. Try again in 42 seconds."}, []string{
+		`name="username" value="alice"`, `autocomplete="current-password" required autofocus`, `Try again in 42 seconds.`,
+	}},
+	{"setup", PageData{Title: "Create the first admin", CSRFToken: "tok-123", SetupToken: "setup-abc", Username: "root"}, []string{
+		`name="username" value="root"`,
+	}},
+	// An error page for a signed-in user keeps the navigation and the user.
+	{"error", PageData{Title: "Not found", Error: "There is nothing at this address.", User: "alice", CSRFToken: "tok-123"}, []string{
+		`href="/settings/sessions"`, `action="/logout"`, `>alice</span>`, `name="csrf_token" value="tok-123"`,
+	}},
 	{"settings_sessions", PageData{Title: "Sessions", CSRFToken: "tok-123", User: "alice", Sessions: []SessionRow{
 		{PublicID: "pub-1", Created: "2026-01-01T00:00:00Z", LastSeen: "2026-01-02T00:00:00Z", IP: "192.0.2.1", UserAgent: "Firefox", Current: true},
-		{PublicID: "pub-2", Created: "2026-01-03T00:00:00Z", LastSeen: "2026-01-04T00:00:00Z", IP: "192.0.2.2", UserAgent: "Chromium"},
+		{PublicID: "pub-2", Created: "2026-01-03T00:00:00Z", LastSeen: "2026-01-04T00:00:00Z", LastSeenAgo: "5 minutes ago", IP: "192.0.2.2", Browser: "Chrome on Linux", UserAgent: "Mozilla/5.0 Chrome/1"},
 	}}, []string{
 		`action="/settings/sessions/revoke"`, `name="session" value="pub-1"`, `name="session" value="pub-2"`,
-		`data-current="true"`, `192.0.2.1`, `Chromium`, `2026-01-04T00:00:00Z`,
+		`data-current="true"`, `192.0.2.1`, `title="Mozilla/5.0 Chrome/1">Chrome on Linux<`,
+		`<time class="local" datetime="2026-01-04T00:00:00Z" title="2026-01-04T00:00:00Z">5 minutes ago</time>`,
+		`<script src="/static/times.js" defer></script>`,
 	}},
 	{"settings_password", PageData{Title: "Password", CSRFToken: "tok-123", User: "alice", Notice: "Password changed."}, []string{
 		`action="/settings/password"`, `name="current_password"`, `name="new_password"`, `name="csrf_token" value="tok-123"`, `Password changed.`,
@@ -131,7 +149,7 @@ func TestRenderDetails(t *testing.T) {
 			if strings.Contains(body, `id="totp-secret"`) || strings.Contains(body, `action="/settings/2fa"`) {
 				t.Errorf("enrolled page still offers enrolment:\n%s", body)
 			}
-		case tc.page == "login" || tc.page == "error":
+		case (tc.page == "login" || tc.page == "error") && tc.data.User == "":
 			if strings.Contains(body, `action="/logout"`) {
 				t.Errorf("%s page shows signed-in navigation without a user", tc.page)
 			}

@@ -48,6 +48,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"APIKeys", testAPIKeys},
 		{"Tickets", testTickets},
 		{"Revocations", testRevocations},
+		{"AuditHeads", testAuditHeads},
+		{"Rooms", testRooms},
+		{"PendingTOTP", testPendingTOTP},
 		{"Ping", testPing},
 	}
 	for _, tc := range tests {
@@ -802,6 +805,137 @@ func testRevocations(t *testing.T, s store.Store) {
 	}
 	if id, err := s.LastRevocationID(ctx(t)); err != nil || id != all[1].ID {
 		t.Fatalf("LastRevocationID = %d, %v; want %d", id, err, all[1].ID)
+	}
+}
+
+func testAuditHeads(t *testing.T, s store.Store) {
+	if seq, sig, err := s.AuditHead(ctx(t), "c1"); err != nil || seq != 0 || sig != "" {
+		t.Fatalf("AuditHead before any = %d, %q, %v; want 0, \"\"", seq, sig, err)
+	}
+	for _, h := range []struct {
+		seq uint64
+		sig string
+	}{{1, "aa"}, {2, "bb"}, {1 << 40, "cc"}} {
+		if err := s.SetAuditHead(ctx(t), "c1", h.seq, h.sig); err != nil {
+			t.Fatal(err)
+		}
+		if seq, sig, err := s.AuditHead(ctx(t), "c1"); err != nil || seq != h.seq || sig != h.sig {
+			t.Fatalf("AuditHead = %d, %q, %v; want %d, %q", seq, sig, err, h.seq, h.sig)
+		}
+	}
+	// Chains are apart: a second node's key names another row.
+	if err := s.SetAuditHead(ctx(t), "c2", 7, "dd"); err != nil {
+		t.Fatal(err)
+	}
+	if seq, _, _ := s.AuditHead(ctx(t), "c1"); seq != 1<<40 {
+		t.Fatalf("c1 moved to %d when c2 was set", seq)
+	}
+	// Both a server and a CLI command save heads: concurrent saves all land.
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for i := range uint64(8) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- s.SetAuditHead(ctx(t), "c3", i+1, fmt.Sprint(i))
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if seq, sig, err := s.AuditHead(ctx(t), "c3"); err != nil || sig != fmt.Sprint(seq-1) {
+		t.Fatalf("after concurrent saves: %d, %q, %v", seq, sig, err)
+	}
+}
+
+func testRooms(t *testing.T, s store.Store) {
+	alice, err := s.CreateUser(ctx(t), store.User{Name: "alice", PasswordHash: "h"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob, err := s.CreateUser(ctx(t), store.User{Name: "bob", PasswordHash: "h"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rooms, saved, err := s.Rooms(ctx(t), alice.ID); err != nil || saved || rooms != nil {
+		t.Fatalf("Rooms before any = %q, %v, %v; want nil, false", rooms, saved, err)
+	}
+	want := []string{"room:lobby", "team:ops"}
+	if err := s.SetRooms(ctx(t), alice.ID, want); err != nil {
+		t.Fatal(err)
+	}
+	if rooms, saved, err := s.Rooms(ctx(t), alice.ID); err != nil || !saved || !slices.Equal(rooms, want) {
+		t.Fatalf("Rooms = %q, %v, %v; want %q", rooms, saved, err, want)
+	}
+	// Leaving every room is remembered too: saved, and empty.
+	if err := s.SetRooms(ctx(t), alice.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	if rooms, saved, err := s.Rooms(ctx(t), alice.ID); err != nil || !saved || len(rooms) != 0 {
+		t.Fatalf("Rooms after saving none = %q, %v, %v; want [], true", rooms, saved, err)
+	}
+	// Users are apart.
+	if _, saved, _ := s.Rooms(ctx(t), bob.ID); saved {
+		t.Fatal("bob sees alice's saved rooms")
+	}
+}
+
+func testPendingTOTP(t *testing.T, s store.Store) {
+	alice, err := s.CreateUser(ctx(t), store.User{Name: "alice", PasswordHash: "h"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const first, second = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	if _, err := s.PendingTOTPSecret(ctx(t), alice.ID, t0); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("PendingTOTPSecret before any = %v, want ErrNotFound", err)
+	}
+	got, err := s.PendingTOTP(ctx(t), alice.ID, first, t0, t0.Add(10*time.Minute))
+	if err != nil || got != first {
+		t.Fatalf("PendingTOTP first = %q, %v", got, err)
+	}
+	// A second visit before expiry keeps the first secret.
+	if got, err := s.PendingTOTP(ctx(t), alice.ID, second, t0.Add(9*time.Minute), t0.Add(19*time.Minute)); err != nil || got != first {
+		t.Fatalf("PendingTOTP again = %q, %v; want the first secret", got, err)
+	}
+	if got, err := s.PendingTOTPSecret(ctx(t), alice.ID, t0.Add(9*time.Minute)); err != nil || got != first {
+		t.Fatalf("PendingTOTPSecret = %q, %v", got, err)
+	}
+	// Once expired it is neither confirmed nor kept: a new one replaces it.
+	if _, err := s.PendingTOTPSecret(ctx(t), alice.ID, t0.Add(10*time.Minute)); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("PendingTOTPSecret at expiry = %v, want ErrNotFound", err)
+	}
+	if got, err := s.PendingTOTP(ctx(t), alice.ID, second, t0.Add(10*time.Minute), t0.Add(20*time.Minute)); err != nil || got != second {
+		t.Fatalf("PendingTOTP after expiry = %q, %v; want the new secret", got, err)
+	}
+	if err := s.ClearPendingTOTP(ctx(t), alice.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PendingTOTPSecret(ctx(t), alice.ID, t0.Add(11*time.Minute)); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("PendingTOTPSecret after clear = %v, want ErrNotFound", err)
+	}
+	if err := s.ClearPendingTOTP(ctx(t), alice.ID); err != nil {
+		t.Fatalf("ClearPendingTOTP with none kept: %v", err)
+	}
+	// Two pages opened at once show one secret.
+	var wg sync.WaitGroup
+	out := make([]string, 8)
+	for i := range out {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out[i], _ = s.PendingTOTP(ctx(t), alice.ID, fmt.Sprintf("%032d", i), t0, t0.Add(time.Minute))
+		}()
+	}
+	wg.Wait()
+	for _, v := range out {
+		if v == "" || v != out[0] {
+			t.Fatalf("concurrent PendingTOTP gave different secrets: %q", out)
+		}
 	}
 }
 

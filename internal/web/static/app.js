@@ -114,12 +114,13 @@
     const badge = document.createElement('span');
     badge.className = 'unread';
     button.append(label, badge);
-    li.append(button);
+    li.append(button, leaveButton(name));
     el.rooms.append(li);
     const ch = {
       name: name, item: li, button: button, badge: badge,
       lastOffset: 0, synced: false, loading: false, buffer: [],
-      unread: 0, rendered: []
+      unread: 0, rendered: [],
+      seenBefore: seenOffset(name), newMarked: false
     };
     button.addEventListener('click', () => {
       select(name);
@@ -155,6 +156,7 @@
     current = ch;
     ch.unread = 0;
     updateBadge(ch);
+    rememberSeen(ch);
     channels.forEach((c) => c.button.setAttribute('aria-current', c === ch ? 'true' : 'false'));
     if (el.title) el.title.textContent = name;
     for (const li of el.messages.children) {
@@ -210,7 +212,9 @@
     const offset = Number(m.offset);
     if (!Number.isSafeInteger(offset) || offset <= ch.lastOffset) return;
     ch.lastOffset = offset;
+    if (!live) markNewSinceLeft(ch, m, offset);
     render(ch, m);
+    if (ch === current && !document.hidden) rememberSeen(ch);
     if (live && ch !== current) {
       ch.unread++;
       updateBadge(ch);
@@ -329,6 +333,7 @@
     if (!ch) return;
     if (code === 'forbidden' || code === 'bad_request' || code === 'not_found') {
       removeRoom(ch.name);
+      saveRooms();
     } else if (req.op === 'history') {
       finishLoading(ch);
     }
@@ -448,6 +453,110 @@
     retryTimer = setTimeout(connect, delay);
   }
 
+  // ---- saved rooms ----
+
+  // The joined rooms are kept on the server per user (PUT /api/v1/rooms),
+  // so a reload or another device opens the same ones; the page is
+  // rendered with the saved list. Saves are debounced: joining three rooms
+  // quickly is one request.
+  let saveTimer = 0;
+
+  function saveRooms() {
+    clearTimeout(saveTimer);
+    saveTimer = setTimeout(putRooms, 300);
+  }
+
+  function putRooms() {
+    saveTimer = 0;
+    fetch('/api/v1/rooms', {
+      method: 'PUT',
+      credentials: 'same-origin',
+      cache: 'no-store',
+      headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': csrfToken },
+      body: JSON.stringify({ rooms: Array.from(channels.keys()) })
+    }).then((r) => {
+      if (!r.ok) showError('Your rooms could not be saved for next time. (' + r.status + ')');
+    }, () => showError('Your rooms could not be saved for next time. (network)'));
+  }
+
+  function leaveButton(name) {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.className = 'leave';
+    b.textContent = '\u00d7';
+    b.title = 'Leave ' + name;
+    b.setAttribute('aria-label', 'Leave ' + name);
+    b.addEventListener('click', () => leaveRoom(name));
+    return b;
+  }
+
+  function leaveRoom(name) {
+    if (!channels.has(name)) return;
+    request('unsubscribe', { channel: name }, { channel: name });
+    removeRoom(name);
+    saveRooms();
+  }
+
+  // ---- new since you left ----
+
+  // The last offset seen per room is kept in this browser (localStorage,
+  // per user): on the next visit the first message after it is preceded by
+  // a "New since you left" line. A room never opened here has no mark.
+  const SEEN_KEY = 'wsguard.seen.' + me;
+  const SEEN_MAX = 200; // rooms remembered per user in this browser
+
+  function loadSeen() {
+    try {
+      const v = JSON.parse(localStorage.getItem(SEEN_KEY) || '{}');
+      return v && typeof v === 'object' ? v : {};
+    } catch (e) {
+      return {};
+    }
+  }
+
+  const seen = loadSeen();
+
+  function seenOffset(name) {
+    const v = Number(seen[name]);
+    return Number.isSafeInteger(v) && v > 0 ? v : 0;
+  }
+
+  // rememberSeen records that the reader saw ch up to its last message.
+  function rememberSeen(ch) {
+    if (ch.lastOffset <= 0 || seenOffset(ch.name) >= ch.lastOffset) return;
+    delete seen[ch.name]; // re-insert last: the oldest entries go first
+    seen[ch.name] = ch.lastOffset;
+    const names = Object.keys(seen);
+    for (let i = 0; i < names.length - SEEN_MAX; i++) delete seen[names[i]];
+    try {
+      localStorage.setItem(SEEN_KEY, JSON.stringify(seen));
+    } catch (e) {
+      // Storage full or disabled: the marker is a convenience.
+    }
+  }
+
+  // A message that arrived while the tab was in the background was not
+  // seen yet; it is once the tab shows again.
+  document.addEventListener('visibilitychange', () => {
+    if (!document.hidden && current) rememberSeen(current);
+  });
+
+  // markNewSinceLeft puts the marker before the first message of someone
+  // else past what this browser saw last time, once per room and page.
+  function markNewSinceLeft(ch, m, offset) {
+    if (ch.newMarked || ch.seenBefore <= 0 || offset <= ch.seenBefore) return;
+    if (me !== '' && m.from === me) return;
+    ch.newMarked = true;
+    const li = document.createElement('li');
+    li.className = 'new-marker';
+    li.dataset.channel = ch.name;
+    li.setAttribute('role', 'separator');
+    li.textContent = 'New since you left';
+    li.hidden = ch !== current;
+    el.messages.append(li);
+    ch.rendered.push(li);
+  }
+
   // ---- forms ----
 
   // Each form is handled on submit; the formdata handler covers a script
@@ -482,6 +591,7 @@
     showError('');
     addRoom(name);
     select(name);
+    saveRooms();
   });
 
   window.addEventListener('online', () => {
