@@ -37,7 +37,7 @@ Usage:
   wsguard user add NAME [--admin] [--password-stdin]
   wsguard user list | disable NAME | enable NAME | reset-2fa NAME
   wsguard user roles NAME [ROLE ...]        replace a user's roles (live sockets close)
-  wsguard apikey add NAME --scope publish:news:* [--scope ...]
+  wsguard apikey add NAME --scope publish:room:* [--scope ...]
   wsguard apikey list | revoke NAME
   wsguard session revoke --user NAME        end every session of a user
   wsguard audit verify [FILE] [--key FILE]  check the audit log's MAC chain and signed head

@@ -362,6 +362,12 @@ func (c Config) validateNamespaces(p *problems) {
 				}
 			}
 		}
+		if ns.HistorySize < 0 || ns.HistorySize > MaxHistorySize {
+			p.add(key+".history_size", "%d is out of range (allowed: 1 to %d messages per channel, or 0 for the default %d)", ns.HistorySize, MaxHistorySize, DefaultHistorySize)
+		}
+		if ttl := ns.HistoryTTL.D(); ttl != 0 && (ttl < MinHistoryTTL || ttl > MaxHistoryTTL) {
+			p.add(key+".history_ttl", "%s is out of range (allowed: %s to %s, or 0 for the default %s)", ttl, MinHistoryTTL, MaxHistoryTTL, DefaultHistoryTTL)
+		}
 	}
 }
 

@@ -367,6 +367,30 @@ func openStore(cfg config.Config, c clock.Clock, onCommit func([]store.Message),
 			log.Info("migrating the database schema", "path", path, "from", from, "to", to, "migration", name)
 		}
 	}
-	return store.OpenSQLite(path, store.SQLiteOptions{Clock: c, OnCommit: onCommit, Sealer: sealer, OnMigrate: onMigrate,
+	return store.OpenSQLite(path, store.SQLiteOptions{Clock: c, OnCommit: onCommit, Sealer: sealer, OnMigrate: onMigrate, Retention: retention(cfg.Namespaces),
 		OnCommitDuration: func(d time.Duration) { m.StoreCommit.Observe(d.Seconds()) }})
+}
+
+// retention maps a channel to its namespace's history_size and
+// history_ttl. A channel outside every namespace cannot be published to;
+// should one exist it gets the defaults.
+func retention(namespaces map[string]config.Namespace) func(string) store.Retention {
+	byNS := make(map[string]store.Retention, len(namespaces)) // a copy: the committer reads it
+	for name, n := range namespaces {
+		size, ttl := n.Retention()
+		byNS[name] = store.Retention{Size: size, TTL: ttl}
+	}
+	size, ttl := config.Namespace{}.Retention()
+	fallback := store.Retention{Size: size, TTL: ttl}
+	return func(channel string) store.Retention {
+		for i := 0; i < len(channel); i++ {
+			if channel[i] == ':' {
+				if r, ok := byNS[channel[:i]]; ok {
+					return r
+				}
+				break
+			}
+		}
+		return fallback
+	}
 }

@@ -54,9 +54,15 @@ type SQLiteOptions struct {
 	// may be forgotten, bounding the table a flood of unique cids can grow.
 	// Zero means 24 hours.
 	DedupeWindow time.Duration
-	// Retention is how many messages are kept per channel; older ones are
-	// deleted at commit. Zero means keep all.
-	Retention int
+	// Retention, when set, gives each channel's retention (the server maps
+	// a channel's namespace to its history_size and history_ttl). Messages
+	// over the size are deleted at commit; a sweep every PruneInterval
+	// deletes those past their age and catches up on size, a bounded
+	// amount per pass. Nil keeps everything.
+	Retention func(channel string) Retention
+	// PruneInterval is how often the retention sweep runs. Zero means one
+	// minute.
+	PruneInterval time.Duration
 	// BusyTimeout is how long a write waits for a lock held by another
 	// connection or process before failing with ErrUnavailable. Zero means 5 s.
 	BusyTimeout time.Duration
@@ -91,8 +97,9 @@ type SQLite struct {
 	done   chan struct{} // closed when the committer has exited
 
 	// Owned by the committer goroutine.
-	wconn     *sql.Conn
-	lastPrune time.Time
+	wconn      *sql.Conn
+	lastPrune  time.Time
+	sweepAfter string // the retention sweep resumes after this channel
 }
 
 var _ Store = (*SQLite)(nil)
@@ -112,8 +119,8 @@ func OpenSQLite(path string, opts SQLiteOptions) (*SQLite, error) {
 	if opts.DedupeWindow <= 0 {
 		opts.DedupeWindow = defaultDedupeWindow
 	}
-	if opts.Retention < 0 {
-		opts.Retention = 0
+	if opts.PruneInterval <= 0 {
+		opts.PruneInterval = defaultPruneInterval
 	}
 	if opts.BusyTimeout <= 0 {
 		opts.BusyTimeout = defaultBusyTimeout
