@@ -117,17 +117,23 @@ compression:
 
 # Who may do what in channels "<namespace>:*": users (any signed-in user),
 # owner (user:<name> is that user's), role:<r>, scope (API keys by scope).
+# history_size (messages kept per channel) and history_ttl bound history;
+# 0 means the defaults, 1000 messages and 720h.
 namespaces:
   room:
     subscribe: [users]
-    publish: [users]
+    publish: [users, scope]
     history: [users]
     presence: [users]
+    history_size: 0
+    history_ttl: 0s
   user:
     subscribe: [owner]
     publish: [owner]
     history: [owner]
     presence: [owner]
+    history_size: 0
+    history_ttl: 0s
 
 audit:
   # JSON lines, MAC-chained. Empty: <data_dir>/audit.log.
