@@ -120,6 +120,10 @@ type pending struct {
 	ch        chan reply
 	subscribe string  // channel, for subscribe requests
 	since     *uint64 // since sent with it
+	// resumedLive marks a resume sent without since (the credential may
+	// subscribe but not read history): a gap marker when the channel moved
+	// on past the last offset delivered.
+	resumedLive bool
 }
 
 // Client is a self-healing connection to a wsguard server.
@@ -363,8 +367,13 @@ func (c *Client) resubscribe() {
 		since := last
 		ctx, cancel := context.WithTimeout(context.Background(), c.cfg.RequestTimeout)
 		_, err := c.request(ctx, map[string]any{"op": "subscribe", "channel": ch, "since": since}, ch, &since)
-		cancel()
 		var e *Error
+		if errors.As(err, &e) && e.Code == "forbidden" {
+			// since needs the history right as well: a subscribe-only
+			// credential resumes live, with a gap marker if it missed any.
+			_, err = c.roundTrip(ctx, map[string]any{"op": "subscribe", "channel": ch}, pending{subscribe: ch, resumedLive: true})
+		}
+		cancel()
 		if errors.As(err, &e) {
 			// No longer allowed (a role or scope was removed): drop it.
 			c.mu.Lock()
@@ -439,7 +448,9 @@ func (c *Client) reply(f frame) {
 		_ = json.Unmarshal(f.Result, &r)
 		switch {
 		case p.since == nil:
-			c.subs[p.subscribe] = max(c.subs[p.subscribe], r.Offset)
+			prev := c.subs[p.subscribe]
+			c.subs[p.subscribe] = max(prev, r.Offset)
+			gap = p.resumedLive && r.Offset > prev
 		case !r.Recovered:
 			c.subs[p.subscribe] = r.Offset
 			gap = true
@@ -488,6 +499,11 @@ func (c *Client) refresh() {
 
 // request sends one request and waits for its reply.
 func (c *Client) request(ctx context.Context, req map[string]any, subscribe string, since *uint64) (json.RawMessage, error) {
+	return c.roundTrip(ctx, req, pending{subscribe: subscribe, since: since})
+}
+
+// roundTrip is request with the reply's bookkeeping given in p.
+func (c *Client) roundTrip(ctx context.Context, req map[string]any, p pending) (json.RawMessage, error) {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.cfg.RequestTimeout)
@@ -517,7 +533,7 @@ func (c *Client) request(ctx context.Context, req map[string]any, subscribe stri
 	c.nextID++
 	id := c.nextID
 	req["id"] = id
-	p := pending{ch: make(chan reply, 1), subscribe: subscribe, since: since}
+	p.ch = make(chan reply, 1)
 	c.pending[id] = p
 	c.mu.Unlock()
 	b, err := json.Marshal(req)

@@ -402,6 +402,45 @@ func TestReconnectResume(t *testing.T) {
 	}
 }
 
+// TestReconnectWithoutHistoryRight: a credential that may subscribe but not
+// read history cannot resume with since (the server answers forbidden). The
+// client still resumes the subscription live, marks the gap, and delivers
+// what follows.
+func TestReconnectWithoutHistoryRight(t *testing.T) {
+	e := start(t)
+	ctx := context.Background()
+	pub := e.apiKey("pub", "publish:news:*")
+	ops := e.apiKey("ops", "disconnect:api:watch")
+	c, err := client.Dial(ctx, client.Config{URL: e.wsURL, RootCAs: e.roots, MinBackoff: 600 * time.Millisecond,
+		Token: static(e.apiKey("watch", "subscribe:news:*"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Subscribe(ctx, "news:eu"); err != nil {
+		t.Fatal(err)
+	}
+	e.publish(pub, "news:eu", 1)
+	if m := next(t, c); m.Offset != 1 {
+		t.Fatalf("first %+v", m)
+	}
+	req, _ := http.NewRequest("POST", e.base+"/api/v1/disconnect", strings.NewReader(`{"user":"api:watch"}`))
+	req.Header.Set("Authorization", "Bearer "+ops)
+	resp, err := e.http(nil).Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("disconnect: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	e.publish(pub, "news:eu", 2) // missed while away
+	if m := next(t, c); !m.Gap || m.Channel != "news:eu" {
+		t.Fatalf("got %+v, want a gap marker for news:eu", m)
+	}
+	off := e.publish(pub, "news:eu", 3)
+	if m := next(t, c); m.Offset != off || m.Gap {
+		t.Fatalf("got %+v, want the live message %d", m, off)
+	}
+}
+
 // TestTokenRefresh covers K3 through the client: on the expiring push it
 // refreshes with a new token and keeps the same connection past exp.
 func TestTokenRefresh(t *testing.T) {

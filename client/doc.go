@@ -1,8 +1,10 @@
 // Package client is the Go client for wsguard: it dials wss:// with a
 // one-time ticket, a JWT or an API key, keeps the connection up with
 // exponential backoff, resumes every subscription with `since` after a
-// reconnect (no message lost or repeated while the server retains it), and
-// refreshes a JWT when the server announces its expiry.
+// reconnect (no message lost or repeated while the server retains it; a
+// credential without the history right, which since needs, resumes live
+// after a Gap marker), and refreshes a JWT when the server announces its
+// expiry.
 //
 // Threat model: the network between client and server is hostile. The
 // client verifies the server certificate against Config.RootCAs (or the

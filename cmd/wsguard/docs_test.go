@@ -78,15 +78,18 @@ func TestDocsStandAlone(t *testing.T) {
 		}
 	}
 
-	// The usage text as a user sees it.
+	// The usage text as a user sees it, the whole and each command's.
 	n := &node{bin: binary(t), env: os.Environ()}
-	usage := n.run(t, "help")
-	if !strings.Contains(usage, "wsguard serve") {
-		t.Fatalf("help printed no usage:\n%s", usage)
-	}
-	for _, ref := range append(outsideRefs, "§") {
-		if strings.Contains(usage, ref) {
-			t.Errorf("usage text cites %q:\n%s", ref, usage)
+	for _, args := range [][]string{{"help"}, {"--help"}, {"serve", "--help"}, {"config", "--help"},
+		{"user", "--help"}, {"session", "--help"}, {"apikey", "--help"}, {"audit", "--help"}, {"bench", "--help"}} {
+		usage := n.run(t, args...)
+		if !strings.Contains(usage, "wsguard ") {
+			t.Errorf("wsguard %s printed no usage:\n%s", strings.Join(args, " "), usage)
+		}
+		for _, ref := range append(outsideRefs, "§") {
+			if strings.Contains(usage, ref) {
+				t.Errorf("wsguard %s cites %q:\n%s", strings.Join(args, " "), ref, usage)
+			}
 		}
 	}
 }

@@ -15,6 +15,12 @@
 //     names the principal; unknown namespaces are closed (deny by default).
 //     An API key scope names one action, one namespace and an exact name or
 //     a trailing-* prefix; publish:news:* never reaches room:x.
+//   - A scope that grants nothing: CheckScope tells the command creating an
+//     API key that no rule honours a scope, and names the config key that
+//     would, instead of leaving a key that is refused on every use.
+//   - Reaching data by a side door (A5): callers check every right an
+//     operation exercises (subscribe with since also needs History;
+//     presence pushes need Presence), not only the operation's own.
 //   - Hostile names (A4): the channel grammar is a short allowlist of bytes
 //     checked by hand, bounded in length, with no "..", so names are safe in
 //     logs, keys and paths elsewhere.

@@ -220,3 +220,33 @@ func TestAllowNoAllocOnSuccess(t *testing.T) {
 		t.Fatalf("%v allocations per allowed check, want 0", allocs)
 	}
 }
+
+// TestCheckScope: a scope counts only where a rule lists "scope"; the
+// refusal names the config key that would make it count.
+func TestCheckScope(t *testing.T) {
+	r := testRules(t)
+	for _, tc := range []struct {
+		scope string
+		want  string // "" for honoured, else a part of the error
+	}{
+		{"publish:room:*", ""}, // the default room honours scope for publish
+		{"publish:news:*", ""},
+		{"subscribe:news:eu", ""},
+		{"disconnect:user:*", ""},
+		{"disconnect:api:feed", ""},
+		{"history:news:*", "namespaces.news.history does not list scope (it lists: role:staff)"},
+		{"presence:news:*", "namespaces.news.presence does not list scope (it lists: nothing)"},
+		{"subscribe:room:*", "namespaces.room.subscribe does not list scope (it lists: users)"},
+		{"publish:user:*", "namespaces.user.publish does not list scope (it lists: owner)"},
+		{"publish:sports:*", `namespace "sports" is not configured; add namespaces.sports.publish: [scope]`},
+		{"disconnect:room:*", "disconnect:user:<pattern>"},
+	} {
+		err := r.CheckScope(tc.scope)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: %v, want honoured", tc.scope, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%s: %v, want an error with %q", tc.scope, err, tc.want)
+		}
+	}
+}

@@ -9,7 +9,9 @@ import (
 	"text/tabwriter"
 
 	"github.com/wsguard/wsguard/internal/audit"
+	"github.com/wsguard/wsguard/internal/authz"
 	"github.com/wsguard/wsguard/internal/server"
+	"github.com/wsguard/wsguard/internal/token"
 )
 
 // scopeList is a repeatable --scope flag.
@@ -28,13 +30,21 @@ func (s *scopeList) Set(v string) error {
 func apikeyCmd(args []string, stdout io.Writer, env []string) error {
 	fs, cfgPath := newFlags("apikey")
 	var scopes scopeList
-	fs.Var(&scopes, "scope", "action:namespace:pattern, e.g. publish:news:* (repeatable)")
+	fs.Var(&scopes, "scope", "action:namespace:pattern, e.g. publish:room:* (repeatable); the namespace must list scope for that action")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) == 0 {
-		return errors.New("usage: wsguard apikey add NAME --scope publish:news:* | list | revoke NAME")
+		return usagef("usage: wsguard apikey add NAME --scope publish:room:* | list | revoke NAME")
+	}
+	if pos[0] != "add" && pos[0] != "list" && pos[0] != "revoke" { // before opening anything
+		return usagef("unknown apikey command %q (allowed: add, list, revoke)", pos[0])
+	}
+	if pos[0] == "add" {
+		if err := checkScopesHonoured(*cfgPath, env, scopes); err != nil {
+			return err
+		}
 	}
 	st, al, closeNode, err := openNode(*cfgPath, env)
 	if err != nil {
@@ -45,7 +55,7 @@ func apikeyCmd(args []string, stdout io.Writer, env []string) error {
 	switch pos[0] {
 	case "add":
 		if len(pos) != 2 {
-			return errors.New("usage: wsguard apikey add NAME --scope publish:news:* [--scope ...]")
+			return usagef("usage: wsguard apikey add NAME --scope publish:room:* [--scope ...]")
 		}
 		raw, err := server.CreateAPIKey(ctx, st, pos[1], scopes)
 		if err != nil {
@@ -55,7 +65,7 @@ func apikeyCmd(args []string, stdout io.Writer, env []string) error {
 		fmt.Fprintln(stdout, raw)
 	case "list":
 		if len(pos) != 1 {
-			return errors.New("usage: wsguard apikey list")
+			return usagef("usage: wsguard apikey list")
 		}
 		keys, err := st.ListAPIKeys(ctx)
 		if err != nil {
@@ -69,7 +79,7 @@ func apikeyCmd(args []string, stdout io.Writer, env []string) error {
 		return tw.Flush()
 	case "revoke":
 		if len(pos) != 2 {
-			return errors.New("usage: wsguard apikey revoke NAME")
+			return usagef("usage: wsguard apikey revoke NAME")
 		}
 		if err := server.RevokeAPIKey(ctx, st, pos[1]); err != nil {
 			return err
@@ -77,7 +87,31 @@ func apikeyCmd(args []string, stdout io.Writer, env []string) error {
 		al.Record(audit.Event{Type: "apikey.revoked", Reason: "cli", User: "api:" + pos[1]})
 		fmt.Fprintf(stdout, "api key %s revoked; its live sockets close within a second\n", pos[1])
 	default:
-		return fmt.Errorf("unknown apikey command %q (allowed: add, list, revoke)", pos[0])
+		return usagef("unknown apikey command %q (allowed: add, list, revoke)", pos[0])
 	}
 	return nil
+}
+
+// checkScopesHonoured refuses scopes that no namespace rule of the
+// configuration honours: such a key would be refused on every use. The
+// error names the config key that would make the scope count.
+func checkScopesHonoured(cfgPath string, env []string, scopes []string) error {
+	cfg, err := loadConfig(cfgPath, env)
+	if err != nil {
+		return err
+	}
+	rules, err := authz.New(cfg.Namespaces)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, sc := range scopes {
+		if token.ValidateScope(sc) != nil {
+			continue // CreateAPIKey reports the syntax
+		}
+		if err := rules.CheckScope(sc); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,12 +18,7 @@ import (
 // revocation for running servers; bad scopes are refused.
 func TestAPIKeyCommands(t *testing.T) {
 	dir := t.TempDir()
-	env := []string{"WSGUARD_DATA_DIR=" + dir, "WSGUARD_AUDIT_FILE=" + filepath.Join(dir, "audit.log")}
-	run := func(args ...string) (int, string, string) {
-		var out, errb bytes.Buffer
-		code := Main(args, strings.NewReader(""), &out, &errb, env)
-		return code, out.String(), errb.String()
-	}
+	run := apikeyRunner(t, dir, "namespaces:\n  news:\n    publish: [scope]\n")
 	code, out, stderr := run("apikey", "add", "feed", "--scope", "publish:news:*", "--scope", "disconnect:user:*")
 	if code != 0 {
 		t.Fatalf("add: %d %s", code, stderr)
@@ -72,4 +68,60 @@ func TestAPIKeyCommands(t *testing.T) {
 			t.Errorf("the raw key is in %s", name)
 		}
 	}
+}
+
+// apikeyRunner runs the CLI with data_dir dir and the config file cfgYAML.
+func apikeyRunner(t *testing.T, dir, cfgYAML string) func(args ...string) (int, string, string) {
+	t.Helper()
+	cfgPath := filepath.Join(dir, "wsguard.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfgYAML), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"WSGUARD_CONFIG=" + cfgPath, "WSGUARD_DATA_DIR=" + dir, "WSGUARD_AUDIT_FILE=" + filepath.Join(dir, "audit.log")}
+	return func(args ...string) (int, string, string) {
+		var out, errb bytes.Buffer
+		code := Main(args, strings.NewReader(""), &out, &errb, env)
+		return code, out.String(), errb.String()
+	}
+}
+
+// TestAPIKeyScopeNobodyHonours: the operator's command. A scope that no
+// namespace rule honours would make a key that is refused on every use; add
+// refuses it, stores nothing, and names the config key that would make it
+// count. The default room namespace honours scope for publish.
+func TestAPIKeyScopeNobodyHonours(t *testing.T) {
+	t.Run("refused", func(t *testing.T) {
+		dir := t.TempDir()
+		// An operator who narrowed room to users only.
+		run := apikeyRunner(t, dir, "namespaces:\n  room:\n    subscribe: [users]\n    publish: [users]\n")
+		for _, tc := range []struct {
+			scope, names string
+		}{
+			{"publish:room:*", "namespaces.room.publish"},
+			{"subscribe:room:lobby", "namespaces.room.subscribe"},
+			{"history:news:*", "namespaces.news.history"},
+			{"presence:user:*", "namespaces.user.presence"},
+			{"disconnect:room:*", "disconnect:user:<pattern>"},
+		} {
+			code, out, stderr := run("apikey", "add", "backend", "--scope", tc.scope)
+			if code == 0 || out != "" {
+				t.Errorf("%s: exit %d, stdout %q; want refused", tc.scope, code, out)
+			}
+			if !strings.Contains(stderr, tc.names) || !strings.Contains(stderr, tc.scope) {
+				t.Errorf("%s: error %q does not name %s", tc.scope, stderr, tc.names)
+			}
+		}
+		if code, out, _ := run("apikey", "list"); code != 0 || strings.Contains(out, "backend") {
+			t.Fatalf("a refused key was stored: %q", out)
+		}
+	})
+	t.Run("honoured", func(t *testing.T) {
+		dir := t.TempDir()
+		run := apikeyRunner(t, dir, "listen: localhost:8443\n") // the default namespaces
+		for i, scope := range []string{"publish:room:*", "disconnect:user:*", "disconnect:api:feed"} {
+			if code, out, stderr := run("apikey", "add", fmt.Sprintf("backend%d", i), "--scope", scope); code != 0 || !token.APIKeyWellFormed(strings.TrimSpace(out)) {
+				t.Errorf("%s: exit %d %q %s", scope, code, out, stderr)
+			}
+		}
+	})
 }

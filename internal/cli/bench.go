@@ -16,7 +16,7 @@ import (
 // from this same binary, and prints the figures as BENCHMARKS.md rows.
 func benchCmd(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard)
 	var opt bench.Options
 	fs.IntVar(&opt.Conns, "conns", 10000, "subscribers to open")
 	fs.IntVar(&opt.Messages, "messages", 100, "messages published to all subscribers")
@@ -33,7 +33,7 @@ func benchCmd(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&opt.MemorySamples, "memory-samples", 5, "RSS readings, each after a forced GC, whose median is the memory figure")
 	fs.DurationVar(&opt.Timeout, "timeout", 5*time.Minute, "bound on the whole run")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return flagError(fs, err)
 	}
 	bin, err := os.Executable()
 	if err != nil {

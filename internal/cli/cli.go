@@ -31,34 +31,39 @@ const usage = `wsguard: real-time messaging over WebSockets, secure by default
 
 Usage:
   wsguard serve [--config FILE]             run the server (default https://localhost:8443)
-  wsguard config check FILE                 validate a config file
+  wsguard config check [FILE]               check a config as serve would (file and WSGUARD_*)
+  wsguard config init [FILE] [--force]      write a commented config with every default
   wsguard user add NAME [--admin] [--password-stdin]
   wsguard user list | disable NAME | enable NAME | reset-2fa NAME
   wsguard user roles NAME [ROLE ...]        replace a user's roles (live sockets close)
-  wsguard apikey add NAME --scope publish:news:* [--scope ...]
+  wsguard apikey add NAME --scope publish:room:* [--scope ...]
   wsguard apikey list | revoke NAME
   wsguard session revoke --user NAME        end every session of a user
   wsguard audit verify [FILE] [--key FILE]  check the audit log's MAC chain and signed head
   wsguard audit rotate                      move the audit log aside and start a new chain
   wsguard bench [--conns N] [--messages N] [--size BYTES]
                                             measure a local node over wss
-  wsguard version                           print the version and module versions
+  wsguard version                           print the version, VCS revision and module versions
+  wsguard --version                         print the version and VCS revision
+  wsguard COMMAND --help                    usage of one command
 
 Every command takes --config FILE; WSGUARD_<KEY> environment variables override the file.
 `
 
-// Main runs one command and returns the exit code.
+// Main runs one command and returns the exit code: 0 on success (and for
+// --help and --version), 1 when the command failed, 2 when the command
+// line itself is wrong.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer, env []string) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
-		return 2
+		return exitUsage
 	}
 	var err error
 	switch args[0] {
 	case "serve":
 		err = serve(args[1:], stdout, stderr, env)
 	case "config":
-		err = configCmd(args[1:], stdout)
+		err = configCmd(args[1:], stdout, env)
 	case "user":
 		err = userCmd(args[1:], stdin, stdout, env)
 	case "session":
@@ -70,34 +75,50 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer, env []string
 	case "bench":
 		err = benchCmd(args[1:], stdout, stderr)
 	case "version":
-		version(stdout)
-	case "help", "-h", "--help":
+		err = versionCmd(args[1:], stdout)
+	case "--version", "-version", "-v":
+		fmt.Fprintln(stdout, versionLine())
+	case "help", "-h", "-help", "--help":
+		if len(args) == 2 && synopsis[args[1]] != "" {
+			printHelp(stdout, args[1], nil)
+			return exitOK
+		}
 		fmt.Fprint(stdout, usage)
 	default:
 		fmt.Fprintf(stderr, "wsguard: unknown command %q\n\n%s", args[0], usage)
-		return 2
+		return exitUsage
 	}
-	if err != nil {
-		fmt.Fprintf(stderr, "wsguard: %v\n", err)
-		return 1
+	var help helpRequested
+	var bad *usageError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &help):
+		printHelp(stdout, args[0], help.fs)
+		return exitOK
+	case errors.As(err, &bad):
+		fmt.Fprintf(stderr, "wsguard: %v\n(run 'wsguard %s --help' for usage)\n", err, args[0])
+		return exitUsage
 	}
-	return 0
+	fmt.Fprintf(stderr, "wsguard: %v\n", err)
+	return exitError
 }
 
-// loadConfig parses --config from fs's args and loads it with env.
+// loadConfig loads the config every command acts on: path (--config, or
+// else WSGUARD_CONFIG), then the WSGUARD_* environment, validated.
 func loadConfig(path string, env []string) (config.Config, error) {
-	if path == "" {
-		for _, kv := range env {
-			if v, ok := strings.CutPrefix(kv, "WSGUARD_CONFIG="); ok {
-				path = v
-			}
-		}
-	}
-	cfg, err := config.Load(path, env)
+	return config.LoadValid(path, env)
+}
+
+// loadServeConfig is loadConfig plus every other check serve makes before
+// it opens anything (server.CheckConfig): `serve` and `config check` both
+// use it, so check says ok exactly when serve would start.
+func loadServeConfig(path string, env []string) (config.Config, error) {
+	cfg, err := loadConfig(path, env)
 	if err != nil {
 		return cfg, err
 	}
-	return cfg, cfg.Validate()
+	return cfg, server.CheckConfig(cfg)
 }
 
 func newFlags(name string) (*flag.FlagSet, *string) {
@@ -112,7 +133,7 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
-			return nil, err
+			return nil, flagError(fs, err)
 		}
 		args = fs.Args()
 		if len(args) == 0 {
@@ -128,7 +149,7 @@ func serve(args []string, stdout, stderr io.Writer, env []string) error {
 	if _, err := parseInterspersed(fs, args); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*cfgPath, env)
+	cfg, err := loadServeConfig(*cfgPath, env)
 	if err != nil {
 		return err
 	}
@@ -145,15 +166,44 @@ func serve(args []string, stdout, stderr io.Writer, env []string) error {
 	return errors.Join(runErr, srv.Close())
 }
 
-func configCmd(args []string, stdout io.Writer) error {
-	if len(args) != 2 || args[0] != "check" {
-		return errors.New("usage: wsguard config check FILE")
-	}
-	if err := config.Check(args[1]); err != nil {
+// configCmd runs `config check` and `config init`.
+func configCmd(args []string, stdout io.Writer, env []string) error {
+	fs, cfgPath := newFlags("config")
+	force := fs.Bool("force", false, "config init: overwrite an existing file")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%s: ok\n", args[1])
-	return nil
+	if len(pos) == 0 || len(pos) > 2 {
+		return usagef("usage: wsguard config check [FILE] | wsguard config init [FILE] [--force]")
+	}
+	file := *cfgPath
+	if len(pos) == 2 {
+		file = pos[1]
+	}
+	switch pos[0] {
+	case "check":
+		cfg, err := loadServeConfig(file, env)
+		if err != nil {
+			return err
+		}
+		name := file
+		if name == "" {
+			name = "defaults"
+		}
+		fmt.Fprintf(stdout, "%s: ok (listen %s, public_url %s, allowed_origins %s)\n", name, cfg.Listen, cfg.PublicURL, strings.Join(cfg.AllowedOrigins, " "))
+		return nil
+	case "init":
+		if file == "" {
+			file = "wsguard.yaml"
+		}
+		if err := config.WriteSample(file, *force); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s written: every key at its default; edit it, then run wsguard config check %s\n", file, file)
+		return nil
+	}
+	return usagef("unknown config command %q (allowed: check, init)", pos[0])
 }
 
 // openNode opens what an admin command acts on: the store and the audit
@@ -204,7 +254,12 @@ func userCmd(args []string, stdin io.Reader, stdout io.Writer, env []string) err
 		return err
 	}
 	if len(pos) == 0 {
-		return errors.New("usage: wsguard user add|list|disable|enable|reset-2fa [NAME]")
+		return usagef("usage: wsguard user add|list|disable|enable|reset-2fa [NAME]")
+	}
+	switch pos[0] { // before opening anything: a typo must not create data_dir
+	case "add", "list", "disable", "enable", "reset-2fa", "roles":
+	default:
+		return usagef("unknown user command %q (allowed: add, list, disable, enable, reset-2fa, roles)", pos[0])
 	}
 	st, al, closeNode, err := openNode(*cfgPath, env)
 	if err != nil {
@@ -214,7 +269,7 @@ func userCmd(args []string, stdin io.Reader, stdout io.Writer, env []string) err
 	ctx := context.Background()
 	needName := func() (string, error) {
 		if len(pos) != 2 {
-			return "", fmt.Errorf("usage: wsguard user %s NAME", pos[0])
+			return "", usagef("usage: wsguard user %s NAME", pos[0])
 		}
 		return pos[1], nil
 	}
@@ -225,7 +280,7 @@ func userCmd(args []string, stdin io.Reader, stdout io.Writer, env []string) err
 			return err
 		}
 		if !*pwStdin {
-			return errors.New("user add: pass the password on standard input with --password-stdin (never as an argument: it would show in ps and shell history)")
+			return usagef("user add: pass the password on standard input with --password-stdin (never as an argument: it would show in ps and shell history)")
 		}
 		line, err := bufio.NewReader(io.LimitReader(stdin, 4096)).ReadString('\n')
 		if err != nil && !errors.Is(err, io.EOF) {
@@ -270,7 +325,7 @@ func userCmd(args []string, stdin io.Reader, stdout io.Writer, env []string) err
 		fmt.Fprintf(stdout, "two-factor reset for %s; every session ended\n", name)
 	case "roles":
 		if len(pos) < 2 {
-			return errors.New("usage: wsguard user roles NAME [ROLE ...]")
+			return usagef("usage: wsguard user roles NAME [ROLE ...]")
 		}
 		if err := server.SetUserRoles(ctx, st, pos[1], pos[2:]); err != nil {
 			return err
@@ -278,7 +333,7 @@ func userCmd(args []string, stdin io.Reader, stdout io.Writer, env []string) err
 		al.Record(audit.Event{Type: "user.roles", Reason: "cli", User: pos[1], Fields: map[string]string{"roles": strings.Join(pos[2:], ",")}})
 		fmt.Fprintf(stdout, "roles of %s set to [%s]; live sockets closed\n", pos[1], strings.Join(pos[2:], " "))
 	default:
-		return fmt.Errorf("unknown user command %q (allowed: add, list, disable, enable, reset-2fa, roles)", pos[0])
+		return usagef("unknown user command %q (allowed: add, list, disable, enable, reset-2fa, roles)", pos[0])
 	}
 	return nil
 }
@@ -291,7 +346,7 @@ func sessionCmd(args []string, stdout io.Writer, env []string) error {
 		return err
 	}
 	if len(pos) != 1 || pos[0] != "revoke" || *user == "" {
-		return errors.New("usage: wsguard session revoke --user NAME")
+		return usagef("usage: wsguard session revoke --user NAME")
 	}
 	st, al, closeNode, err := openNode(*cfgPath, env)
 	if err != nil {
@@ -320,7 +375,7 @@ func auditCmd(args []string, stdout io.Writer, env []string) error {
 		return auditRotate(*cfgPath, stdout, env)
 	}
 	if len(pos) < 1 || pos[0] != "verify" || len(pos) > 2 {
-		return errors.New("usage: wsguard audit verify [FILE] [--key FILE] | wsguard audit rotate")
+		return usagef("usage: wsguard audit verify [FILE] [--key FILE] | wsguard audit rotate")
 	}
 	cfg, err := loadConfig(*cfgPath, env)
 	if err != nil {
@@ -397,13 +452,21 @@ func sameFile(a, b string) bool {
 	return os.SameFile(sa, sb)
 }
 
-func version(w io.Writer) {
+// versionCmd prints the version line, then the module versions.
+func versionCmd(args []string, w io.Writer) error {
+	fs := flag.NewFlagSet("version", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil {
+		return flagError(fs, err)
+	}
+	if fs.NArg() > 0 {
+		return usagef("usage: wsguard version takes no arguments")
+	}
+	fmt.Fprintln(w, versionLine())
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
-		fmt.Fprintln(w, "wsguard (no build info)")
-		return
+		return nil
 	}
-	fmt.Fprintf(w, "wsguard %s (%s)\n", bi.Main.Version, bi.GoVersion)
 	for _, d := range bi.Deps {
 		v := d.Version
 		if d.Replace != nil {
@@ -411,4 +474,5 @@ func version(w io.Writer) {
 		}
 		fmt.Fprintf(w, "  %s %s\n", d.Path, v)
 	}
+	return nil
 }

@@ -1,17 +1,32 @@
 package config
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
-// Check implements `wsguard config check FILE`: it loads the file with no
-// environment overrides and validates it, returning every problem with the
-// file name in front.
-func Check(path string) error {
-	c, err := Load(path, nil)
+// LoadValid is the one way every wsguard command loads its configuration:
+// the file at path (or, when path is "", the file WSGUARD_CONFIG names in
+// env, or none), overlaid with the WSGUARD_* entries of env, then
+// validated. Problems name the file in front, so `wsguard config check`
+// and `wsguard serve` report the same thing in the same words.
+func LoadValid(path string, env []string) (Config, error) {
+	if path == "" {
+		for _, kv := range env {
+			if v, ok := strings.CutPrefix(kv, EnvConfig+"="); ok {
+				path = v
+			}
+		}
+	}
+	c, err := Load(path, env)
 	if err != nil {
-		return err
+		return c, err
 	}
 	if err := c.Validate(); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+		if path == "" {
+			return c, err
+		}
+		return c, fmt.Errorf("%s: %w", path, err)
 	}
-	return nil
+	return c, nil
 }

@@ -28,7 +28,7 @@ func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d)
 type Config struct {
 	Listen         string   `yaml:"listen"`          // HTTPS/WSS address. Default localhost:8443.
 	DataDir        string   `yaml:"data_dir"`        // SQLite database, dev CA, audit log. Default ./wsguard-data.
-	PublicURL      string   `yaml:"public_url"`      // The URL browsers use. Default https://localhost:8443.
+	PublicURL      string   `yaml:"public_url"`      // The URL browsers use. Default https://<listen host>:<listen port> (localhost for a wildcard host).
 	AllowedOrigins []string `yaml:"allowed_origins"` // Exact scheme://host[:port]. Default: the origin of public_url.
 	InsecureDev    bool     `yaml:"insecure_dev"`    // Allows plain ws on loopback only; warns at every start. Default false.
 	Store          string   `yaml:"store"`           // "" or sqlite:PATH; postgres://... later. Default SQLite in data_dir.
@@ -136,11 +136,40 @@ type Compression struct {
 
 // Namespace lists who may do what in channels "<name>:*". Each list holds
 // "users" (any signed-in user), "owner" (user:<name> semantics), "role:<r>", "scope" (API keys by scope).
+// HistorySize and HistoryTTL bound what the store keeps of each channel.
 type Namespace struct {
 	Subscribe []string `yaml:"subscribe"`
 	Publish   []string `yaml:"publish"`
 	History   []string `yaml:"history"`
 	Presence  []string `yaml:"presence"`
+	// HistorySize is how many messages are kept per channel; older ones
+	// are pruned. It bounds the disk a flood into one channel can take.
+	// Zero means 1000.
+	HistorySize int `yaml:"history_size"`
+	// HistoryTTL is how long a message is kept; older ones are pruned
+	// (within a minute). Zero means 720h (30 days).
+	HistoryTTL Duration `yaml:"history_ttl"`
+}
+
+// Retention defaults, and the bounds Validate allows.
+const (
+	DefaultHistorySize = 1000
+	DefaultHistoryTTL  = 720 * time.Hour
+	MaxHistorySize     = 1_000_000
+	MinHistoryTTL      = time.Minute
+	MaxHistoryTTL      = 10 * 8760 * time.Hour
+)
+
+// Retention returns the namespace's history size and TTL, defaults filled.
+func (n Namespace) Retention() (size int, ttl time.Duration) {
+	size, ttl = n.HistorySize, n.HistoryTTL.D()
+	if size == 0 {
+		size = DefaultHistorySize
+	}
+	if ttl == 0 {
+		ttl = DefaultHistoryTTL
+	}
+	return size, ttl
 }
 
 // Audit configures the security event log.
@@ -153,6 +182,9 @@ type Audit struct {
 }
 
 // Default returns the configuration wsguard runs with when given none.
+// Its PublicURL is the one derived from its Listen; Load derives it again
+// from whatever listen the file and environment set, unless they set
+// public_url themselves.
 func Default() Config {
 	return Config{
 		Listen:       "localhost:8443",
@@ -193,7 +225,9 @@ func Default() Config {
 			HandshakeTimeout:      Duration(10 * time.Second),
 		},
 		Namespaces: map[string]Namespace{
-			"room": {Subscribe: []string{"users"}, Publish: []string{"users"}, History: []string{"users"}, Presence: []string{"users"}},
+			// room honours API key scopes for publish, so a backend key with
+			// publish:room:* can post into chat rooms.
+			"room": {Subscribe: []string{"users"}, Publish: []string{"users", "scope"}, History: []string{"users"}, Presence: []string{"users"}},
 			"user": {Subscribe: []string{"owner"}, Publish: []string{"owner"}, History: []string{"owner"}, Presence: []string{"owner"}},
 		},
 	}

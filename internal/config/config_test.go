@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -116,8 +117,8 @@ jwt:
 	if c.Limits.SendQueue != 256 {
 		t.Error("unset keys must keep defaults")
 	}
-	if err := Check(path); err != nil {
-		t.Errorf("Check: %v", err)
+	if _, err := LoadValid(path, nil); err != nil {
+		t.Errorf("LoadValid: %v", err)
 	}
 }
 
@@ -234,17 +235,17 @@ func TestCheckFile(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.yaml")
 	os.WriteFile(bad, []byte("public_url: http://chat.example.com\nlisten: 0.0.0.0:80\n"), 0o600)
-	err := Check(bad)
+	_, err := LoadValid(bad, nil)
 	if err == nil || !strings.Contains(err.Error(), bad) || !strings.Contains(err.Error(), "public_url") {
-		t.Errorf("Check(bad) = %v", err)
+		t.Errorf("LoadValid(bad) = %v", err)
 	}
-	if err := Check(filepath.Join(dir, "missing.yaml")); err == nil {
+	if _, err := LoadValid(filepath.Join(dir, "missing.yaml"), nil); err == nil {
 		t.Error("missing file accepted")
 	}
 	typo := filepath.Join(dir, "typo.yaml")
 	os.WriteFile(typo, []byte("tls:\n  profle: modern\n"), 0o600)
-	if err := Check(typo); err == nil || !strings.Contains(err.Error(), typo+":2:") {
-		t.Errorf("Check(typo) = %v", err)
+	if _, err := LoadValid(typo, nil); err == nil || !strings.Contains(err.Error(), typo+":2:") {
+		t.Errorf("LoadValid(typo) = %v", err)
 	}
 }
 
@@ -301,5 +302,165 @@ func TestLogLevelKey(t *testing.T) {
 	// A misspelt key under log is refused like any other.
 	if _, err := LoadBytes("f.yaml", []byte("log:\n  lvl: debug\n"), nil); err == nil || !strings.Contains(err.Error(), "log.lvl") {
 		t.Errorf("log.lvl: %v", err)
+	}
+}
+
+// A Service named wsguard makes Kubernetes inject these into every pod;
+// start-up must not refuse them, and they must not set anything.
+func TestEnvKubernetesServiceLinks(t *testing.T) {
+	injected := []string{
+		"WSGUARD_PORT=tcp://10.96.0.12:8443",
+		"WSGUARD_PORT_8443_TCP=tcp://10.96.0.12:8443",
+		"WSGUARD_PORT_8443_TCP_PROTO=tcp",
+		"WSGUARD_PORT_8443_TCP_PORT=8443",
+		"WSGUARD_PORT_8443_TCP_ADDR=10.96.0.12",
+		"WSGUARD_SERVICE_HOST=10.96.0.12",
+		"WSGUARD_SERVICE_PORT=8443",
+		"WSGUARD_SERVICE_PORT_HTTPS=8443",
+	}
+	c, err := Load("", append(injected, "WSGUARD_LISTEN=0.0.0.0:8443"))
+	if err != nil {
+		t.Fatalf("Kubernetes service variables refused: %v", err)
+	}
+	if c.Listen != "0.0.0.0:8443" {
+		t.Errorf("listen = %q; a real override next to the injected ones must still apply", c.Listen)
+	}
+	want := Default()
+	want.Listen = c.Listen
+	want.fillDerived()
+	if !reflect.DeepEqual(c, want) {
+		t.Errorf("the injected variables changed the config:\n got %+v\nwant %+v", c, want)
+	}
+	// Genuine unknown keys, even ones that look close, are still refused.
+	for _, kv := range []string{"WSGUARD_PORTS=8443", "WSGUARD_SERVICES=x", "WSGUARD_LISTEN_PORT=8443", "WSGUARD_SERVICE=x"} {
+		if _, err := Load("", []string{kv}); err == nil || !strings.Contains(err.Error(), "no configuration key") {
+			t.Errorf("%s: err = %v, want refused as unknown", kv, err)
+		}
+	}
+	// No key may ever start with PORT or SERVICE: it would be skipped.
+	for _, n := range EnvNames() {
+		if isServiceLink(n) {
+			t.Errorf("%s collides with the variables Kubernetes injects", n)
+		}
+	}
+}
+
+// Changing only the port moves the setup link and the origin allowlist
+// with it; an explicit public_url or allowed_origins is kept as written.
+func TestPublicURLFollowsListen(t *testing.T) {
+	for _, tc := range []struct{ yml, url, origin string }{
+		{"listen: localhost:8446\n", "https://localhost:8446", "https://localhost:8446"},
+		{"listen: 127.0.0.1:9000\n", "https://127.0.0.1:9000", "https://127.0.0.1:9000"},
+		{"listen: 0.0.0.0:8446\n", "https://localhost:8446", "https://localhost:8446"},
+		{"listen: \":8446\"\n", "https://localhost:8446", "https://localhost:8446"},
+		{"listen: \"[::1]:8446\"\n", "https://[::1]:8446", "https://[::1]:8446"},
+		{"listen: \":443\"\n", "https://localhost", "https://localhost"},
+		{"listen: localhost:8446\npublic_url: https://chat.example.com\n", "https://chat.example.com", "https://chat.example.com"},
+		{"listen: localhost:8446\nallowed_origins: [https://a.example]\n", "https://localhost:8446", "https://a.example"},
+	} {
+		c, err := LoadBytes("t.yaml", []byte(tc.yml), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.PublicURL != tc.url || len(c.AllowedOrigins) != 1 || c.AllowedOrigins[0] != tc.origin {
+			t.Errorf("%q: public_url %q allowed_origins %q; want %q [%q]", tc.yml, c.PublicURL, c.AllowedOrigins, tc.url, tc.origin)
+		}
+		if err := c.Validate(); err != nil {
+			t.Errorf("%q: %v", tc.yml, err)
+		}
+	}
+	// The environment moves them too.
+	c, err := Load("", []string{"WSGUARD_LISTEN=localhost:8446"})
+	if err != nil || c.PublicURL != "https://localhost:8446" {
+		t.Errorf("WSGUARD_LISTEN: public_url %q, %v", c.PublicURL, err)
+	}
+}
+
+// The file config init writes loads back to exactly the defaults, and names
+// every key there is.
+func TestSampleIsDefaults(t *testing.T) {
+	c, err := LoadBytes("wsguard.yaml", Sample(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := LoadBytes("", nil, nil)
+	// %+v prints a nil and an empty list alike; both mean "none".
+	same := func(a, b Config) bool { return fmt.Sprintf("%+v", a) == fmt.Sprintf("%+v", b) }
+	if !same(c, want) {
+		t.Errorf("sample differs from the defaults:\n got %+v\nwant %+v", c, want)
+	}
+	if err := c.Validate(); err != nil {
+		t.Error(err)
+	}
+	var keys []string
+	var walk func(rt reflect.Type, prefix string)
+	walk = func(rt reflect.Type, prefix string) {
+		for i := 0; i < rt.NumField(); i++ {
+			name := yamlName(rt.Field(i))
+			if name == "" {
+				continue
+			}
+			keys = append(keys, name)
+			if ft := rt.Field(i).Type; ft.Kind() == reflect.Struct && ft != durationType {
+				walk(ft, join(prefix, name))
+			}
+		}
+	}
+	walk(reflect.TypeOf(Config{}), "")
+	for _, k := range keys {
+		if !strings.Contains(string(Sample()), "\n"+k+":") && !strings.Contains(string(Sample()), " "+k+":") {
+			t.Errorf("key %s missing from the sample", k)
+		}
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "wsguard.yaml")
+	if err := WriteSample(path, false); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(path, []byte("listen: localhost:1\n"), 0o600)
+	if err := WriteSample(path, false); err == nil || !strings.Contains(err.Error(), "--force") {
+		t.Errorf("overwrote an existing file without --force: %v", err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "listen: localhost:1\n" {
+		t.Errorf("existing file changed: %q", b)
+	}
+	if err := WriteSample(path, true); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := LoadValid(path, nil); err != nil || !same(c, want) {
+		t.Errorf("forced sample: %v", err)
+	}
+}
+
+func TestAdvice(t *testing.T) {
+	for _, tc := range []struct {
+		yml  string
+		want []string // substrings, one per advice line; none means no advice
+	}{
+		{"", nil},
+		{"listen: localhost:8446\n", nil},
+		{"listen: localhost:8446\npublic_url: https://localhost:8443\n", []string{"public_url: https://localhost:8443 points at port 8443 but listen is on port 8446"}},
+		{"listen: localhost:8443\npublic_url: https://localhost\n", []string{"port 443 but listen is on port 8443"}},
+		{"listen: \":443\"\npublic_url: https://chat.example.com\ntls:\n  acme_domains: [chat.example.com]\n", nil},
+		{"listen: localhost:8443\npublic_url: https://chat.example.com:8443\ntrusted_proxies: [127.0.0.1]\n", nil},
+		{"listen: localhost:8443\npublic_url: https://chat.example.com:8443\n", []string{"loopback connections only"}},
+		{"listen: 0.0.0.0:8446\n", []string{"development certificate is valid for localhost"}},
+		{"listen: \":8446\"\n", []string{"development certificate"}},
+		{"listen: localhost:0\npublic_url: https://localhost:8443\n", nil},
+	} {
+		c, err := LoadBytes("t.yaml", []byte(tc.yml), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := c.Advice()
+		if len(got) != len(tc.want) {
+			t.Errorf("%q: advice %q, want %d lines", tc.yml, got, len(tc.want))
+			continue
+		}
+		for i, w := range tc.want {
+			if !strings.Contains(got[i], w) {
+				t.Errorf("%q: advice %q lacks %q", tc.yml, got[i], w)
+			}
+		}
 	}
 }

@@ -5,9 +5,12 @@
 // extra documents are errors naming file, line and dotted key), then the
 // environment (WSGUARD_<KEY>, nested keys joined by "_" and uppercased,
 // lists comma-separated; an unknown WSGUARD_ variable is an error, except
-// WSGUARD_CONFIG, which names the file), then derived defaults:
-// allowed_origins = origin of public_url, audit.file = <data_dir>/audit.log,
-// audit.key_file = <data_dir>/audit.key.
+// WSGUARD_CONFIG, which names the file, and the WSGUARD_PORT* and
+// WSGUARD_SERVICE_* variables Kubernetes injects for a Service named
+// wsguard), then derived defaults: public_url = https://<listen host>:<listen
+// port>, allowed_origins = origin of public_url, audit.file =
+// <data_dir>/audit.log, audit.key_file = <data_dir>/audit.key.
+// LoadValid is the one entry point of every command: load, then Validate.
 // Maps in the file (namespaces) are merged into the defaults, so "room" and
 // "user" keep their rules unless redefined.
 //
@@ -20,7 +23,9 @@
 // cap, and insecure_dev on a reachable address. Every refusal names the key
 // to change and the values allowed. Warnings lists the weakening settings
 // that are allowed but on, for a log line, an audit event and a metric at
-// every start. Error messages never print secrets: secrets live in files
+// every start; Advice lists the valid settings that will probably not work
+// (a public_url on another port than listen, a network listen with the
+// development certificate). Error messages never print secrets: secrets live in files
 // (jwt.keys[].secret_file) and DSN passwords are redacted.
 //
 // Concurrency: Config is a plain value; Load, Validate and Warnings share

@@ -88,7 +88,8 @@ func allowedFor(t reflect.Type) string {
 // applyEnv sets c's fields from the WSGUARD_* entries of env. Every problem
 // is reported, each naming the variable and what it accepts; an unknown
 // WSGUARD_ variable is a problem too (a misspelt override must not be
-// silently ignored).
+// silently ignored). The variables Kubernetes injects for a Service named
+// wsguard are skipped (see isServiceLink).
 func applyEnv(c *Config, env []string) error {
 	fields := envFields(c)
 	var errs []error
@@ -98,6 +99,9 @@ func applyEnv(c *Config, env []string) error {
 			continue
 		}
 		f, known := fields[name]
+		if !known && isServiceLink(name) {
+			continue
+		}
 		if !known {
 			errs = append(errs, fmt.Errorf("environment variable %s: no configuration key has this name (nested keys are joined by _, e.g. WSGUARD_TLS_CERT_FILE; namespaces and jwt.keys can only be set in the file)", name))
 			continue
@@ -107,6 +111,17 @@ func applyEnv(c *Config, env []string) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// isServiceLink reports whether name is one of the variables Kubernetes
+// injects into every pod for a Service named wsguard (the Docker-links
+// form): WSGUARD_PORT=tcp://10.0.0.1:8443, WSGUARD_PORT_8443_TCP_ADDR=...,
+// WSGUARD_SERVICE_HOST=..., WSGUARD_SERVICE_PORT_HTTPS=... Refusing them
+// would crash-loop the pod; no configuration key starts with port or
+// service, so skipping them cannot hide a misspelt override of a real key.
+func isServiceLink(name string) bool {
+	rest := strings.TrimPrefix(name, EnvPrefix)
+	return rest == "PORT" || strings.HasPrefix(rest, "PORT_") || strings.HasPrefix(rest, "SERVICE_")
 }
 
 // setFromString parses s into v according to v's type.

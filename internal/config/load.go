@@ -29,8 +29,9 @@ const (
 
 // Load returns Default() overlaid with the YAML file at path (none when path
 // is "") and then with the WSGUARD_* entries of env ("KEY=VALUE" strings, as
-// from os.Environ), and fills the derived defaults (allowed_origins from
-// public_url, audit.file and audit.key_file under data_dir).
+// from os.Environ), and fills the derived defaults (public_url from listen,
+// allowed_origins from public_url, audit.file and audit.key_file under
+// data_dir).
 //
 // The file is decoded strictly: an unknown key is an error naming the file,
 // the line and the dotted key, because a misspelt security setting silently
@@ -58,6 +59,9 @@ func Load(path string, env []string) (Config, error) {
 // embedders); name is used in error messages only. Empty data means no file.
 func LoadBytes(name string, data []byte, env []string) (Config, error) {
 	c := Default()
+	// public_url follows listen unless set: a newcomer who changes only the
+	// port gets a setup link and an origin allowlist on that port.
+	c.PublicURL = ""
 	if len(bytes.TrimSpace(data)) > 0 {
 		if err := decodeYAML(name, data, &c); err != nil {
 			return Config{}, err
@@ -72,6 +76,9 @@ func LoadBytes(name string, data []byte, env []string) (Config, error) {
 
 // fillDerived sets the defaults that depend on other keys.
 func (c *Config) fillDerived() {
+	if c.PublicURL == "" {
+		c.PublicURL = publicURLFor(c.Listen)
+	}
 	if len(c.AllowedOrigins) == 0 {
 		if o, err := originOf(c.PublicURL); err == nil {
 			c.AllowedOrigins = []string{o}
@@ -83,6 +90,26 @@ func (c *Config) fillDerived() {
 	if c.Audit.KeyFile == "" && c.DataDir != "" {
 		c.Audit.KeyFile = filepath.Join(c.DataDir, "audit.key")
 	}
+}
+
+// publicURLFor is the https URL that reaches listen from this machine:
+// its host (localhost for an empty or wildcard one) and its port (omitted
+// when 443). "" when listen is not host:port; Validate says why.
+func publicURLFor(listen string) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil || port == "" {
+		return ""
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "localhost"
+	}
+	if port == "443" {
+		if strings.Contains(host, ":") {
+			host = "[" + host + "]"
+		}
+		return "https://" + host
+	}
+	return "https://" + net.JoinHostPort(host, port)
 }
 
 // originOf returns scheme://host[:port] of an http(s) URL, lowercased, with

@@ -104,16 +104,22 @@ func (c Config) validateNetwork(p *problems) {
 			p.add(fmt.Sprintf("trusted_proxies[%d]", i), "%q is not a CIDR or address (allowed: e.g. 10.0.0.0/8, 192.0.2.7, fd00::/8)", cidr)
 		}
 	}
+	// PostgreSQL and Redis are refused by name: this build cannot open
+	// them, and a config that passes check must be one serve can start.
 	switch {
-	case c.Store == "", strings.HasPrefix(c.Store, "postgres://"), strings.HasPrefix(c.Store, "postgresql://"):
+	case c.Store == "":
 	case strings.HasPrefix(c.Store, "sqlite:") && len(c.Store) > len("sqlite:"):
+	case strings.HasPrefix(c.Store, "postgres://"), strings.HasPrefix(c.Store, "postgresql://"):
+		p.add("store", "%q: PostgreSQL is not supported by this build yet (allowed: empty for SQLite in data_dir, or sqlite:PATH)", redactURL(c.Store))
 	default:
-		p.add("store", "%q is not a store (allowed: empty for SQLite in data_dir, sqlite:PATH, postgres://...)", redactURL(c.Store))
+		p.add("store", "%q is not a store (allowed: empty for SQLite in data_dir, or sqlite:PATH)", redactURL(c.Store))
 	}
 	switch {
-	case c.Broker == "", c.Broker == "memory", strings.HasPrefix(c.Broker, "redis://"), strings.HasPrefix(c.Broker, "rediss://"):
+	case c.Broker == "", c.Broker == "memory":
+	case strings.HasPrefix(c.Broker, "redis://"), strings.HasPrefix(c.Broker, "rediss://"):
+		p.add("broker", "%q: Redis is not supported by this build yet (allowed: empty or memory for in-process)", redactURL(c.Broker))
 	default:
-		p.add("broker", "%q is not a broker (allowed: empty or memory for in-process, redis://...)", redactURL(c.Broker))
+		p.add("broker", "%q is not a broker (allowed: empty or memory for in-process)", redactURL(c.Broker))
 	}
 	if c.DrainTimeout <= 0 {
 		p.add("drain_timeout", "must be positive (allowed: a duration such as 10s)")
@@ -356,6 +362,12 @@ func (c Config) validateNamespaces(p *problems) {
 					p.add(fmt.Sprintf("%s.%s[%d]", key, op.name, i), "%q is not a grant (allowed: %s)", g, grantsAllowed)
 				}
 			}
+		}
+		if ns.HistorySize < 0 || ns.HistorySize > MaxHistorySize {
+			p.add(key+".history_size", "%d is out of range (allowed: 1 to %d messages per channel, or 0 for the default %d)", ns.HistorySize, MaxHistorySize, DefaultHistorySize)
+		}
+		if ttl := ns.HistoryTTL.D(); ttl != 0 && (ttl < MinHistoryTTL || ttl > MaxHistoryTTL) {
+			p.add(key+".history_ttl", "%s is out of range (allowed: %s to %s, or 0 for the default %s)", ttl, MinHistoryTTL, MaxHistoryTTL, DefaultHistoryTTL)
 		}
 	}
 }

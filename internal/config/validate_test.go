@@ -76,7 +76,8 @@ func TestValidate(t *testing.T) {
 		{"store unknown", func(c *Config) { c.Store = "mysql://u:secret@h/db" }, "store"},
 		{"store sqlite ok", func(c *Config) { c.Store = "sqlite:/var/db" }, ""},
 		{"broker unknown", func(c *Config) { c.Broker = "nats://x" }, "broker"},
-		{"broker redis ok", func(c *Config) { c.Broker = "redis://r:6379" }, ""},
+		{"broker redis not in this build", func(c *Config) { c.Broker = "redis://r:6379" }, "broker"},
+		{"store postgres not in this build", func(c *Config) { c.Store = "postgres://u:secret@h/db" }, "store"},
 		{"trusted proxy bad", func(c *Config) { c.TrustedProxies = []string{"10.0.0.0/33"} }, "trusted_proxies[0]"},
 		{"trusted proxy name", func(c *Config) { c.TrustedProxies = []string{"lb.example"} }, "trusted_proxies[0]"},
 		{"trusted proxies ok", func(c *Config) { c.TrustedProxies = []string{"10.0.0.0/8", "192.0.2.7", "fd00::/8"} }, ""},
@@ -153,6 +154,15 @@ func TestValidate(t *testing.T) {
 		{"grant unknown", func(c *Config) { c.Namespaces["news"] = Namespace{Publish: []string{"everyone"}} }, "namespaces.news.publish[0]"},
 		{"grant empty role", func(c *Config) { c.Namespaces["news"] = Namespace{History: []string{"role:"}} }, "namespaces.news.history[0]"},
 		{"grant star", func(c *Config) { c.Namespaces["news"] = Namespace{Presence: []string{"*"}} }, "namespaces.news.presence[0]"},
+		// Retention.
+		{"history_size negative", func(c *Config) { c.Namespaces["news"] = Namespace{HistorySize: -1} }, "namespaces.news.history_size"},
+		{"history_size too large", func(c *Config) { c.Namespaces["news"] = Namespace{HistorySize: MaxHistorySize + 1} }, "namespaces.news.history_size"},
+		{"history_ttl negative", func(c *Config) { c.Namespaces["room"] = Namespace{HistoryTTL: Duration(-time.Hour)} }, "namespaces.room.history_ttl"},
+		{"history_ttl under a minute", func(c *Config) { c.Namespaces["room"] = Namespace{HistoryTTL: Duration(time.Second)} }, "namespaces.room.history_ttl"},
+		{"history_ttl over ten years", func(c *Config) { c.Namespaces["room"] = Namespace{HistoryTTL: Duration(MaxHistoryTTL + time.Hour)} }, "namespaces.room.history_ttl"},
+		{"history bounds ok", func(c *Config) {
+			c.Namespaces["news"] = Namespace{Subscribe: []string{"users"}, HistorySize: 1, HistoryTTL: Duration(time.Minute)}
+		}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := valid()
@@ -256,5 +266,23 @@ func TestTLSEnabled(t *testing.T) {
 		if c.TLSEnabled() != want {
 			t.Errorf("TLSEnabled(%q) = %v", url, !want)
 		}
+	}
+}
+
+// TestNamespaceRetentionDefaults: a namespace that says nothing about
+// history keeps 1000 messages for 30 days; a YAML file can set both.
+func TestNamespaceRetentionDefaults(t *testing.T) {
+	c, err := LoadBytes("f.yaml", []byte("namespaces:\n  news:\n    subscribe: [users]\n    history_size: 50\n    history_ttl: 48h\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if size, ttl := c.Namespaces["news"].Retention(); size != 50 || ttl != 48*time.Hour {
+		t.Fatalf("news retention %d %s, want 50 48h", size, ttl)
+	}
+	if size, ttl := c.Namespaces["room"].Retention(); size != 1000 || ttl != 720*time.Hour {
+		t.Fatalf("room retention %d %s, want 1000 720h", size, ttl)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -71,9 +71,18 @@ func storeError(err error) (string, string) {
 const replayPage = 16
 
 func (c *Conn) subscribe(ctx context.Context, req Request) {
-	if _, ok := c.authorize(req, authz.Action("subscribe")); !ok {
+	ch, ok := c.authorize(req, authz.Subscribe)
+	if !ok {
 		return
 	}
+	// since replays the channel's past, so it needs the history right as
+	// well: a subscribe-only credential must not read what history refuses.
+	if req.Since != nil && c.rules.Allow(c.opt.Principal, authz.History, ch) != nil {
+		c.fail(req.ID, CodeForbidden, "history not allowed on "+req.Channel+": subscribe with since replays history, so it needs the history right (subscribe without since instead)")
+		return
+	}
+	// Presence pushes say who joins and leaves: only for those who may ask.
+	seesPresence := c.rules.Allow(c.opt.Principal, authz.Presence, ch) == nil
 	c.mu.Lock()
 	if _, dup := c.subs[req.Channel]; dup {
 		c.mu.Unlock()
@@ -90,7 +99,7 @@ func (c *Conn) subscribe(ctx context.Context, req Request) {
 	s := &subscription{recovering: true}
 	c.subs[req.Channel] = s
 	c.mu.Unlock()
-	c.hub.Subscribe(req.Channel, c, c.User())
+	c.hub.Subscribe(req.Channel, c, c.User(), seesPresence)
 	undo := func() {
 		c.mu.Lock()
 		delete(c.subs, req.Channel)
@@ -187,12 +196,23 @@ func (c *Conn) replay(ctx context.Context, channel string, last, latest uint64, 
 		}
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		var err error
-		page, _, err = c.store.Since(pctx, channel, last, replayPage)
+		var complete bool
+		page, complete, err = c.store.Since(pctx, channel, last, replayPage)
 		cancel()
 		if err != nil {
 			// "recovered" was already answered: end the socket so the
 			// client resumes from the last offset it received.
 			c.Close(CloseInternalError, "storage unavailable during replay: reconnect with since")
+			return last, false
+		}
+		if !complete {
+			// Retention pruned what this slow replay had not sent yet. The
+			// answer said recovered, so a gap must not pass silently: cut,
+			// and the resume with since answers recovered:false.
+			if c.opt.Hooks.Cut != nil {
+				c.opt.Hooks.Cut("replay_overtaken")
+			}
+			c.Close(CloseRateLimited, "replay overtaken by retention: reconnect with since")
 			return last, false
 		}
 	}

@@ -13,6 +13,11 @@
 // must not block in Deliver: each connection has a bounded queue and is
 // cut when it fills.
 //
+// Presence pushes (joins and leaves) reveal who is in a channel, as the
+// presence request does, so they go only to subscribers registered as
+// holding the presence right there (Subscribe's seesPresence); messages go
+// to every subscriber.
+//
 // Concurrency: all methods are safe for concurrent use. Channel subscriber
 // sets are sharded by channel name to keep lock contention low.
 //

@@ -44,8 +44,10 @@ const CloseSessionEnded = 4001
 const shardCount = 64
 
 type shard struct {
-	mu   sync.RWMutex
-	subs map[string]map[Subscriber]struct{}
+	mu sync.RWMutex
+	// subs maps a channel to its local subscribers; the value says whether
+	// that subscriber holds the presence right there (sees presence pushes).
+	subs map[string]map[Subscriber]bool
 	// presence counts connections per user per channel.
 	presence map[string]map[string]int
 }
@@ -80,7 +82,7 @@ func New(st store.Store, b broker.Broker) *Hub {
 	h := &Hub{store: st, broker: b, seed: maphash.MakeSeed(), members: map[Member]struct{}{},
 		committed: make(chan []store.Message, fanoutBacklog), stopped: make(chan struct{})}
 	for i := range h.shards {
-		h.shards[i].subs = map[string]map[Subscriber]struct{}{}
+		h.shards[i].subs = map[string]map[Subscriber]bool{}
 		h.shards[i].presence = map[string]map[string]int{}
 	}
 	return h
@@ -127,17 +129,20 @@ func (h *Hub) Count() int {
 	return len(h.members)
 }
 
-// Subscribe adds s to channel. It reports whether user is newly present
-// there (its first connection on this node), in which case a presence join is published.
-func (h *Hub) Subscribe(channel string, s Subscriber, user string) {
+// Subscribe adds s to channel. seesPresence is whether s holds the presence
+// right on channel: presence pushes (who joins and leaves) go only to
+// subscribers that do, since they reveal the same as a presence request.
+// When user is newly present there (its first connection on this node), a
+// presence join is published.
+func (h *Hub) Subscribe(channel string, s Subscriber, user string, seesPresence bool) {
 	sh := h.shard(channel)
 	sh.mu.Lock()
 	set := sh.subs[channel]
 	if set == nil {
-		set = map[Subscriber]struct{}{}
+		set = map[Subscriber]bool{}
 		sh.subs[channel] = set
 	}
-	set[s] = struct{}{}
+	set[s] = seesPresence
 	users := sh.presence[channel]
 	if users == nil {
 		users = map[string]int{}
@@ -270,24 +275,29 @@ func (h *Hub) onEvent(e broker.Event) {
 		for i, m := range e.Batch {
 			fs[i] = &Frame{Channel: e.Channel, Offset: m.Offset, Data: m.Frame, Sent: now}
 		}
-		h.deliver(e.Channel, fs)
+		h.deliver(e.Channel, fs, false)
 	case broker.KindPresence:
-		h.deliver(e.Channel, []*Frame{{Channel: e.Channel, Data: e.Frame, Sent: time.Now()}})
+		h.deliver(e.Channel, []*Frame{{Channel: e.Channel, Data: e.Frame, Sent: time.Now()}}, true)
 	case broker.KindRevoke, broker.KindKick:
 		h.closeMatching(e.SessionID, e.User, e.Reason)
 	}
 }
 
-func (h *Hub) deliver(channel string, fs []*Frame) {
+// deliver hands fs to the channel's local subscribers; presence frames only
+// to those holding the presence right.
+func (h *Hub) deliver(channel string, fs []*Frame, presence bool) {
 	if len(fs) == 0 {
 		return
 	}
 	sh := h.shard(channel)
 	sh.mu.RLock()
-	set := sh.subs[channel]
-	n := len(set)
-	for s := range set {
+	n := 0
+	for s, seesPresence := range sh.subs[channel] {
+		if presence && !seesPresence {
+			continue
+		}
 		s.Deliver(channel, fs)
+		n++
 	}
 	sh.mu.RUnlock()
 	if h.OnDeliver != nil && n > 0 {

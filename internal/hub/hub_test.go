@@ -40,7 +40,7 @@ func TestCommitReachesSubscriberAsOneBatch(t *testing.T) {
 	stop := h.Start()
 	defer stop()
 	r := &recorder{got: make(chan struct{}, 16)}
-	h.Subscribe("room:a", r, "bob")
+	h.Subscribe("room:a", r, "bob", true)
 	<-r.got // bob's own presence join
 
 	h.Committed([]store.Message{msg("room:a", 1), msg("room:b", 1), msg("room:a", 2), msg("room:a", 3)})
@@ -79,5 +79,41 @@ func TestCommittedAfterStopDoesNotBlock(t *testing.T) {
 	case <-done:
 	case <-time.After(5 * time.Second):
 		t.Fatal("Committed blocked after Stop")
+	}
+}
+
+// TestPresencePushOnlyWithTheRight (A5): a subscriber without the presence
+// right on a channel receives its messages but never who joins or leaves;
+// one holding the right receives both.
+func TestPresencePushOnlyWithTheRight(t *testing.T) {
+	h := New(nil, broker.NewMemory())
+	stop := h.Start()
+	defer stop()
+	blind := &recorder{got: make(chan struct{}, 16)}
+	watcher := &recorder{got: make(chan struct{}, 16)}
+	h.Subscribe("room:a", blind, "mallory", false)
+	h.Subscribe("room:a", watcher, "alice", true)
+	<-watcher.got // alice's own join
+	h.Subscribe("room:a", &recorder{got: make(chan struct{}, 16)}, "bob", true)
+	<-watcher.got // bob's join
+	h.Committed([]store.Message{msg("room:a", 1)})
+	for _, r := range []*recorder{blind, watcher} {
+		select {
+		case <-r.got:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the message was not delivered")
+		}
+	}
+	blind.mu.Lock()
+	defer blind.mu.Unlock()
+	for _, offs := range blind.calls {
+		for _, o := range offs {
+			if o == 0 {
+				t.Fatalf("a presence push reached a subscriber without the presence right: %v", blind.calls)
+			}
+		}
+	}
+	if len(blind.calls) != 1 {
+		t.Fatalf("blind subscriber got %v, want only the message", blind.calls)
 	}
 }

@@ -333,7 +333,8 @@ func (s *Server) apiPublish(w http.ResponseWriter, r *http.Request) {
 
 // apiDisconnect closes every live socket of a user on every node with 4001:
 // POST /api/v1/disconnect {"user"}. It needs an API key with a
-// disconnect:user:<pattern> scope covering the user.
+// disconnect:user:<pattern> scope covering the user; other API keys'
+// sockets ("api:<name>") need disconnect:api:<pattern> (disconnectAllowed).
 func (s *Server) apiDisconnect(w http.ResponseWriter, r *http.Request) {
 	id, ok := s.apiAuth(w, r)
 	if !ok {
@@ -352,16 +353,7 @@ func (s *Server) apiDisconnect(w http.ResponseWriter, r *http.Request) {
 		s.apiRefuse(w, r, http.StatusBadRequest, "bad_body", "user must be 1 to 256 printable characters", who)
 		return
 	}
-	allowed := false
-	if id.Kind == "apikey" {
-		for _, sc := range id.Principal.Scopes {
-			if token.ScopeAllows(sc, "disconnect", "user:"+u) {
-				allowed = true
-				break
-			}
-		}
-	}
-	if !allowed {
+	if id.Kind != "apikey" || !disconnectAllowed(id.Principal.Scopes, u) {
 		s.audit.Record(audit.Event{Type: "authz.denied", Reason: "disconnect", IP: s.clientIP(r), User: who, Fields: map[string]string{"target": u}})
 		writeJSON(w, http.StatusForbidden, apiErrorBody(apiForbidden, "disconnect not allowed for this user"))
 		return
@@ -372,4 +364,22 @@ func (s *Server) apiDisconnect(w http.ResponseWriter, r *http.Request) {
 	}
 	s.audit.Record(audit.Event{Type: "api.disconnect", Reason: who, IP: s.clientIP(r), User: u})
 	writeJSON(w, http.StatusOK, map[string]any{"ok": true})
+}
+
+// disconnectAllowed reports whether scopes let an API key disconnect target.
+// People (usernames, JWT subjects) are reached by disconnect:user:<pattern>;
+// service principals ("api:<key name>") only by a disconnect:api:<pattern>
+// scope that names them, so a key meant to kick users, even
+// disconnect:user:*, cannot cut other backends off the server.
+func disconnectAllowed(scopes []string, target string) bool {
+	channel := authz.DisconnectUsers + ":" + target
+	if name, ok := strings.CutPrefix(target, apiPrincipalPrefix); ok {
+		channel = authz.DisconnectServices + ":" + name
+	}
+	for _, sc := range scopes {
+		if token.ScopeAllows(sc, authz.Disconnect, channel) {
+			return true
+		}
+	}
+	return false
 }

@@ -19,7 +19,7 @@ func CreateAPIKey(ctx context.Context, st store.Store, name string, scopes []str
 		return "", fmt.Errorf("api key name: %w", err)
 	}
 	if len(scopes) == 0 {
-		return "", errors.New("api key: give at least one --scope (e.g. --scope publish:news:*)")
+		return "", errors.New("api key: give at least one --scope (e.g. --scope publish:room:*)")
 	}
 	for _, sc := range scopes {
 		if err := token.ValidateScope(sc); err != nil {

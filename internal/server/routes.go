@@ -51,7 +51,8 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /settings/password", s.passwordGet)
 	mux.Handle("GET /static/", http.StripPrefix("/static/", web.Static()))
 	mux.HandleFunc("GET /ws", s.serveWS)
-	mux.Handle("/api/v1/", s.apiHandler()) // bearer or session + X-CSRF-Token; see api.go
+	mux.HandleFunc("POST /ws/origin", s.originProbe) // why a page's handshake fails (originprobe.go)
+	mux.Handle("/api/v1/", s.apiHandler())           // bearer or session + X-CSRF-Token; see api.go
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -103,7 +104,9 @@ func (s *Server) Run(ctx context.Context, ls Listeners, reload <-chan os.Signal)
 		}
 		break
 	}
-	s.log.Info("draining", "timeout", s.cfg.DrainTimeout.D().String())
+	started := time.Now()
+	open := len(s.live.list())
+	s.log.Info("draining: telling every socket to reconnect elsewhere", "sockets", open, "timeout", s.cfg.DrainTimeout.D().String())
 	dctx, cancel := context.WithTimeout(context.Background(), s.cfg.DrainTimeout.D())
 	defer cancel()
 	s.draining.Store(true)
@@ -115,6 +118,11 @@ func (s *Server) Run(ctx context.Context, ls Listeners, reload <-chan os.Signal)
 	if redirect != nil {
 		_ = redirect.Shutdown(dctx)
 	}
+	// The last line of a run: what the drain achieved, so an operator (or a
+	// rolling deploy's log) sees whether drain_timeout was long enough.
+	left := len(s.live.list())
+	s.log.Info("wsguard stopped", "sockets_drained", max(0, open-left), "sockets_left_at_timeout", left,
+		"took", time.Since(started).Round(time.Millisecond).String())
 	return nil
 }
 
@@ -136,10 +144,19 @@ func (s *Server) tlsConfig() (*tls.Config, *tlsconf.Reloader, error) {
 	}
 	certFile, keyFile := s.cfg.TLS.CertFile, s.cfg.TLS.KeyFile
 	if certFile == "" {
+		dir := filepath.Join(s.cfg.DataDir, "tls")
+		caFile := filepath.Join(dir, tlsconf.CAFile)
+		_, statErr := os.Stat(caFile)
+		if errors.Is(statErr, fs.ErrNotExist) {
+			s.log.Info("first start: creating a development CA and a certificate for localhost (no tls.cert_file set)", "dir", dir)
+		}
 		var err error
-		certFile, keyFile, err = tlsconf.EnsureDevCA(filepath.Join(s.cfg.DataDir, "tls"), time.Now())
+		certFile, keyFile, err = tlsconf.EnsureDevCA(dir, time.Now())
 		if err != nil {
 			return nil, nil, fmt.Errorf("dev certificate: %w", err)
+		}
+		if statErr != nil {
+			s.log.Info("development CA created: trust it to open the chat without a certificate warning (curl --cacert, or import into the browser)", "ca", caFile)
 		}
 	}
 	r, err := tlsconf.NewReloader(certFile, keyFile)

@@ -91,6 +91,8 @@ type Server struct {
 
 	live liveSet // open WebSockets, for lifetimes on the server's clock
 
+	refusals refusalLog // handshake refusals on the terminal, rate-limited
+
 	setupMu    sync.Mutex
 	setupToken string
 	stdout     io.Writer // the setup banner (Options.Stdout)
@@ -141,7 +143,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	}
 	// The store calls the hub in commit order; the hub exists before any publish.
 	var h *hub.Hub
-	st, err := openStore(cfg, s.clock, func(msgs []store.Message) { h.Committed(msgs) }, s.metrics, sealer)
+	st, err := openStore(cfg, s.clock, func(msgs []store.Message) { h.Committed(msgs) }, s.metrics, sealer, s.log)
 	if err != nil {
 		return nil, err
 	}
@@ -216,6 +218,9 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	for _, w := range cfg.Warnings() {
 		s.log.Warn("insecure setting enabled", "setting", w)
 		s.audit.Record(audit.Event{Type: "config.insecure", Reason: w})
+	}
+	for _, a := range cfg.Advice() {
+		s.log.Warn("setting probably wrong", "setting", a)
 	}
 	return s, nil
 }
@@ -339,13 +344,53 @@ func openBroker(cfg config.Config) (broker.Broker, error) {
 	return nil, fmt.Errorf("broker: %q is not supported yet (allowed: memory)", cfg.Broker)
 }
 
-func openStore(cfg config.Config, c clock.Clock, onCommit func([]store.Message), m *metrics.Metrics, sealer store.Sealer) (store.Store, error) {
+// openStore opens the store the config names and says on log what a first
+// start or an upgrade does to it: creating the database, or migrating its
+// schema (which an operator wants to see before it happens, not after).
+func openStore(cfg config.Config, c clock.Clock, onCommit func([]store.Message), m *metrics.Metrics, sealer store.Sealer, log *slog.Logger) (store.Store, error) {
 	switch {
 	case cfg.Store == "":
 	case strings.HasPrefix(cfg.Store, "sqlite:"):
 	default:
 		return nil, fmt.Errorf("store: %q is not supported yet (allowed: empty for SQLite in data_dir, or sqlite:PATH)", cfg.Store)
 	}
-	return store.OpenSQLite(storePath(cfg), store.SQLiteOptions{Clock: c, OnCommit: onCommit, Sealer: sealer,
+	path := storePath(cfg)
+	fresh := true
+	if fi, err := os.Stat(path); err == nil && fi.Size() > 0 {
+		fresh = false
+	}
+	if fresh {
+		log.Info("first start: creating the database and its schema", "path", path)
+	}
+	onMigrate := func(from, to int, name string) {
+		if !fresh {
+			log.Info("migrating the database schema", "path", path, "from", from, "to", to, "migration", name)
+		}
+	}
+	return store.OpenSQLite(path, store.SQLiteOptions{Clock: c, OnCommit: onCommit, Sealer: sealer, OnMigrate: onMigrate, Retention: retention(cfg.Namespaces),
 		OnCommitDuration: func(d time.Duration) { m.StoreCommit.Observe(d.Seconds()) }})
+}
+
+// retention maps a channel to its namespace's history_size and
+// history_ttl. A channel outside every namespace cannot be published to;
+// should one exist it gets the defaults.
+func retention(namespaces map[string]config.Namespace) func(string) store.Retention {
+	byNS := make(map[string]store.Retention, len(namespaces)) // a copy: the committer reads it
+	for name, n := range namespaces {
+		size, ttl := n.Retention()
+		byNS[name] = store.Retention{Size: size, TTL: ttl}
+	}
+	size, ttl := config.Namespace{}.Retention()
+	fallback := store.Retention{Size: size, TTL: ttl}
+	return func(channel string) store.Retention {
+		for i := 0; i < len(channel); i++ {
+			if channel[i] == ':' {
+				if r, ok := byNS[channel[:i]]; ok {
+					return r
+				}
+				break
+			}
+		}
+		return fallback
+	}
 }

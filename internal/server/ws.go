@@ -35,6 +35,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		s.metrics.Handshakes.WithLabelValues("refused").Inc()
 		s.metrics.Refusals.WithLabelValues(refusal.Reason).Inc()
 		s.logRefusal(r, refusal)
+		s.warnRefusal(r, refusal.Reason)
 		if countsTowardBan(refusal.Status, refusal.Reason) {
 			if s.bans.Fail(ip, s.clock.Now()) {
 				s.metrics.Bans.Inc()

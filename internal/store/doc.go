@@ -31,6 +31,14 @@
 //     a lifetime in one statement, so the server's sweep keeps no ended
 //     session's IP or user agent.
 //   - Unbounded reads: Since and History clamp limit to MaxLimit (1000).
+//   - A disk filled through one channel: with Retention set, each channel
+//     keeps at most its Size messages for its TTL. Size is enforced at
+//     commit, age by a sweep every PruneInterval; each deletes at most
+//     prunePerChannel messages of a channel (a sweep pass pruneBudget in
+//     all, over at most sweepChannels channels), so pruning never holds the
+//     write lock for long. Only the oldest messages go and offsets are never
+//     reused: what is kept stays gap-free, and Since reports a reader that
+//     asks from before it.
 //   - Secrets: only hashes computed by callers are stored, except TOTP
 //     secrets, which the server needs back: with SQLiteOptions.Sealer they
 //     are sealed on the way in and opened on the way out (sqlite_secrets.go),
@@ -46,7 +54,9 @@
 // committer goroutine that owns a dedicated connection: it takes every
 // queued publish (up to MaxBatch), assigns gap-free per-channel offsets
 // from the channels table, commits once, calls OnCommit with the stored
-// messages in offset order, then answers the callers. Other writes run on
+// messages in offset order, then answers the callers. The retention sweep
+// runs on the same goroutine between commits, so nothing else ever writes
+// messages or channel offsets. Other writes run on
 // the pooled connections and serialise in SQLite. Close stops taking
 // publishes, commits (or fails with ErrUnavailable) everything queued,
 // and only then closes the database.

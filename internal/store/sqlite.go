@@ -54,9 +54,15 @@ type SQLiteOptions struct {
 	// may be forgotten, bounding the table a flood of unique cids can grow.
 	// Zero means 24 hours.
 	DedupeWindow time.Duration
-	// Retention is how many messages are kept per channel; older ones are
-	// deleted at commit. Zero means keep all.
-	Retention int
+	// Retention, when set, gives each channel's retention (the server maps
+	// a channel's namespace to its history_size and history_ttl). Messages
+	// over the size are deleted at commit; a sweep every PruneInterval
+	// deletes those past their age and catches up on size, a bounded
+	// amount per pass. Nil keeps everything.
+	Retention func(channel string) Retention
+	// PruneInterval is how often the retention sweep runs. Zero means one
+	// minute.
+	PruneInterval time.Duration
 	// BusyTimeout is how long a write waits for a lock held by another
 	// connection or process before failing with ErrUnavailable. Zero means 5 s.
 	BusyTimeout time.Duration
@@ -69,6 +75,11 @@ type SQLiteOptions struct {
 	// away. Zero means they are stored in clear (tests); the server and the
 	// CLI always set it.
 	Sealer Sealer
+	// OnMigrate, when set, is told of each schema migration just before it
+	// is applied (from the version the database is at, to the one the
+	// migration makes), so a start that changes the schema says so. Zero
+	// means not told.
+	OnMigrate func(from, to int, name string)
 }
 
 // SQLite is the embedded Store (modernc.org/sqlite, no cgo): WAL journal,
@@ -86,8 +97,9 @@ type SQLite struct {
 	done   chan struct{} // closed when the committer has exited
 
 	// Owned by the committer goroutine.
-	wconn     *sql.Conn
-	lastPrune time.Time
+	wconn      *sql.Conn
+	lastPrune  time.Time
+	sweepAfter string // the retention sweep resumes after this channel
 }
 
 var _ Store = (*SQLite)(nil)
@@ -107,8 +119,8 @@ func OpenSQLite(path string, opts SQLiteOptions) (*SQLite, error) {
 	if opts.DedupeWindow <= 0 {
 		opts.DedupeWindow = defaultDedupeWindow
 	}
-	if opts.Retention < 0 {
-		opts.Retention = 0
+	if opts.PruneInterval <= 0 {
+		opts.PruneInterval = defaultPruneInterval
 	}
 	if opts.BusyTimeout <= 0 {
 		opts.BusyTimeout = defaultBusyTimeout
@@ -150,7 +162,7 @@ func OpenSQLite(path string, opts SQLiteOptions) (*SQLite, error) {
 		_ = db.Close() // the open error is the one to report
 		return nil, fmt.Errorf("store: open sqlite %q: %w", path, err)
 	}
-	if err := migrate(ctx, db); err != nil {
+	if err := migrate(ctx, db, opts.OnMigrate); err != nil {
 		_ = db.Close() // the open error is the one to report
 		return nil, fmt.Errorf("store: open sqlite %q: %w", path, err)
 	}
@@ -186,7 +198,7 @@ func (s *SQLite) checkPragmas(ctx context.Context) error {
 
 // migrate applies every embedded migration newer than schema_version, each
 // in its own transaction, in file-name order (NNNN_name.sql).
-func migrate(ctx context.Context, db *sql.DB) error {
+func migrate(ctx context.Context, db *sql.DB, onMigrate func(from, to int, name string)) error {
 	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
@@ -206,14 +218,14 @@ func migrate(ctx context.Context, db *sql.DB) error {
 		if err != nil {
 			return fmt.Errorf("migrate %q: %w", base, err)
 		}
-		if err := applyMigration(ctx, db, version, string(body)); err != nil {
+		if err := applyMigration(ctx, db, version, base, string(body), onMigrate); err != nil {
 			return fmt.Errorf("migrate %q: %w", base, err)
 		}
 	}
 	return nil
 }
 
-func applyMigration(ctx context.Context, db *sql.DB, version int, body string) error {
+func applyMigration(ctx context.Context, db *sql.DB, version int, name, body string, onMigrate func(from, to int, name string)) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -225,6 +237,9 @@ func applyMigration(ctx context.Context, db *sql.DB, version int, body string) e
 	}
 	if version <= current {
 		return nil
+	}
+	if onMigrate != nil {
+		onMigrate(current, version, name)
 	}
 	if _, err := tx.ExecContext(ctx, body); err != nil {
 		return err

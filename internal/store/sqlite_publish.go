@@ -66,9 +66,24 @@ func (s *SQLite) committer() {
 			_ = s.wconn.Close() // shutting down: nothing left to report to
 		}
 	}()
+	// The retention sweep runs here, between commits, so only this
+	// goroutine ever writes messages and channel offsets.
+	var sweep <-chan time.Time
+	if s.opts.Retention != nil {
+		t := time.NewTicker(s.opts.PruneInterval)
+		defer t.Stop()
+		sweep = t.C
+	}
 	batch := make([]*pubReq, 0, s.opts.MaxBatch)
 	for {
-		r, ok := <-s.reqs
+		var r *pubReq
+		var ok bool
+		select {
+		case r, ok = <-s.reqs:
+		case <-sweep:
+			s.sweep()
+			continue
+		}
 		if !ok {
 			return
 		}
@@ -233,14 +248,10 @@ func (s *SQLite) writeBatch(batch []*pubReq) (results []PublishResult, stored []
 		if !cs.touched {
 			continue
 		}
-		// #nosec G115 -- Retention is checked positive first
-		if s.opts.Retention > 0 && cs.last > uint64(s.opts.Retention) {
-			if keepFrom := cs.last - uint64(s.opts.Retention) + 1; keepFrom > cs.oldest { // #nosec G115 -- Retention > 0 here
-				if _, err := conn.ExecContext(ctx, `DELETE FROM messages WHERE channel = ? AND off < ?`, name, sqlOffset(keepFrom)); err != nil {
-					return nil, nil, err
-				}
-				cs.oldest = keepFrom
-			}
+		// Size retention at commit: the channel's row is at hand and no
+		// query is needed unless something is due. Age waits for the sweep.
+		if cs.oldest, err = s.pruneChannel(ctx, conn, name, cs.last, cs.oldest, now, false, prunePerChannel); err != nil {
+			return nil, nil, err
 		}
 		if _, err := conn.ExecContext(ctx,
 			`INSERT INTO channels (name, last_offset, oldest) VALUES (?, ?, ?)

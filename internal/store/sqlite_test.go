@@ -160,7 +160,7 @@ func TestDedupeWindow(t *testing.T) {
 }
 
 func TestRetention(t *testing.T) {
-	s := openTest(t, "", store.SQLiteOptions{Retention: 5})
+	s := openTest(t, "", store.SQLiteOptions{Retention: func(string) store.Retention { return store.Retention{Size: 5} }})
 	ctx := context.Background()
 	first := publish(t, s, "room:r", "alice", "keep-me")
 	for range 11 {

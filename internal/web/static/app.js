@@ -423,7 +423,27 @@
     fetch('/', { redirect: 'manual', credentials: 'same-origin', cache: 'no-store' })
       .then((r) => {
         if (r.type === 'opaqueredirect' || r.status === 401 || r.status === 403) endSession();
-        else scheduleReconnect(false);
+        else probeOrigin();
+      }, () => scheduleReconnect(false));
+  }
+
+  // probeOrigin asks the server whether it refuses this page's own origin
+  // (POST, so the browser sends Origin): a server whose allowed_origins or
+  // public_url names another port or host refuses every handshake, and
+  // retrying cannot help. The answer is a reason code and nothing more.
+  function probeOrigin() {
+    fetch('/ws/origin', { method: 'POST', credentials: 'same-origin', cache: 'no-store' })
+      .then((r) => (r.ok ? r.json() : {}))
+      .then((v) => {
+        const reason = v && typeof v.reason === 'string' ? v.reason : '';
+        if (!/^origin_[a-z_]+$/.test(reason)) {
+          scheduleReconnect(false);
+          return;
+        }
+        stopped = true;
+        setStatus('disconnected', 'refused');
+        showError('The server refuses this page\'s origin (' + location.origin + '), so the chat cannot connect. ' +
+          'Its operator must add it to allowed_origins, or set public_url to it, in the server\'s config. (' + reason + ')');
       }, () => scheduleReconnect(false));
   }
 
