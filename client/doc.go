@@ -10,7 +10,7 @@
 // client verifies the server certificate against Config.RootCAs (or the
 // system roots) and, with Config.PinSPKI, additionally requires the leaf's
 // public key to be one of the pinned ones, so a proxy presenting a
-// certificate from another trusted CA is refused too (ATTACKS T5). Plain
+// certificate from another trusted CA is refused too (threat T5 in docs/SECURITY.md). Plain
 // ws:// is refused unless InsecurePlaintext is set. Credentials are sent
 // only in the handshake (Authorization or the ticket subprotocol) and in
 // refresh requests; the client never logs them.

@@ -1,40 +1,71 @@
 #!/usr/bin/env bash
-# Runs every wsguard test: formatting, vet, unit and integration tests with
-# the race detector, the headless-Chromium browser tests, and a short run of
-# every fuzz target on its seed corpus. Browser tests are never skipped: this
-# script installs Debian's chromium when it can, and stops otherwise.
+# Runs every wsguard test: formatting, vet, staticcheck, gosec, unit and
+# integration tests with the race detector, the headless-Chromium browser
+# tests, and a short run of every fuzz target on its seed corpus. Browser
+# tests are never skipped.
+#
+# What it fetches, only when missing, and says so as it does:
+#   - Debian packages chromium (browser tests) and python3-websockets
+#     (interop tests), with apt-get when run as root;
+#   - the Go modules of go.mod (the server and its tests) and of tools.mod
+#     (gosec and staticcheck, pinned there), from GOPROXY into the module
+#     cache; each download is listed.
+# Once those are present it needs no network: the tools are built from the
+# module cache by `go tool` and never installed into GOPATH/bin.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need_chromium() {
+scratch="$(mktemp)"
+trap 'rm -f "$scratch"' EXIT
+
+have_chromium() {
   for c in chromium chromium-browser google-chrome; do
     if command -v "$c" >/dev/null 2>&1; then return 0; fi
   done
   return 1
 }
 
-if ! need_chromium; then
+# apt_install PKG WHY installs a Debian package, or stops with the command
+# that would.
+apt_install() {
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "== installing Debian's chromium for the browser tests"
+    echo "== fetching: apt-get install $1 ($2)"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$1" >/dev/null
   else
-    echo "chromium is required for the browser tests: install it (Debian: sudo apt-get install chromium) and run again" >&2
+    echo "$1 is required for $2: install it (Debian: sudo apt-get install $1) and run again" >&2
     exit 1
   fi
+}
+
+if ! have_chromium; then
+  apt_install chromium "the browser tests"
 fi
 # Python's websockets library reads our frames in the interop tests: a
 # client nobody here wrote.
 if ! /usr/bin/python3 -c 'import websockets' >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "== installing Debian's python3-websockets for the interop tests"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-websockets >/dev/null
-  else
-    echo "python3-websockets is required for the interop tests: install it (Debian: sudo apt-get install python3-websockets) and run again" >&2
+  apt_install python3-websockets "the interop tests"
+fi
+
+# go mod download -x logs each network request as "# get URL: STATUS";
+# with everything in the module cache it makes none.
+for modfile in go.mod tools.mod; do
+  echo "== Go modules of $modfile: go mod download (from $(go env GOPROXY) when missing)"
+  if ! go mod download -modfile="$modfile" -x >"$scratch" 2>&1; then
+    cat "$scratch" >&2
+    echo "could not download the modules of $modfile: run once with network access (GOPROXY=$(go env GOPROXY))" >&2
     exit 1
   fi
-fi
+  fetched=$(sed -n 's/^# get \(.*\): \([0-9][0-9]*\).*/  fetched \1 (\2)/p' "$scratch")
+  if [ -n "$fetched" ]; then echo "$fetched"; else echo "  nothing to fetch: all in $(go env GOMODCACHE)"; fi
+done
+echo "== go mod verify, go mod tidy"
+go mod verify
+go mod verify -modfile=tools.mod >/dev/null
+# go.mod says exactly what the code imports, direct and indirect marked
+# right; prints the change to make when it does not.
+go mod tidy -diff
+
 export CHROME_BIN="${CHROME_BIN:-$(command -v chromium || command -v chromium-browser || command -v google-chrome)}"
 
 echo "== gofmt"
@@ -46,27 +77,28 @@ fi
 echo "== go vet"
 go vet ./...
 
+# The linters are pinned in tools.mod, apart from go.mod so that their
+# dependencies never change the versions the server is built with. A new
+# release may add checks: bump deliberately
+# (go get -modfile=tools.mod -tool PKG@VERSION).
+echo "== staticcheck"
+go tool -modfile=tools.mod staticcheck ./...
+
 echo "== gosec"
-# Pinned: a new gosec release may add rules; bump deliberately. Every
-# finding is fixed or carries "#nosec Gxxx -- reason" at its line.
-GOSEC_VERSION=v2.22.11
-go install "github.com/securego/gosec/v2/cmd/gosec@${GOSEC_VERSION}"
-gobin="$(go env GOBIN)"; gobin="${gobin:-$(go env GOPATH)/bin}"
-"$gobin/gosec" -exclude-generated -quiet ./...
+# Every finding is fixed or carries "#nosec Gxxx -- reason" at its line.
+go tool -modfile=tools.mod gosec -exclude-generated -quiet ./...
 
 echo "== go test -race"
 go test -race -count=1 -timeout 20m ./...
 
 echo "== fuzz targets (10s each)"
-fuzzlog="$(mktemp)"
-trap 'rm -f "$fuzzlog"' EXIT
 for pkg in $(go list ./...); do
   for f in $(go test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true); do
     echo "-- $pkg $f"
     # Quiet when it passes; on failure show why (a crasher is also saved
     # under the package's testdata/fuzz, to commit as a regression seed).
-    if ! go test -run '^$' -fuzz "^${f}\$" -fuzztime 10s "$pkg" >"$fuzzlog" 2>&1; then
-      tail -n 60 "$fuzzlog"; exit 1
+    if ! go test -run '^$' -fuzz "^${f}\$" -fuzztime 10s "$pkg" >"$scratch" 2>&1; then
+      tail -n 60 "$scratch"; exit 1
     fi
   done
 done

@@ -5,7 +5,7 @@ import (
 	"fmt"
 )
 
-// Grammar limits (DESIGN §4): namespace [a-z][a-z0-9_-]{0,31}, name
+// Grammar limits (docs/PROTOCOL.md, Channels): namespace [a-z][a-z0-9_-]{0,31}, name
 // [A-Za-z0-9_@.=-]{1,128} without "..", joined by exactly one ':'.
 const (
 	MaxNamespaceLen = 32

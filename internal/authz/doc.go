@@ -6,7 +6,7 @@
 //
 // # Threat model
 //
-//   - Reading or writing another user's private channel (ATTACKS A1):
+//   - Reading or writing another user's private channel (SECURITY.md A1):
 //     user:<name> belongs to the principal called name ("owner"), and a
 //     configuration that opens the user namespace to every user is refused by
 //     New.

@@ -1,5 +1,5 @@
-// Package bench measures a wsguard node the way DESIGN §6 states its
-// targets: idle connections held and memory each, handshakes per second,
+// Package bench measures a wsguard node on the figures BENCHMARKS.md
+// reports and sets targets for: idle connections held and memory each, handshakes per second,
 // fan-out deliveries per second, server CPU per delivery and delivery
 // latency, all over wss on loopback with every control on and every
 // publish durable.
@@ -29,7 +29,7 @@ import (
 	"time"
 )
 
-// Options shape one run. Zero values get the DESIGN §6 scenario.
+// Options shape one run. Zero values get the BENCHMARKS.md scenario.
 type Options struct {
 	// Binary is the wsguard executable to run as the server. Required.
 	Binary string

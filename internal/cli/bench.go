@@ -12,7 +12,7 @@ import (
 	"github.com/wsguard/wsguard/internal/bench"
 )
 
-// benchCmd runs the DESIGN §6 scenario against a fresh local node started
+// benchCmd runs the BENCHMARKS.md scenario against a fresh local node started
 // from this same binary, and prints the figures as BENCHMARKS.md rows.
 func benchCmd(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)

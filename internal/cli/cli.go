@@ -11,7 +11,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -43,7 +42,7 @@ Usage:
   wsguard audit verify [FILE] [--key FILE]  check the audit log's MAC chain and signed head
   wsguard audit rotate                      move the audit log aside and start a new chain
   wsguard bench [--conns N] [--messages N] [--size BYTES]
-                                            measure a local node over wss (DESIGN §6)
+                                            measure a local node over wss
   wsguard version                           print the version, VCS revision and module versions
   wsguard --version                         print the version and VCS revision
   wsguard COMMAND --help                    usage of one command
@@ -154,7 +153,7 @@ func serve(args []string, stdout, stderr io.Writer, env []string) error {
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	log := newLogger(stderr, cfg.Log)
 	srv, err := server.New(cfg, server.Options{Logger: log, Stdout: stdout})
 	if err != nil {
 		return err

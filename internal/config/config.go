@@ -45,6 +45,7 @@ type Config struct {
 	Compression Compression          `yaml:"compression"`
 	Namespaces  map[string]Namespace `yaml:"namespaces"`
 	Audit       Audit                `yaml:"audit"`
+	Log         Log                  `yaml:"log"`
 }
 
 // Admin configures who the admin listener (admin_listen) answers. It
@@ -192,6 +193,7 @@ func Default() Config {
 		AdminListen:  "localhost:9443",
 		DrainTimeout: Duration(10 * time.Second),
 		TLS:          TLS{Profile: "intermediate"},
+		Log:          Log{Level: "info"},
 		JWT:          JWT{Leeway: Duration(5 * time.Second)},
 		Identity: Identity{
 			Require2FA:      "admins",

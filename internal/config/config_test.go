@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -265,6 +266,43 @@ func FuzzLoad(f *testing.F) {
 		_ = c.Warnings()
 		_ = c.TLSEnabled()
 	})
+}
+
+// TestLogLevelKey: log.level defaults to info, is read from the file and
+// from WSGUARD_LOG_LEVEL (which wins), and anything but the four levels is
+// refused with the allowed values named.
+func TestLogLevelKey(t *testing.T) {
+	c, err := LoadBytes("f.yaml", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Log.Level != "info" || c.Log.SlogLevel() != slog.LevelInfo {
+		t.Fatalf("default log.level = %q", c.Log.Level)
+	}
+	c, err = LoadBytes("f.yaml", []byte("log:\n  level: debug\n"), nil)
+	if err != nil || c.Log.SlogLevel() != slog.LevelDebug {
+		t.Fatalf("file log.level: %q, %v", c.Log.Level, err)
+	}
+	c, err = LoadBytes("f.yaml", []byte("log:\n  level: debug\n"), []string{"WSGUARD_LOG_LEVEL=error"})
+	if err != nil || c.Log.SlogLevel() != slog.LevelError {
+		t.Fatalf("env log.level: %q, %v", c.Log.Level, err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatalf("log.level error refused: %v", err)
+	}
+	for _, bad := range []string{"verbose", "INFO", "warning", ""} {
+		c := Default()
+		c.Log.Level = bad
+		err := c.Validate()
+		want := `log.level: "` + bad + `" is not a level (allowed: debug, info, warn, error)`
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("log.level %q: error %v, want %q", bad, err, want)
+		}
+	}
+	// A misspelt key under log is refused like any other.
+	if _, err := LoadBytes("f.yaml", []byte("log:\n  lvl: debug\n"), nil); err == nil || !strings.Contains(err.Error(), "log.lvl") {
+		t.Errorf("log.lvl: %v", err)
+	}
 }
 
 // A Service named wsguard makes Kubernetes inject these into every pod;

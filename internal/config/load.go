@@ -13,7 +13,7 @@ import (
 	"sort"
 	"strings"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // maxFileBytes bounds the config file read. A real file is a few KiB; the
@@ -141,7 +141,7 @@ func originOf(raw string) (string, error) {
 }
 
 // decodeYAML checks data against Config's shape (for messages that name the
-// file, line and dotted key), then decodes it with yaml.v3's KnownFields.
+// file, line and dotted key), then decodes it with the YAML decoder's KnownFields.
 func decodeYAML(name string, data []byte, c *Config) error {
 	if name == "" {
 		name = "config"
@@ -253,7 +253,7 @@ func hasAlias(n *yaml.Node, depth int) bool {
 	return false
 }
 
-// leafMessage turns a yaml.v3 decode error into "what is wrong (allowed: ...)".
+// leafMessage turns a YAML decode error into "what is wrong (allowed: ...)".
 func leafMessage(err error, t reflect.Type) string {
 	msg := err.Error()
 	var te *yaml.TypeError

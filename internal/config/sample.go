@@ -140,6 +140,11 @@ audit:
   file: ""
   # Key of the log's MACs, made 0600 on first use. Empty: <data_dir>/audit.key.
   key_file: ""
+
+# The server's own log, JSON lines on standard error (not the audit log).
+log:
+  # Least severe level written: debug, info, warn or error.
+  level: info
 `
 
 // Sample returns the commented config `wsguard config init` writes.

@@ -66,6 +66,7 @@ func (c Config) Validate() error {
 	c.validateIdentity(&p)
 	c.validateLimits(&p)
 	c.validateNamespaces(&p)
+	c.validateLog(&p)
 	if len(p) == 0 {
 		return nil
 	}

@@ -135,12 +135,10 @@ type Conn struct {
 	rules *authz.Rules
 	opt   Options
 
-	out outbox
-	// writeDeadline is the socket's write deadline; only the writer touches it.
-	writeDeadline time.Time
-	done          chan struct{}
-	closing       sync.Once
-	limiter       *rate.Limiter
+	out     outbox
+	done    chan struct{}
+	closing sync.Once
+	limiter *rate.Limiter
 
 	mu sync.Mutex
 	// lifeTimer, noticeTimer and expiryTimer end the connection or warn of

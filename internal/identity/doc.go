@@ -13,9 +13,9 @@
 //     the same or an older step twice (the caller persists the returned step
 //     with store.AcceptTOTPStep), so a code seen over a shoulder or in a log is
 //     useless once used. Attempt throttling is the caller's job.
-//   - User enumeration by timing (ATTACKS I2): Hasher.VerifyDummy performs the
+//   - User enumeration by timing (SECURITY.md I2): Hasher.VerifyDummy performs the
 //     same argon2id work as Verify for a user that does not exist.
-//   - Hashing exhaustion (ATTACKS I7): every argon2id computation holds a slot
+//   - Hashing exhaustion (SECURITY.md I7): every argon2id computation holds a slot
 //     of a semaphore (Hasher.MaxConcurrent, default 4), so memory is bounded
 //     at MaxConcurrent × m (about 80 MiB by default); callers that cannot get a
 //     slot within HasherOptions.Wait get ErrBusy and should answer 429/503.

@@ -13,7 +13,7 @@ import (
 	"golang.org/x/crypto/argon2"
 )
 
-// Password rules (DESIGN §3: 12 to 256 characters). Characters are counted as
+// Password rules: 12 to 256 characters. Characters are counted as
 // Unicode code points so a passphrase in any script is measured fairly.
 const (
 	MinPasswordChars = 12
@@ -71,7 +71,7 @@ func ValidatePassword(pw string) error {
 }
 
 // verifiable reports whether pw could ever have been set, so that Verify can
-// refuse it without spending argon2id time on it (ATTACKS I7). The minimum
+// refuse it without spending argon2id time on it (SECURITY.md I7). The minimum
 // length is not checked: older rules may have allowed shorter passwords.
 func verifiable(pw string) bool {
 	return len(pw) <= maxPasswordBytes && utf8.ValidString(pw) && utf8.RuneCountInString(pw) <= MaxPasswordChars

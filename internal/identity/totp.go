@@ -1,14 +1,15 @@
 package identity
 
 import (
+	"bytes"
 	"crypto/subtle"
 	"fmt"
+	"image/png"
 	"time"
 
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/hotp"
 	"github.com/pquerna/otp/totp"
-	qrcode "github.com/skip2/go-qrcode"
 )
 
 // TOTP parameters: the RFC 6238 defaults every authenticator app supports.
@@ -41,15 +42,21 @@ func NewTOTPSecret(issuer, account string) (*otp.Key, error) {
 	return key, nil
 }
 
-// QRPNG renders the key's otpauth:// URL as a PNG QR code. It is drawn
-// locally: sending the URL (which holds the secret) to a QR web service
-// would hand the second factor to a third party.
+// QRPNG renders the key's otpauth:// URL as a PNG QR code, qrSize pixels
+// square. It is drawn locally: sending the URL (which holds the secret) to
+// a QR web service would hand the second factor to a third party. The
+// image is the otp library's own (key.Image), so no second QR encoder is
+// linked.
 func QRPNG(key *otp.Key) ([]byte, error) {
-	png, err := qrcode.Encode(key.URL(), qrcode.Medium, qrSize)
+	img, err := key.Image(qrSize, qrSize)
 	if err != nil {
 		return nil, fmt.Errorf("totp qr code: %w", err)
 	}
-	return png, nil
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		return nil, fmt.Errorf("totp qr code: %w", err)
+	}
+	return buf.Bytes(), nil
 }
 
 // CheckTOTP reports whether code is the TOTP for secret at now, one step of

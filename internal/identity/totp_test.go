@@ -154,6 +154,48 @@ func TestQRPNG(t *testing.T) {
 	}
 }
 
+// TestQRPNGIsTheKeysOwnImage: the PNG is pixel for pixel the QR code the
+// otp library draws for the key's otpauth:// URL, so the server needs no
+// second QR encoder and what an app scans is exactly the key's URL.
+func TestQRPNGIsTheKeysOwnImage(t *testing.T) {
+	key, err := NewTOTPSecret("wsguard", "alice@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := QRPNG(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := png.Decode(bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("not a PNG: %v", err)
+	}
+	want, err := key.Image(qrSize, qrSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Bounds() != want.Bounds() {
+		t.Fatalf("bounds %v, want the key's image %v", got.Bounds(), want.Bounds())
+	}
+	dark := 0
+	for y := got.Bounds().Min.Y; y < got.Bounds().Max.Y; y++ {
+		for x := got.Bounds().Min.X; x < got.Bounds().Max.X; x++ {
+			g, _, _, _ := got.At(x, y).RGBA()
+			w, _, _, _ := want.At(x, y).RGBA()
+			if g != w {
+				t.Fatalf("pixel (%d,%d) = %d, the key's image has %d", x, y, g, w)
+			}
+			if g == 0 {
+				dark++
+			}
+		}
+	}
+	// A QR code, not a blank square.
+	if area := qrSize * qrSize; dark < area/5 || dark > area*4/5 {
+		t.Fatalf("%d of %d pixels dark: not a QR code", dark, qrSize*qrSize)
+	}
+}
+
 // FuzzCheckTOTP: no code input panics, and only the six ASCII digits of a
 // step within the window are ever accepted.
 func FuzzCheckTOTP(f *testing.F) {

@@ -2,8 +2,10 @@
 //
 // Every collector lives on a private registry made by New, never on the
 // global default one, so that embedding programs and parallel tests do not
-// collide and nothing else registered in the process is exposed. All
-// metric names start with "wsguard_".
+// collide and nothing else registered in the process is exposed. wsguard's
+// own metric names start with "wsguard_"; the Go runtime and process
+// collectors keep their standard go_* and process_* names, so stock
+// dashboards work unchanged.
 //
 // # Threat model
 //

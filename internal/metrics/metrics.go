@@ -2,6 +2,8 @@ package metrics
 
 import (
 	"net/http"
+	"runtime"
+	"runtime/debug"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -62,7 +64,8 @@ type Metrics struct {
 }
 
 // New builds the collectors on a fresh private registry, together with the
-// Go runtime and process collectors. Each call is independent.
+// Go runtime and process collectors (go_*, process_*) and
+// wsguard_build_info. Each call is independent.
 func New() *Metrics {
 	reg := prometheus.NewRegistry()
 	f := factory{reg}
@@ -94,13 +97,47 @@ func New() *Metrics {
 		AuditChainBroken: f.counter("audit_chain_broken_total",
 			"Audit logs found tampered with or cut short, set aside for a new chain."),
 	}
-	// Runtime collectors too, under the same prefix (wsguard_go_*,
-	// wsguard_process_*).
-	prometheus.WrapRegistererWithPrefix(Namespace+"_", reg).MustRegister(
+	// Runtime and process collectors under their standard, unprefixed
+	// names (go_goroutines, process_open_fds, ...): stock dashboards and
+	// alerts query exactly these.
+	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		buildInfo(debug.ReadBuildInfo()),
 	)
 	return m
+}
+
+// buildInfo is wsguard_build_info, always 1, labelled with what was built:
+// the module version ("(devel)" for a build from a checkout), the VCS
+// revision ("unknown" when the build recorded none, as with
+// -buildvcs=false) and the Go version. Joining on it tells which build
+// produced any other series.
+func buildInfo(bi *debug.BuildInfo, ok bool) prometheus.Collector {
+	version, revision, goVersion := "unknown", "unknown", runtime.Version()
+	if ok {
+		if bi.Main.Version != "" {
+			version = bi.Main.Version
+		}
+		if bi.GoVersion != "" {
+			goVersion = bi.GoVersion
+		}
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && s.Value != "" {
+				revision = s.Value
+			}
+		}
+	}
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: Namespace,
+		Name:      "build_info",
+		Help:      "Always 1; the labels say which build of wsguard is running.",
+		ConstLabels: prometheus.Labels{
+			"version":   version,
+			"revision":  revision,
+			"goversion": goVersion,
+		},
+	}, func() float64 { return 1 })
 }
 
 // Registry returns the private registry, for tests and for adding

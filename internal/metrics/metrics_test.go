@@ -4,11 +4,14 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 )
 
 func TestCollectors(t *testing.T) {
@@ -56,14 +59,94 @@ func TestNamesPrefixed(t *testing.T) {
 	if len(mfs) < 10 {
 		t.Fatalf("only %d metric families", len(mfs))
 	}
+	// wsguard's own series carry its prefix; the runtime and process ones
+	// keep their standard names.
 	for _, mf := range mfs {
-		if !strings.HasPrefix(mf.GetName(), "wsguard_") {
-			t.Errorf("metric %q lacks the wsguard_ prefix", mf.GetName())
+		name := mf.GetName()
+		if !strings.HasPrefix(name, "wsguard_") && !strings.HasPrefix(name, "go_") && !strings.HasPrefix(name, "process_") {
+			t.Errorf("metric %q is neither wsguard_, go_ nor process_", name)
 		}
 	}
 	// Nothing leaked onto the global registry.
 	if err := prometheus.DefaultRegisterer.Register(prometheus.NewCounter(prometheus.CounterOpts{Name: "wsguard_bans_total"})); err != nil {
 		t.Fatalf("global registry holds wsguard metrics: %v", err)
+	}
+}
+
+// TestStandardRuntimeNames: the names stock Go and process dashboards
+// query are there as they are spelled everywhere else, not under a prefix,
+// and wsguard_build_info says which build is running.
+func TestStandardRuntimeNames(t *testing.T) {
+	m := New()
+	mfs, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]*dto.MetricFamily{}
+	for _, mf := range mfs {
+		byName[mf.GetName()] = mf
+	}
+	want := []string{"go_goroutines", "go_memstats_heap_alloc_bytes", "go_gc_duration_seconds", "go_info", "wsguard_build_info"}
+	if runtime.GOOS == "linux" {
+		want = append(want, "process_cpu_seconds_total", "process_open_fds", "process_resident_memory_bytes", "process_start_time_seconds")
+	}
+	for _, name := range want {
+		if byName[name] == nil {
+			t.Errorf("no %s", name)
+		}
+	}
+	for name := range byName {
+		if strings.HasPrefix(name, "wsguard_go_") || strings.HasPrefix(name, "wsguard_process_") {
+			t.Errorf("%s: runtime metric under the wsguard_ prefix", name)
+		}
+	}
+	bi := byName["wsguard_build_info"]
+	if bi == nil || len(bi.GetMetric()) != 1 {
+		t.Fatalf("wsguard_build_info: want one series, got %v", bi)
+	}
+	s := bi.GetMetric()[0]
+	if v := s.GetGauge().GetValue(); v != 1 {
+		t.Errorf("wsguard_build_info = %v, want 1", v)
+	}
+	labels := map[string]string{}
+	for _, l := range s.GetLabel() {
+		labels[l.GetName()] = l.GetValue()
+	}
+	for _, k := range []string{"version", "revision", "goversion"} {
+		if labels[k] == "" {
+			t.Errorf("wsguard_build_info has no %s label: %v", k, labels)
+		}
+	}
+	if labels["goversion"] != runtime.Version() {
+		t.Errorf("goversion = %q, want %q", labels["goversion"], runtime.Version())
+	}
+}
+
+// TestBuildInfoLabels: the revision comes from the VCS stamp when the
+// build has one, and is "unknown" (never empty) when it has none.
+func TestBuildInfoLabels(t *testing.T) {
+	stamped := &debug.BuildInfo{GoVersion: "go1.99.1", Main: debug.Module{Version: "v1.2.3"},
+		Settings: []debug.BuildSetting{{Key: "vcs", Value: "git"}, {Key: "vcs.revision", Value: "0123abcd"}}}
+	tests := []struct {
+		name string
+		bi   *debug.BuildInfo
+		ok   bool
+		want string
+	}{
+		{"stamped", stamped, true, `wsguard_build_info{goversion="go1.99.1",revision="0123abcd",version="v1.2.3"} 1`},
+		{"no vcs", &debug.BuildInfo{GoVersion: "go1.99.1", Main: debug.Module{Version: "(devel)"}}, true,
+			`wsguard_build_info{goversion="go1.99.1",revision="unknown",version="(devel)"} 1`},
+		{"no build info", nil, false, `wsguard_build_info{goversion="` + runtime.Version() + `",revision="unknown",version="unknown"} 1`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			reg := prometheus.NewRegistry()
+			reg.MustRegister(buildInfo(tt.bi, tt.ok))
+			want := "# HELP wsguard_build_info Always 1; the labels say which build of wsguard is running.\n# TYPE wsguard_build_info gauge\n" + tt.want + "\n"
+			if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "wsguard_build_info"); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }
 

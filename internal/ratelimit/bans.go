@@ -13,7 +13,7 @@ const (
 )
 
 // Bans bans an IP for a while after repeated failures (bad Origin, bad
-// credential, malformed frames: ATTACKS M5), so that a scanner or a flood
+// credential, malformed frames: SECURITY.md M5), so that a scanner or a flood
 // from one address stops costing the server checks.
 //
 // Failures are counted in a fixed window that opens with the first failure.

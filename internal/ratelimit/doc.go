@@ -5,7 +5,7 @@
 // # Threat model
 //
 // A client, or many clients behind one IP or one account, tries to exhaust
-// the server (message, handshake and connection floods: ATTACKS M4, M5) or to
+// the server (message, handshake and connection floods: SECURITY.md M4, M5) or to
 // guess credentials (password brute force and spraying, TOTP guessing: I1,
 // I4). Every type here answers in O(1) under one mutex, and every map is
 // bounded: an attacker who invents keys (random usernames, rotating IPv6

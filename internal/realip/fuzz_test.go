@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// FuzzClientIP feeds arbitrary peers and forwarding headers (ATTACKS T6,
+// FuzzClientIP feeds arbitrary peers and forwarding headers (SECURITY.md T6,
 // M9): no panic; an untrusted peer's headers never change the answer; a
 // trusted peer's answer is an address, never header text.
 func FuzzClientIP(f *testing.F) {

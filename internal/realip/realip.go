@@ -3,7 +3,7 @@
 // Threat model: X-Forwarded-For and X-Forwarded-Proto are set by whoever
 // sends the request. They are believed only when the TCP peer is one of the
 // configured trusted proxies (a CDN, a load balancer); from anyone else they
-// are ignored and the client IP is the socket peer (ATTACKS T6). Through a
+// are ignored and the client IP is the socket peer (SECURITY.md T6). Through a
 // chain of trusted proxies, the client is the right-most address that is
 // not itself a trusted proxy.
 package realip

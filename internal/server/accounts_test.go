@@ -409,7 +409,7 @@ func TestAccountsTOTPBruteForce(t *testing.T) {
 	if r := late.secondFactor(codeAt(t, secret, clk.Now())); r.StatusCode != http.StatusTooManyRequests {
 		t.Fatalf("after 100 consecutive failures: %d, want 429 (locked)", r.StatusCode)
 	}
-	// The lock ends: the owner gets in after its window (ATTACKS I1).
+	// The lock ends: the owner gets in after its window (SECURITY.md I1).
 	clk.Advance(2 * time.Minute)
 	late = ts.newBrowser()
 	late.password("alice", pw, "")

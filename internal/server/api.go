@@ -26,8 +26,8 @@ import (
 // These routes do not go through the forms' http.CrossOriginProtection: a
 // bearer credential is not ambient (a foreign page cannot make a browser
 // attach it), and the cookie path checks Origin and the CSRF token itself,
-// in the order DESIGN §3 fixes: Origin (403), credential (401), CSRF token
-// (403), limits (429). Every refusal is one audit event with its reason and
+// in the handshake's order (docs/PROTOCOL.md): Origin (403), credential
+// (401), CSRF token (403), limits (429). Every refusal is one audit event with its reason and
 // a JSON body {"error":{"code","message"}}.
 
 // API error codes (docs/PROTOCOL.md lists their retry meaning).

@@ -1,6 +1,6 @@
 package server
 
-// Faults (ATTACKS F4, F6, F7): draining under load, an unavailable or
+// Faults (SECURITY.md F4, F6, F7): draining under load, an unavailable or
 // locked database, and a certificate replaced under live connections.
 
 import (

@@ -13,7 +13,7 @@ import (
 
 const pw = "correct horse battery staple"
 
-// TestHandshakeGuard covers ATTACKS C2, C3, C4 and the 401 path from the
+// TestHandshakeGuard covers SECURITY.md C2, C3, C4 and the 401 path from the
 // attacker's side, and the accepted handshake from the user's side.
 func TestHandshakeGuard(t *testing.T) {
 	ts := startServer(t, nil)

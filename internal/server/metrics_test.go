@@ -160,3 +160,29 @@ func TestMetricsMoveWithActivity(t *testing.T) {
 		t.Errorf("public /metrics: %d, want 404", resp.StatusCode)
 	}
 }
+
+// TestMetricsStandardNames: an operator's stock Go and process dashboards
+// find their series on a running node's /metrics under the usual names,
+// and wsguard_build_info says which build answers.
+func TestMetricsStandardNames(t *testing.T) {
+	ts := startServer(t, nil)
+	body := scrape(t, ts)
+	for _, s := range []string{"go_goroutines", "go_memstats_heap_alloc_bytes", "process_open_fds", "process_resident_memory_bytes"} {
+		if v := series(body, s); v <= 0 {
+			t.Errorf("%s = %v, want > 0", s, v)
+		}
+	}
+	if strings.Contains(body, "wsguard_go_") || strings.Contains(body, "wsguard_process_") {
+		t.Error("runtime metrics still carry the wsguard_ prefix")
+	}
+	found := false
+	for _, line := range strings.Split(body, "\n") {
+		if strings.HasPrefix(line, "wsguard_build_info{") && strings.Contains(line, `goversion="go`) &&
+			strings.Contains(line, "revision=") && strings.Contains(line, "version=") && strings.HasSuffix(line, "} 1") {
+			found = true
+		}
+	}
+	if !found {
+		t.Error("no wsguard_build_info{goversion,revision,version} 1 series")
+	}
+}

@@ -14,7 +14,7 @@ import (
 	"github.com/wsguard/wsguard/internal/store"
 )
 
-// Tests for lost updates (ATTACKS I8): a user's own action that read the
+// Tests for lost updates (SECURITY.md I8): a user's own action that read the
 // account earlier (a password change waiting on argon2, a 2FA enrolment)
 // races the operator's `user disable` and `user roles`. Each iteration
 // starts both at once; the operator's command is held back a little longer

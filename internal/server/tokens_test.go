@@ -359,7 +359,7 @@ func TestTokensForgedJWT(t *testing.T) {
 	}
 }
 
-// TestTokensTickets covers K4 and the ticket paths of DESIGN §3.
+// TestTokensTickets covers K4 and the ticket paths of docs/PROTOCOL.md.
 func TestTokensTickets(t *testing.T) {
 	var other string
 	ts, k := startTokenServer(t, func(c *config.Config) {

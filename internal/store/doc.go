@@ -10,7 +10,7 @@
 //
 // # Threat model
 //
-//   - A false acknowledgement (ATTACKS F1, F6): Publish answers only after
+//   - A false acknowledgement (SECURITY.md F1, F6): Publish answers only after
 //     COMMIT returned with synchronous=FULL, so an acknowledged message
 //     survives kill -9 and power loss. Any failure (disk full, lock held past
 //     BusyTimeout, I/O error) rolls the whole batch back and answers every

@@ -216,7 +216,7 @@ func TestCanceledPublishStoresNothing(t *testing.T) {
 	}
 }
 
-// TestLockedDatabaseUnavailable is ATTACKS F6: another process holds the
+// TestLockedDatabaseUnavailable is SECURITY.md F6: another process holds the
 // write lock past the busy timeout. Every publish of the batch fails with
 // ErrUnavailable, nothing is stored, and the store recovers afterwards.
 // (Root ignores chmod, so a held lock stands in for an unwritable disk.)
@@ -361,7 +361,7 @@ func TestCloseDrainsPending(t *testing.T) {
 	})
 }
 
-// TestCrashSafety is ATTACKS F1: a child process publishes and prints each
+// TestCrashSafety is SECURITY.md F1: a child process publishes and prints each
 // acknowledged offset; the parent kill -9s it mid-stream, reopens the
 // database and finds every acknowledged message, offsets gap-free.
 func TestCrashSafety(t *testing.T) {

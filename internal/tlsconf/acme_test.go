@@ -37,7 +37,7 @@ func TestServerTimeouts(t *testing.T) {
 	}
 }
 
-// TestSilentClientCut is ATTACKS M7: a client that opens TCP and sends
+// TestSilentClientCut is SECURITY.md M7: a client that opens TCP and sends
 // nothing (or trickles a ClientHello) is closed by the handshake timeout.
 func TestSilentClientCut(t *testing.T) {
 	certFile, keyFile, _ := devPair(t)

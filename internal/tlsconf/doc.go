@@ -3,7 +3,7 @@
 // development CA, the security headers on every response, the plain-HTTP
 // redirect listener and the http.Server timeouts.
 //
-// Threat model: eavesdropping, tampering and downgrade (ATTACKS T1–T3, M7,
+// Threat model: eavesdropping, tampering and downgrade (SECURITY.md T1–T3, M7,
 // F7). Only TLS 1.2 with ECDHE and AEAD suites, or TLS 1.3, is offered
 // (profile "intermediate"; "modern" is TLS 1.3 only), so a client limited
 // to TLS 1.0/1.1, RC4, 3DES or CBC suites cannot complete a handshake.

@@ -6,7 +6,7 @@ import "net/http"
 const (
 	HSTS = "max-age=63072000; includeSubDomains"
 	// CSP allows only the site's own scripts, styles and connections: user
-	// text can never run as script (ATTACKS C6) and no page can frame ours
+	// text can never run as script (SECURITY.md C6) and no page can frame ours
 	// (C7). connect-src 'self' covers wss:// to the same host in CSP Level 3.
 	CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )

@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// TestProfiles is ATTACKS T2: old protocol versions and weak suites are
+// TestProfiles is SECURITY.md T2: old protocol versions and weak suites are
 // refused, modern clients connect.
 func TestProfiles(t *testing.T) {
 	certFile, keyFile, roots := devPair(t)
@@ -98,7 +98,7 @@ func TestServerConfigUnknownProfile(t *testing.T) {
 	}
 }
 
-// TestPlainHTTPToTLSPort is ATTACKS T1: plaintext HTTP, an upgrade
+// TestPlainHTTPToTLSPort is SECURITY.md T1: plaintext HTTP, an upgrade
 // included, sent to the TLS port gets 400 and never 101.
 func TestPlainHTTPToTLSPort(t *testing.T) {
 	certFile, keyFile, _ := devPair(t)

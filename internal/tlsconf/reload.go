@@ -15,7 +15,7 @@ import (
 // Reloader serves a certificate and key from files and swaps them when the
 // files change (Watch) or on request (Reload, wired to SIGHUP). Only new
 // handshakes see a new certificate; established connections keep the one
-// they negotiated (ATTACKS F7). A pair that does not load is refused and
+// they negotiated (SECURITY.md F7). A pair that does not load is refused and
 // the current one kept.
 type Reloader struct {
 	certFile, keyFile string

@@ -64,7 +64,7 @@ func pemCertDER(t *testing.T, certFile, keyFile string) []byte {
 	return p.Certificate[0]
 }
 
-// TestReloadKeepsLiveConnections is ATTACKS F7.
+// TestReloadKeepsLiveConnections is SECURITY.md F7.
 func TestReloadKeepsLiveConnections(t *testing.T) {
 	r, cert, key, aCert, aKey, bCert, bKey, client := reloadFixture(t)
 	cfg, _ := ServerConfig(ProfileIntermediate, r)

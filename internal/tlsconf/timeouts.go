@@ -6,14 +6,14 @@ import (
 	"time"
 )
 
-// MaxHeaderBytes caps request headers (a 1 MB cookie or token, ATTACKS K6,
+// MaxHeaderBytes caps request headers (a 1 MB cookie or token, SECURITY.md K6,
 // is answered 431 without being buffered).
 const MaxHeaderBytes = 16 << 10
 
 // IdleTimeout closes keep-alive HTTP connections that sit between requests.
 const IdleTimeout = 60 * time.Second
 
-// ServerTimeouts hardens srv against slow clients (ATTACKS M7). handshake
+// ServerTimeouts hardens srv against slow clients (SECURITY.md M7). handshake
 // bounds the TLS handshake plus the request headers and body; zero means
 // 10 s. net/http applies the shortest of ReadHeaderTimeout and ReadTimeout
 // to the TLS handshake too, so a ClientHello trickled byte by byte is cut.

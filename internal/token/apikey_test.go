@@ -101,7 +101,7 @@ func TestScopeAllows(t *testing.T) {
 		want                   bool
 	}{
 		{"publish:news:*", "publish", "news:today", true},
-		{"publish:news:*", "publish", "room:x", false}, // ATTACKS K5
+		{"publish:news:*", "publish", "room:x", false}, // SECURITY.md K5
 		{"publish:news:*", "subscribe", "news:today", false},
 		{"publish:news:*", "publish", "newsx:today", false},
 		{"publish:news:sport-*", "publish", "news:sport-1", true},

@@ -47,7 +47,7 @@ var (
 )
 
 // MaxTokenBytes bounds a raw JWT. Real tokens are well under 2 KiB; the cap
-// makes a megabyte of dots (ATTACKS K6) cost one length comparison.
+// makes a megabyte of dots (SECURITY.md K6) cost one length comparison.
 const MaxTokenBytes = 8 << 10
 
 // maxLeeway is the largest clock-skew allowance accepted (jwt.leeway).

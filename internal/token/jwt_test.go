@@ -353,7 +353,7 @@ func TestVerifyNoKIDSingleKey(t *testing.T) {
 	}
 }
 
-// TestVerifyDotsCheap checks ATTACKS K6: an oversized bearer token is
+// TestVerifyDotsCheap checks SECURITY.md K6: an oversized bearer token is
 // refused by its length, before anything proportional to it is allocated.
 func TestVerifyDotsCheap(t *testing.T) {
 	v, _ := newTestVerifier(t, testConfig(t))

@@ -30,7 +30,7 @@ type fakeMsg struct {
 	Data    json.RawMessage `json:"data"`
 }
 
-// fakeServer speaks just enough of DESIGN.md §4 to drive the chat client:
+// fakeServer speaks just enough of the protocol (docs/PROTOCOL.md) to drive the chat client:
 // subscribe (with since replay), history, publish (with cid dedupe).
 type fakeServer struct {
 	t        *testing.T

@@ -1,4 +1,4 @@
-// wsguard browser chat client (docs: DESIGN.md §3–§4).
+// wsguard browser chat client (the protocol: docs/PROTOCOL.md).
 //
 // Security rule for this file: every string that came from the server or a
 // user (names, channel names, message text, error messages) reaches the page
