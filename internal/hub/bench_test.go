@@ -82,3 +82,15 @@ func BenchmarkFanout(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkEncodePresence encodes one gathered presence push of 20 joins.
+func BenchmarkEncodePresence(b *testing.B) {
+	join := make([]string, 20)
+	for i := range join {
+		join[i] = "user" + strconv.Itoa(i)
+	}
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		_ = EncodePresence("room:lobby", join, nil, defaultPresenceNames)
+	}
+}
