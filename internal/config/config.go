@@ -24,6 +24,39 @@ func (d *Duration) UnmarshalText(b []byte) error {
 // MarshalText writes d as a Go duration string.
 func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
 
+// Toggle is a setting that is on unless written false: its zero value,
+// the key left out, means on.
+type Toggle uint8
+
+// Toggle values.
+const (
+	On  Toggle = 0
+	Off Toggle = 1
+)
+
+// UnmarshalText accepts true or false.
+func (t *Toggle) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "true":
+		*t = On
+	case "false":
+		*t = Off
+	default:
+		return fmt.Errorf("%q is not true or false", string(b))
+	}
+	return nil
+}
+
+// MarshalText writes t as true or false.
+func (t Toggle) MarshalText() ([]byte, error) { return []byte(t.String()), nil }
+
+func (t Toggle) String() string {
+	if t == Off {
+		return "false"
+	}
+	return "true"
+}
+
 // Config is the whole configuration. The zero value is not valid: start from Default.
 type Config struct {
 	Listen         string   `yaml:"listen"`          // HTTPS/WSS address. Default localhost:8443.
@@ -149,7 +182,14 @@ type Namespace struct {
 	// HistoryTTL is how long a message is kept; older ones are pruned
 	// (within a minute). Zero means 720h (30 days).
 	HistoryTTL Duration `yaml:"history_ttl"`
+	// PresencePushes is whether joins and leaves are pushed to the
+	// channel's presence holders. A room of thousands may turn them off:
+	// presence requests still answer. Nil (unset) means true.
+	PresencePushes Toggle `yaml:"presence_pushes"`
 }
+
+// PushesPresence reports whether the namespace pushes joins and leaves.
+func (n Namespace) PushesPresence() bool { return n.PresencePushes != Off }
 
 // Retention defaults, and the bounds Validate allows.
 const (

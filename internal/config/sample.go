@@ -118,7 +118,9 @@ compression:
 # Who may do what in channels "<namespace>:*": users (any signed-in user),
 # owner (user:<name> is that user's), role:<r>, scope (API keys by scope).
 # history_size (messages kept per channel) and history_ttl bound history;
-# 0 means the defaults, 1000 messages and 720h.
+# 0 means the defaults, 1000 messages and 720h. presence_pushes: false
+# stops join/leave pushes (presence requests still answer), for rooms too
+# big for them.
 namespaces:
   room:
     subscribe: [users]
@@ -127,6 +129,7 @@ namespaces:
     presence: [users]
     history_size: 0
     history_ttl: 0s
+    presence_pushes: true
   user:
     subscribe: [owner]
     publish: [owner]
@@ -134,6 +137,7 @@ namespaces:
     presence: [owner]
     history_size: 0
     history_ttl: 0s
+    presence_pushes: true
 
 audit:
   # JSON lines, MAC-chained. Empty: <data_dir>/audit.log.

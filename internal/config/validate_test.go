@@ -286,3 +286,25 @@ func TestNamespaceRetentionDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestNamespacePresencePushes: join/leave pushes are on unless a namespace
+// turns them off; a value other than a boolean is refused with its key.
+func TestNamespacePresencePushes(t *testing.T) {
+	c, err := LoadBytes("f.yaml", []byte("namespaces:\n  lobby:\n    subscribe: [users]\n    presence: [users]\n    presence_pushes: false\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Namespaces["lobby"].PushesPresence() {
+		t.Fatal("lobby pushes presence, want off")
+	}
+	if !c.Namespaces["room"].PushesPresence() {
+		t.Fatal("room does not push presence, want the default on")
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = LoadBytes("f.yaml", []byte("namespaces:\n  lobby:\n    presence_pushes: sometimes\n"), nil)
+	if err == nil || !strings.Contains(err.Error(), "presence_pushes") {
+		t.Fatalf("presence_pushes: sometimes gave %v, want an error naming the key", err)
+	}
+}

@@ -16,7 +16,9 @@
 // Presence pushes (joins and leaves) reveal who is in a channel, as the
 // presence request does, so they go only to subscribers registered as
 // holding the presence right there (Subscribe's seesPresence); messages go
-// to every subscriber.
+// to every subscriber. They are gathered per channel for PresenceInterval
+// and sent as one push, so a crowd joining costs each subscriber one push,
+// not one per arrival (presence.go).
 //
 // Concurrency: all methods are safe for concurrent use. Channel subscriber
 // sets are sharded by channel name to keep lock contention low.

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/wsguard/wsguard/internal/broker"
@@ -50,6 +51,9 @@ type shard struct {
 	subs map[string]map[Subscriber]bool
 	// presence counts connections per user per channel.
 	presence map[string]map[string]int
+	// pending holds the joins and leaves of this shard's channels not yet
+	// pushed; flushPresence takes it whole.
+	pending map[string]*presenceChange
 }
 
 // Hub is the node's live state.
@@ -64,6 +68,22 @@ type Hub struct {
 
 	// OnDeliver, when set, is told of every frame delivered to a local subscriber.
 	OnDeliver func(f *Frame, n int)
+
+	// PresenceInterval is how long joins and leaves are gathered before
+	// one push per channel tells them: n users joining a busy channel at
+	// once cost each subscriber one push, not n. Zero means 200 ms.
+	PresenceInterval time.Duration
+	// PresenceNames caps the names of each list (join, leave) of one
+	// presence push; past it the push says "more" and subscribers ask
+	// presence for the whole list. It bounds the size of a push when a
+	// crowd arrives. Zero means 100.
+	PresenceNames int
+	// PresencePushes, when set, says whether a channel's joins and leaves
+	// are pushed at all (presence requests still answer). Nil means all are.
+	PresencePushes func(channel string) bool
+	// presenceArmed is whether a flushPresence is due; the timer exists
+	// only while something is pending.
+	presenceArmed atomic.Bool
 
 	// committed carries group commits from the store's committer to the
 	// fan-out goroutine, so that the next commit does not wait for this
@@ -84,6 +104,7 @@ func New(st store.Store, b broker.Broker) *Hub {
 	for i := range h.shards {
 		h.shards[i].subs = map[string]map[Subscriber]bool{}
 		h.shards[i].presence = map[string]map[string]int{}
+		h.shards[i].pending = map[string]*presenceChange{}
 	}
 	return h
 }
@@ -149,11 +170,12 @@ func (h *Hub) Subscribe(channel string, s Subscriber, user string, seesPresence 
 		sh.presence[channel] = users
 	}
 	users[user]++
-	first := users[user] == 1
-	sh.mu.Unlock()
-	if first {
-		h.publishPresence(channel, []string{user}, nil)
+	if users[user] == 1 {
+		// Noted under the shard lock, so a leave and a join of one user
+		// are gathered in the order they happened.
+		h.notePresence(sh, channel, user, true)
 	}
+	sh.mu.Unlock()
 }
 
 // Unsubscribe removes s from channel.
@@ -169,21 +191,17 @@ func (h *Hub) Unsubscribe(channel string, s Subscriber, user string) {
 	if len(set) == 0 {
 		delete(sh.subs, channel)
 	}
-	last := false
 	if users := sh.presence[channel]; users != nil {
 		users[user]--
 		if users[user] <= 0 {
 			delete(users, user)
-			last = true
+			h.notePresence(sh, channel, user, false)
 		}
 		if len(users) == 0 {
 			delete(sh.presence, channel)
 		}
 	}
 	sh.mu.Unlock()
-	if last {
-		h.publishPresence(channel, nil, []string{user})
-	}
 }
 
 // Members lists the users present in channel on this node, sorted.
@@ -335,20 +353,4 @@ func (h *Hub) ForEach(fn func(Member)) {
 	for _, m := range ms {
 		fn(m)
 	}
-}
-
-func (h *Hub) publishPresence(channel string, join, leave []string) {
-	if join == nil {
-		join = []string{}
-	}
-	if leave == nil {
-		leave = []string{}
-	}
-	b, _ := json.Marshal(struct {
-		Push    string   `json:"push"`
-		Channel string   `json:"channel"`
-		Join    []string `json:"join"`
-		Leave   []string `json:"leave"`
-	}{"presence", channel, join, leave})
-	_ = h.broker.Publish(context.Background(), broker.Event{Kind: broker.KindPresence, Channel: channel, Frame: b})
 }

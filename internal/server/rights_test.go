@@ -127,55 +127,61 @@ func TestRightsPresencePushes(t *testing.T) {
 		return ts.rightsClient(t, k.rs(t, c))
 	}
 	ed := editor("ed")
-	if f, _ := ed.do("subscribe", "feed:prices", nil); !f.OK {
+	f, early := ed.do("subscribe", "feed:prices", nil)
+	if !f.OK {
 		t.Fatalf("ed subscribe: %+v", f)
 	}
+	// ed hears its own join first: presence pushes go out gathered, a
+	// short interval after the change.
+	awaitPresence(t, ed, early, "ed", "")
+	// The user's side: the presence right brings joins and leaves.
 	ann := editor("ann")
-	if f, _ := ann.do("subscribe", "feed:prices", nil); !f.OK {
+	f, early = ann.do("subscribe", "feed:prices", nil)
+	if !f.OK {
 		t.Fatalf("ann subscribe: %+v", f)
 	}
+	awaitPresence(t, ed, nil, "ann", "")
+	awaitPresence(t, ann, early, "ann", "") // ann hears of itself too
 	if f, _ := ann.do("unsubscribe", "feed:prices", nil); !f.OK {
 		t.Fatalf("ann unsubscribe: %+v", f)
 	}
-	f, early := ed.do("publish", "feed:prices", nil)
+	awaitPresence(t, ed, nil, "", "ann")
+	f, early = ed.do("publish", "feed:prices", nil)
 	if !f.OK {
 		t.Fatalf("ed publish: %+v", f)
 	}
-
-	// Presence pushes are queued before the message that follows them, so
-	// reading up to the message sees every push bob was sent.
-	readUntilMessage := func(c *rightsClient) (joins, leaves []string) {
-		t.Helper()
-		for range 20 {
-			f := readFrame(t, c.ws)
-			switch f.Push {
-			case "presence":
-				joins, leaves = append(joins, f.Join...), append(leaves, f.Leave...)
-			case "message":
-				return joins, leaves
-			}
+	// Every presence push reached bob (had it been sent to him) before ed
+	// published, so reading up to the message sees all of them.
+	for range 20 {
+		f := readFrame(t, bob.ws)
+		if f.Push == "presence" {
+			t.Fatalf("bob, without the presence right, heard joins %v and leaves %v", f.Join, f.Leave)
 		}
-		t.Fatal("no message push within 20 frames")
-		return nil, nil
+		if f.Push == "message" {
+			return
+		}
 	}
-	if joins, leaves := readUntilMessage(bob); len(joins)+len(leaves) != 0 {
-		t.Errorf("bob, without the presence right, heard joins %v and leaves %v", joins, leaves)
+	t.Fatal("bob: no message push within 20 frames")
+}
+
+// awaitPresence reads c's frames (after the pushes already read, early)
+// until a presence push tells join (or leave), within 20 frames.
+func awaitPresence(t *testing.T, c *rightsClient, early []frame, join, leave string) {
+	t.Helper()
+	heard := func(f frame) bool {
+		return f.Push == "presence" && (join == "" || slices.Contains(f.Join, join)) && (leave == "" || slices.Contains(f.Leave, leave))
 	}
-	// The user's side: the presence right still brings joins and leaves.
-	// ed's pushes may have come before its publish answer.
-	var joins, leaves []string
-	gotMessage := false
-	for _, p := range early {
-		joins, leaves = append(joins, p.Join...), append(leaves, p.Leave...)
-		gotMessage = gotMessage || p.Push == "message"
+	for _, f := range early {
+		if heard(f) {
+			return
+		}
 	}
-	if !gotMessage {
-		j, l := readUntilMessage(ed)
-		joins, leaves = append(joins, j...), append(leaves, l...)
+	for range 20 {
+		if heard(readFrame(t, c.ws)) {
+			return
+		}
 	}
-	if !slices.Contains(joins, "ann") || !slices.Contains(leaves, "ann") {
-		t.Errorf("ed, holding the presence right, heard joins %v leaves %v; want ann's join and leave", joins, leaves)
-	}
+	t.Fatalf("no presence push telling join %q leave %q within 20 frames", join, leave)
 }
 
 // TestRightsDisconnectServicePrincipals covers A5's third row: a key that
@@ -401,5 +407,50 @@ func TestRetentionOvertakesSlowReplay(t *testing.T) {
 	f, _ := ws2.do("subscribe", "room:slow", map[string]any{"since": next - 1})
 	if !f.OK || !strings.Contains(string(f.Result), `"recovered":false`) {
 		t.Fatalf("resume from %d: %+v %s, want recovered:false", next-1, f, f.Result)
+	}
+}
+
+// TestPresencePushesOffPerNamespace: an operator with a room too big for
+// join/leave pushes sets presence_pushes: false on its namespace; its
+// subscribers hear no joins, yet presence still lists everyone, and other
+// namespaces keep their pushes.
+func TestPresencePushesOffPerNamespace(t *testing.T) {
+	ts, k := startTokenServer(t, func(c *config.Config) {
+		c.Namespaces["hall"] = config.Namespace{Subscribe: []string{"users"}, Publish: []string{"users"},
+			Presence: []string{"users"}, PresencePushes: config.Off}
+	})
+	alice := ts.rightsClient(t, k.rs(t, claims("alice", time.Hour)))
+	bob := ts.rightsClient(t, k.rs(t, claims("bob", time.Hour)))
+	for _, c := range []*rightsClient{alice, bob} {
+		for _, ch := range []string{"hall:big", "room:small"} {
+			if f, _ := c.do("subscribe", ch, nil); !f.OK {
+				t.Fatalf("subscribe %s: %+v", ch, f)
+			}
+		}
+	}
+	// room keeps its pushes: alice hears bob join there.
+	awaitPresence(t, alice, nil, "bob", "")
+	f, early := alice.do("presence", "hall:big", nil)
+	var res struct{ Users []string }
+	if err := json.Unmarshal(f.Result, &res); !f.OK || err != nil || len(res.Users) != 2 {
+		t.Fatalf("presence hall:big: %+v %s, want alice and bob", f, f.Result)
+	}
+	// hall's joins were gathered with room's and would have gone out by
+	// now; bob publishes and alice reads up to his message.
+	if f, _ := bob.do("publish", "hall:big", nil); !f.OK {
+		t.Fatalf("publish: %+v", f)
+	}
+	frames := early
+	for range 20 {
+		g := readFrame(t, alice.ws)
+		frames = append(frames, g)
+		if g.Push == "message" {
+			break
+		}
+	}
+	for _, g := range frames {
+		if g.Push == "presence" && g.Channel == "hall:big" {
+			t.Fatalf("a presence push in hall, whose pushes are off: %+v", g)
+		}
 	}
 }

@@ -164,6 +164,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 			s.metrics.DeliveryLatency.Observe(time.Since(f.Sent).Seconds())
 		}
 	}
+	h.PresencePushes = presencePushes(cfg.Namespaces)
 	s.hub = h
 	s.stopHub = h.Start()
 
@@ -392,5 +393,24 @@ func retention(namespaces map[string]config.Namespace) func(string) store.Retent
 			}
 		}
 		return fallback
+	}
+}
+
+// presencePushes maps a channel to its namespace's presence_pushes: nil
+// when every namespace pushes (the hub then asks nothing), else a func
+// saying false for the channels of namespaces that turned them off.
+func presencePushes(namespaces map[string]config.Namespace) func(string) bool {
+	off := map[string]bool{} // a copy: joins and leaves read it concurrently
+	for name, n := range namespaces {
+		if !n.PushesPresence() {
+			off[name] = true
+		}
+	}
+	if len(off) == 0 {
+		return nil
+	}
+	return func(channel string) bool {
+		ns, _, found := strings.Cut(channel, ":")
+		return !found || !off[ns]
 	}
 }
