@@ -146,8 +146,7 @@ func TestRightsPresencePushes(t *testing.T) {
 		t.Fatalf("ann unsubscribe: %+v", f)
 	}
 	awaitPresence(t, ed, nil, "", "ann")
-	f, early = ed.do("publish", "feed:prices", nil)
-	if !f.OK {
+	if f, _ = ed.do("publish", "feed:prices", nil); !f.OK {
 		t.Fatalf("ed publish: %+v", f)
 	}
 	// Every presence push reached bob (had it been sent to him) before ed
