@@ -260,6 +260,12 @@ func (c *Conn) writeBatch(pong []byte, pongDue, pingDue bool, frames [][]byte) {
 	}
 	nc := c.ws.NetConn()
 	_ = nc.SetWriteDeadline(time.Now().Add(c.opt.WriteTimeout))
+	if c.isClosed() {
+		// Close ran between taking this batch and the line above, and its
+		// shorter deadline was just overwritten: put it back, so a close
+		// never waits WriteTimeout behind a reader that does not read.
+		_ = nc.SetWriteDeadline(time.Now().Add(closeWait))
+	}
 	bp := batchPool.Get().(*[]byte)
 	defer batchPool.Put(bp)
 	buf := (*bp)[:0]
@@ -304,6 +310,9 @@ func (c *Conn) writeBatch(pong []byte, pongDue, pingDue bool, frames [][]byte) {
 // still called only from the flusher.
 func (c *Conn) writeBatchCompressed(pong []byte, pongDue, pingDue bool, frames [][]byte) {
 	deadline := time.Now().Add(c.opt.WriteTimeout)
+	if c.isClosed() { // as in writeBatch
+		deadline = time.Now().Add(closeWait)
+	}
 	_ = c.ws.SetWriteDeadline(deadline)
 	if pongDue {
 		if err := c.ws.WriteControl(websocket.PongMessage, pong, deadline); err != nil {
