@@ -164,6 +164,19 @@ func (e *env) publish(key, channel string, data any) uint64 {
 	return r.Offset
 }
 
+// disconnect asks the service API to close user's sockets, with key.
+func (e *env) disconnect(key, user string) {
+	e.t.Helper()
+	body, _ := json.Marshal(map[string]string{"user": user})
+	req, _ := http.NewRequest("POST", e.base+"/api/v1/disconnect", strings.NewReader(string(body)))
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := e.http(nil).Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		e.t.Fatalf("disconnect %s: %v %v", user, err, resp)
+	}
+	resp.Body.Close()
+}
+
 var (
 	formTokenRE = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
 	metaTokenRE = regexp.MustCompile(`<meta name="csrf-token" content="([^"]+)"`)
@@ -370,13 +383,7 @@ func TestReconnectResume(t *testing.T) {
 	if m := next(t, c); m.Offset != 1 {
 		t.Fatalf("first %+v", m)
 	}
-	req, _ := http.NewRequest("POST", e.base+"/api/v1/disconnect", strings.NewReader(`{"user":"dana"}`))
-	req.Header.Set("Authorization", "Bearer "+ops)
-	resp, err := e.http(nil).Do(req)
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("disconnect: %v %v", err, resp)
-	}
-	resp.Body.Close()
+	e.disconnect(ops, "dana")
 	for i := 2; i <= 4; i++ { // published while the client is away
 		e.publish(pub, "news:eu", i)
 	}
@@ -424,13 +431,7 @@ func TestReconnectWithoutHistoryRight(t *testing.T) {
 	if m := next(t, c); m.Offset != 1 {
 		t.Fatalf("first %+v", m)
 	}
-	req, _ := http.NewRequest("POST", e.base+"/api/v1/disconnect", strings.NewReader(`{"user":"api:watch"}`))
-	req.Header.Set("Authorization", "Bearer "+ops)
-	resp, err := e.http(nil).Do(req)
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("disconnect: %v %v", err, resp)
-	}
-	resp.Body.Close()
+	e.disconnect(ops, "api:watch")
 	e.publish(pub, "news:eu", 2) // missed while away
 	if m := next(t, c); !m.Gap || m.Channel != "news:eu" {
 		t.Fatalf("got %+v, want a gap marker for news:eu", m)

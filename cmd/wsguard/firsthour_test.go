@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -60,48 +59,18 @@ func TestFirstHourOnlyListen(t *testing.T) {
 		t.Fatalf("wsguard config check: exit %d, want ok with public_url %s\n%s", code, base, out)
 	}
 
-	srv := exec.Command(bin, "serve")
-	srv.Env, srv.Dir = env, wd
-	stdout, err := srv.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr syncBuf
-	srv.Stderr = &stderr
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- srv.Wait() }()
-	t.Cleanup(func() {
-		_ = srv.Process.Kill()
-		<-exited
-		if t.Failed() {
-			t.Logf("server stderr:\n%s", stderr.String())
-		}
-	})
-	setupURL := readBanner(t, stdout, 20*time.Second)
+	srv := startServe(t, bin, env, wd)
+	setupURL := srv.setupURL
 	if !strings.HasPrefix(setupURL, base+"/setup?token=") {
 		t.Errorf("setup URL %q is not on the listen port (%s)", setupURL, base)
 	}
 	for _, want := range []string{"first start: creating a development CA", "first start: creating the database"} {
-		if !strings.Contains(stderr.String(), want) {
+		if !strings.Contains(srv.stderr.String(), want) {
 			t.Errorf("start log lacks %q", want)
 		}
 	}
-	if err := srv.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-exited:
-		exited <- err // for the cleanup
-		if err != nil {
-			t.Errorf("serve after SIGTERM: %v", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("serve did not stop on SIGTERM")
-	}
-	lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+	srv.terminate(20 * time.Second)
+	lines := strings.Split(strings.TrimSpace(srv.stderr.String()), "\n")
 	last := lines[len(lines)-1]
 	if !strings.Contains(last, `"msg":"wsguard stopped"`) || !strings.Contains(last, `"sockets_drained":0`) || !strings.Contains(last, `"took":`) {
 		t.Errorf("last log line %q; want the drain summary", last)

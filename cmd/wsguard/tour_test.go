@@ -56,27 +56,8 @@ func TestReadmeTour(t *testing.T) {
 	}
 
 	// Step 1: start the server; it prints the one-time setup URL.
-	srv := exec.Command(bin, "serve")
-	srv.Env, srv.Dir = env, wd
-	stdout, err := srv.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr syncBuf
-	srv.Stderr = &stderr
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- srv.Wait() }()
-	t.Cleanup(func() {
-		_ = srv.Process.Kill()
-		<-exited
-		if t.Failed() {
-			t.Logf("server stderr:\n%s", stderr.String())
-		}
-	})
-	setupURL := readBanner(t, stdout, 20*time.Second)
+	srv := startServe(t, bin, env, wd)
+	setupURL := srv.setupURL
 	if !strings.HasPrefix(setupURL, base+"/setup?token=") {
 		t.Fatalf("setup URL %q is not on %s", setupURL, base)
 	}
@@ -97,7 +78,8 @@ func TestReadmeTour(t *testing.T) {
 	}
 	const adminName, adminPass = "admin", "a long password for the admin"
 	tok := strings.TrimPrefix(setupURL, base+"/setup?token=")
-	if tok, err = url.QueryUnescape(tok); err != nil {
+	tok, err := url.QueryUnescape(tok)
+	if err != nil {
 		t.Fatal(err)
 	}
 	resp := postForm(t, admin, base, "/setup", url.Values{"username": {adminName}, "password": {adminPass}, "csrf_token": {m[1]}, "token": {tok}})
@@ -218,17 +200,59 @@ func TestReadmeTour(t *testing.T) {
 	}
 
 	// SIGTERM drains and exits 0 within the drain timeout (default 10 s).
-	if err := srv.Process.Signal(syscall.SIGTERM); err != nil {
+	srv.terminate(12 * time.Second)
+}
+
+// servedBinary is `wsguard serve` running as a child process.
+type servedBinary struct {
+	t        *testing.T
+	cmd      *exec.Cmd
+	stderr   *syncBuf
+	exited   chan error
+	setupURL string // from the first-start banner on stdout
+}
+
+// startServe starts `bin serve` in wd with env, waits for the setup
+// banner, and kills it at cleanup (showing its log if the test failed).
+func startServe(t *testing.T, bin string, env []string, wd string) *servedBinary {
+	t.Helper()
+	cmd := exec.Command(bin, "serve")
+	cmd.Env, cmd.Dir = env, wd
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-exited:
-		exited <- err // for the cleanup
-		if err != nil {
-			t.Fatalf("serve after SIGTERM: %v\n%s", err, stderr.String())
+	s := &servedBinary{t: t, cmd: cmd, stderr: &syncBuf{}, exited: make(chan error, 1)}
+	cmd.Stderr = s.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { s.exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-s.exited
+		if t.Failed() {
+			t.Logf("server stderr:\n%s", s.stderr.String())
 		}
-	case <-time.After(12 * time.Second):
-		t.Fatal("serve did not exit within the drain timeout after SIGTERM")
+	})
+	s.setupURL = readBanner(t, stdout, 20*time.Second)
+	return s
+}
+
+// terminate sends SIGTERM and fails unless serve exits 0 within limit.
+func (s *servedBinary) terminate(limit time.Duration) {
+	s.t.Helper()
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		s.t.Fatal(err)
+	}
+	select {
+	case err := <-s.exited:
+		s.exited <- err // for the cleanup
+		if err != nil {
+			s.t.Fatalf("serve after SIGTERM: %v", err)
+		}
+	case <-time.After(limit):
+		s.t.Fatal("serve did not exit within the drain timeout after SIGTERM")
 	}
 }
 

@@ -70,6 +70,21 @@ type nsRules struct {
 	subscribe, publish, history, presence []grant
 }
 
+// grants lists who may do a in the namespace; false for an unknown action.
+func (n nsRules) grants(a Action) ([]grant, bool) {
+	switch a {
+	case Subscribe:
+		return n.subscribe, true
+	case Publish:
+		return n.publish, true
+	case History:
+		return n.history, true
+	case Presence:
+		return n.presence, true
+	}
+	return nil, false
+}
+
 // Rules holds the compiled namespace rules. It is immutable and safe for
 // concurrent use.
 type Rules struct {
@@ -170,17 +185,8 @@ func (r *Rules) Allow(p Principal, a Action, ch Channel) error {
 	if !ok {
 		return fmt.Errorf("%w: no rules for namespace %q", ErrForbidden, ch.Namespace)
 	}
-	var grants []grant
-	switch a {
-	case Subscribe:
-		grants = n.subscribe
-	case Publish:
-		grants = n.publish
-	case History:
-		grants = n.history
-	case Presence:
-		grants = n.presence
-	default:
+	grants, ok := n.grants(a)
+	if !ok {
 		return fmt.Errorf("%w: unknown action %q", ErrForbidden, a)
 	}
 	if p.Channels != nil && !matchAnyChannel(p.Channels, ch) {

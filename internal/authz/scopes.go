@@ -36,17 +36,8 @@ func (r *Rules) CheckScope(scope string) error {
 	if !ok {
 		return fmt.Errorf("scope %q does nothing: namespace %q is not configured; add %s: [scope] to the config to let API keys %s there", scope, ns, key, act)
 	}
-	var grants []grant
-	switch Action(act) {
-	case Subscribe:
-		grants = n.subscribe
-	case Publish:
-		grants = n.publish
-	case History:
-		grants = n.history
-	case Presence:
-		grants = n.presence
-	default:
+	grants, known := n.grants(Action(act))
+	if !known {
 		return fmt.Errorf("scope %q: action %q is not one of subscribe, publish, history, presence, disconnect", scope, act)
 	}
 	for _, g := range grants {

@@ -93,7 +93,7 @@ func (g *Guard) Check(r *http.Request) (Identity, func(), *Refusal) {
 	cred := Read(r)
 	if cred.Origin != "" || cred.Kind == KindSession {
 		if err := g.Origins.Check(cred.Origin); err != nil {
-			return Identity{}, nil, Refuse(http.StatusForbidden, originReason(err), "origin not allowed", nil)
+			return Identity{}, nil, Refuse(http.StatusForbidden, OriginReason(err), "origin not allowed", nil)
 		}
 	}
 	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
@@ -150,7 +150,9 @@ func (g *Guard) now() time.Time {
 	return time.Now()
 }
 
-func originReason(err error) string {
+// OriginReason names an Origin refusal with the handshake's reason code
+// (origin_missing, origin_null, origin_not_allowed).
+func OriginReason(err error) string {
 	switch {
 	case errors.Is(err, origin.ErrMissing):
 		return "origin_missing"

@@ -164,3 +164,54 @@ func TestReplayAndHistoryOfLargeMessages(t *testing.T) {
 		t.Fatalf("history pages covered %d messages, want 1000", len(seen))
 	}
 }
+
+// TestReplaysPerUserCapped: a user may have limits.replays_per_user (4)
+// replays and history answers in progress across its sockets; the next is
+// refused rate_limited, naming its request, and goes through once one of
+// the others has ended.
+func TestReplaysPerUserCapped(t *testing.T) {
+	ts := startServer(t, nil)
+	seedLarge(t, ts, "room:big", 300, 60_000) // 18 MB: more than a socket's buffers hold
+	ts.addUser("mallory", pw, false)
+	b := ts.newBrowser()
+	tok := b.login("mallory", pw)
+	var stalled []*websocket.Conn
+	for i := 0; i < 4; i++ {
+		ws := b.connect(tok)
+		// Answered before the replay starts; the replay then stalls on a
+		// reader that reads nothing more, holding its slot.
+		if f, _ := call(t, ws, map[string]any{"id": 1, "op": "subscribe", "channel": "room:big", "since": 0}); !f.OK {
+			t.Fatalf("replay %d: %+v", i, f)
+		}
+		stalled = append(stalled, ws)
+	}
+	fifth := b.connect(tok)
+	for _, req := range []map[string]any{
+		{"id": 7, "op": "subscribe", "channel": "room:big", "since": 0},
+		{"id": 8, "op": "history", "channel": "room:big", "limit": 10},
+	} {
+		send(t, fifth, req)
+		f := readFrame(t, fifth)
+		if f.Error == nil || f.Error.Code != "rate_limited" || f.ID != int64(req["id"].(int)) {
+			t.Fatalf("%s past the cap: %+v, want rate_limited with id %v", req["op"], f, req["id"])
+		}
+	}
+	// Another user is not held to mallory's cap.
+	alice := signedIn(t, ts, "alice")
+	if f, _ := call(t, alice, map[string]any{"id": 1, "op": "history", "channel": "room:big", "limit": 1}); !f.OK {
+		t.Fatalf("another user's history: %+v", f)
+	}
+	// Once a stalled socket is gone its slot is free again.
+	stalled[0].Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for id := 10; ; id++ {
+		f, _ := call(t, fifth, map[string]any{"id": id, "op": "history", "channel": "room:big", "limit": 1})
+		if f.OK {
+			break
+		}
+		if f.Error == nil || f.Error.Code != "rate_limited" || time.Now().After(deadline) {
+			t.Fatalf("history after a slot was freed: %+v", f)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

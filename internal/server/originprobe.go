@@ -2,10 +2,9 @@ package server
 
 import (
 	"encoding/json"
-	"errors"
 	"net/http"
 
-	"github.com/wsguard/wsguard/internal/origin"
+	"github.com/wsguard/wsguard/internal/guard"
 )
 
 // originProbe answers POST /ws/origin with whether the Origin the browser
@@ -21,22 +20,11 @@ import (
 func (s *Server) originProbe(w http.ResponseWriter, r *http.Request) {
 	reason := ""
 	if err := s.origins.Check(r.Header.Get("Origin")); err != nil {
-		reason = originReasonOf(err)
+		reason = guard.OriginReason(err)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	_ = json.NewEncoder(w).Encode(struct {
 		Reason string `json:"reason"`
 	}{reason})
-}
-
-// originReasonOf names an origin refusal with the handshake's reason codes.
-func originReasonOf(err error) string {
-	switch {
-	case errors.Is(err, origin.ErrMissing):
-		return "origin_missing"
-	case errors.Is(err, origin.ErrNull):
-		return "origin_null"
-	}
-	return "origin_not_allowed"
 }
