@@ -98,6 +98,20 @@ for pkg in $(go list ./...); do
     # Quiet when it passes; on failure show why (a crasher is also saved
     # under the package's testdata/fuzz, to commit as a regression seed).
     if ! go test -run '^$' -fuzz "^${f}\$" -fuzztime 10s "$pkg" >"$scratch" 2>&1; then
+      # Go's fuzzing engine sometimes loses a worker process before it
+      # reaches F.Fuzz ("terminated without fuzzing") or to a signal the
+      # kernel sent (no input to blame, nothing recorded). Such a run
+      # says nothing about the code: say so and run the target once more.
+      # A failure with an input is never retried.
+      if grep -q -e 'fuzzing process terminated without fuzzing' \
+                 -e 'terminated by unexpected signal; no crash will be recorded' "$scratch" &&
+         ! grep -q 'Failing input written to' "$scratch"; then
+        echo "   the fuzzing engine lost a worker without an input to blame; running $f again:"
+        grep -e 'terminated' "$scratch" | sed 's/^/   /'
+        if go test -run '^$' -fuzz "^${f}\$" -fuzztime 10s "$pkg" >"$scratch" 2>&1; then
+          continue
+        fi
+      fi
       tail -n 60 "$scratch"; exit 1
     fi
   done
