@@ -7,6 +7,8 @@
 # What it fetches, only when missing, and says so as it does:
 #   - Debian packages chromium (browser tests) and python3-websockets
 #     (interop tests), with apt-get when run as root;
+#   - the npm packages locked in each package-lock.json of the repository
+#     (Node `ws` and friends for the interop tests), with npm ci;
 #   - the Go modules of go.mod (the server and its tests) and of tools.mod
 #     (gosec and staticcheck, pinned there), from GOPROXY into the module
 #     cache; each download is listed.
@@ -45,6 +47,24 @@ fi
 # client nobody here wrote.
 if ! /usr/bin/python3 -c 'import websockets' >/dev/null 2>&1; then
   apt_install python3-websockets "the interop tests"
+fi
+
+# Node packages that tests use as clients and servers nobody here wrote
+# (the `ws` package) and to check the browser client's types: every folder
+# with a package-lock.json gets `npm ci`, exactly the locked versions.
+if locks=$(git ls-files '*package-lock.json' 2>/dev/null) && [ -n "$locks" ]; then
+  if ! command -v npm >/dev/null 2>&1; then
+    apt_install npm "the Node.js interop tests"
+  fi
+  for lock in $locks; do
+    dir=$(dirname "$lock")
+    echo "== npm ci in $dir (from $(npm config get registry) when missing)"
+    if ! npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error >"$scratch" 2>&1; then
+      cat "$scratch" >&2
+      echo "npm ci failed in $dir: run it there with access to the npm registry" >&2
+      exit 1
+    fi
+  done
 fi
 
 # go mod download -x logs each network request as "# get URL: STATUS";
