@@ -456,12 +456,15 @@ export class Client {
 
   _onOpen() {
     this._wire.clear();
-    this._setState('connected');
-    // Subscribes first, so a retried publish comes back as a push too.
+    // Requests go out on this socket from now on. Subscribes first, so a
+    // retried publish comes back as a push too; then what was waiting; then
+    // the state event, so what its handlers send comes after all that.
+    this._state = 'connected';
     for (const sub of this._subs.values()) this._subscribe(sub);
     for (const req of Array.from(this._reqs)) {
       if (req.socket !== this._ws) this._send(req);
     }
+    this._emit('state', 'connected');
     this._stableTimer = setTimeout(() => { this._attempt = 0; }, 10000);
   }
 
