@@ -276,6 +276,10 @@ export class Client {
       throw new WsguardError('bad_request', 'already subscribed to ' + channel, { op: 'subscribe', channel: channel });
     }
     const sub = new Subscription(this, channel, opts || {});
+    if (this._stopped) {
+      sub._settle(new WsguardError('closed', 'the client is closed', { op: 'subscribe', channel: channel }));
+      return sub;
+    }
     this._subs.set(channel, sub);
     if (this._state === 'connected') this._subscribe(sub);
     return sub;
@@ -302,7 +306,15 @@ export class Client {
     }, (e) => {
       sub._pending = false;
       // A connection that ended resubscribes on the next one.
-      if (this._subs.get(sub.channel) !== sub || e.code === 'closed' || e.code === 'connection_lost') return;
+      if (this._subs.get(sub.channel) !== sub || e.closeCode !== undefined || e.code === 'closed' || e.code === 'connection_lost') return;
+      if (e.code === 'forbidden' && since !== undefined) {
+        // since replays history, which needs the history right: without
+        // it, join from the head and say the gap was not recovered.
+        sub._resume = false;
+        sub._call('onRecover', { recovered: false, offset: sub.offset });
+        if (this._ws === socket && this._state === 'connected') this._subscribe(sub);
+        return;
+      }
       if (e.code === 'timeout' || e.code === 'rate_limited' || e.code === 'unavailable') {
         // Worth another try on this connection, after a pause.
         setTimeout(() => {

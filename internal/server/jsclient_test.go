@@ -144,6 +144,9 @@ func TestJSClientNode(t *testing.T) {
 			Subscribe: []string{"users"}, Publish: []string{"users"}, History: []string{"users"}, Presence: []string{"users"},
 			HistorySize: 3,
 		}
+		// Subscribe without the history right: a resume with since is
+		// forbidden there, and the client joins from the head instead.
+		c.Namespaces["nohist"] = config.Namespace{Subscribe: []string{"users"}, Publish: []string{"users"}}
 	})
 	key := ts.apiKey(t, "jsclient-tests", "disconnect:user:*")
 	node, flags := nodeCommand(t)

@@ -199,6 +199,37 @@ test('reports recovered:false when the gap is older than retention', async () =>
   assert.equal(s.got[1].data.text, 'k8');
 });
 
+test('resumes without the history right: from the head, recovered:false, still subscribed', async () => {
+  const reader = unique('nohist');
+  const g = gate();
+  const a = new Client(WS_URL, {
+    credential: { token: async () => { await g.promise; return jwt(reader, 3600); } },
+    backoff: { min: 50, max: 400 }
+  });
+  clients.push(a);
+  a.errors = [];
+  a.on('error', (e) => a.errors.push(e));
+  const b = open(unique('nohist-writer'));
+  const room = unique('nohist:r');
+  const s = subscribeCollecting(a, room);
+  await s.sub.ready;
+  await b.publish(room, { text: 'h1' });
+  await until('h1', () => s.got.length === 1);
+  g.close();
+  await disconnect(reader);
+  await until('disconnected', () => a.state !== 'connected');
+  await b.publish(room, { text: 'h2 (missed)' });
+  g.open();
+  await until('the recover report', () => s.recovers.length === 1);
+  assert.equal(s.recovers[0].recovered, false);
+  await connected(a);
+  await a.ping(); // the resubscribe without since was answered before this
+  await b.publish(room, { text: 'h3' });
+  await until('h3 live', () => s.got.length === 2);
+  assert.deepEqual(s.got.map((m) => m.data.text), ['h1', 'h3']);
+  assert.ok(!a.errors.some((e) => e.code === 'forbidden'), 'the subscription was not dropped');
+});
+
 test('calls token again on expiring and refreshes the connection', async () => {
   const sub = unique('short-lived');
   let calls = 0;
