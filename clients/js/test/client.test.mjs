@@ -381,6 +381,20 @@ test('surfaces every error code as a WsguardError matched to its request', async
     await connected(d);
     await d.ping();
   });
+  await t.test('rate_limited close (4008): twenty refusals in a row, then back with backoff', async () => {
+    const d = open(unique('flood'));
+    await connected(d);
+    const flood = await Promise.allSettled(Array.from({ length: 40 }, () => d.request('unsubscribe', { channel: 'room:x' })));
+    // not_found for the first ten (the bucket's burst), rate_limited after;
+    // those cut off by the close resolve, as an unsubscribe ends with its socket.
+    const codes = flood.filter((r) => r.status === 'rejected').map((r) => r.reason.code);
+    assert.ok(codes.filter((c) => c === 'rate_limited').length >= 20, codes.join(' '));
+    await until('the 4008 close', () => d.errors.some((e) => e.closeCode === 4008));
+    assert.equal(d.errors.find((e) => e.closeCode === 4008).code, 'rate_limited');
+    await connected(d);
+    await new Promise((r) => setTimeout(r, 1000)); // the bucket refills
+    await d.ping();
+  });
   await t.test('a refused credential', async () => {
     const forged = new Client(WS_URL, {
       credential: { token: () => jwt('mallory', 3600, Buffer.from('not the secret')) },
