@@ -5,8 +5,9 @@
 # tests are never skipped.
 #
 # What it fetches, only when missing, and says so as it does:
-#   - Debian packages chromium (browser tests) and python3-websockets
-#     (interop tests), with apt-get when run as root;
+#   - Debian packages chromium (browser tests), python3-websockets
+#     (interop tests) and systemd (systemd-analyze checks the unit in
+#     deploy/), with apt-get when run as root;
 #   - the npm packages locked in each package-lock.json of the repository
 #     (Node `ws` and friends for the interop tests), with npm ci;
 #   - the Go modules of go.mod (the server and its tests) and of tools.mod
@@ -47,6 +48,11 @@ fi
 # client nobody here wrote.
 if ! /usr/bin/python3 -c 'import websockets' >/dev/null 2>&1; then
   apt_install python3-websockets "the interop tests"
+fi
+
+# systemd's own checker verifies deploy/wsguard.service (deploy/systemd_test.go).
+if ! command -v systemd-analyze >/dev/null 2>&1; then
+  apt_install systemd "the systemd unit check (systemd-analyze verify)"
 fi
 
 # Node packages that tests use as clients and servers nobody here wrote
