@@ -304,4 +304,12 @@ func TestDockerfileBuildsStatic(t *testing.T) {
 	if err != nil || !strings.HasPrefix(string(out), "wsguard ") {
 		t.Errorf("wsguard version: %v\n%s", err, out)
 	}
+	// The image's ENV WSGUARD_CONFIG and its config, as the static binary
+	// reads them: `wsguard config check` says what serve would use.
+	check := exec.Command(bin, "config", "check") // #nosec G204 -- our own temporary binary
+	check.Env = []string{"WSGUARD_CONFIG=container.yaml"}
+	out, err = check.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "ok (listen :8443,") {
+		t.Errorf("WSGUARD_CONFIG=container.yaml wsguard config check: %v\n%s", err, out)
+	}
 }
