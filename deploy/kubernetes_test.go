@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -185,6 +186,19 @@ func mountOf(t *testing.T, sts obj, vol string) string {
 // without them; once the build accepts them the whole config must pass.
 func loadMounted(t *testing.T, text string, env []string, dir string) config.Config {
 	t.Helper()
+	if !slices.Contains(config.EnvNames(), "WSGUARD_SECRETS_KEY_FILE") {
+		// A build from before secrets_key_file reads the sealing key from
+		// <data_dir>/secrets.key, which is where the config points it.
+		var kept []string
+		for _, line := range strings.Split(text, "\n") {
+			if strings.HasPrefix(strings.TrimSpace(line), "secrets_key_file:") {
+				t.Logf("this build has no secrets_key_file key; checked the config without it: %s", strings.TrimSpace(line))
+				continue
+			}
+			kept = append(kept, line)
+		}
+		text = strings.Join(kept, "\n")
+	}
 	f := filepath.Join(dir, "wsguard.yaml")
 	if err := os.WriteFile(f, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
@@ -344,6 +358,14 @@ func TestKubernetesManifests(t *testing.T) {
 	if !strings.HasPrefix(cfg.DataDir, data+"/") {
 		t.Errorf("data_dir %q is not on the pod's volume %s", cfg.DataDir, data)
 	}
+	// The sealing key: secrets_key_file names the copy the init container
+	// makes in data_dir, from the shared Secret.
+	if want := "secrets_key_file: " + cfg.DataDir + "/secrets.key"; !strings.Contains(text, want) {
+		t.Errorf("the ConfigMap lacks %q", want)
+	}
+	if s := initScript(t, sts); !strings.Contains(s, "dir="+cfg.DataDir+"\n") || !strings.Contains(s, `"$dir/secrets.key"`) {
+		t.Errorf("the init container does not install the key at %s/secrets.key:\n%s", cfg.DataDir, s)
+	}
 	var claims []string
 	for _, v := range list(sts, "spec", "volumeClaimTemplates") {
 		claims = append(claims, str(v, "metadata", "name"))
@@ -432,6 +454,13 @@ func TestKubernetesProbesServed(t *testing.T) {
 	}
 	cfg := loadMounted(t, text, local, root)
 	cfg.Identity.MaxHashing = 1
+	// What the init container does before wsguard starts.
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(cfg.DataDir, "secrets.key"), []byte("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if err := server.CheckConfig(cfg); err != nil {
 		t.Fatalf("server.CheckConfig of the mounted config: %v", err)
 	}
@@ -511,20 +540,7 @@ func TestKubernetesProbesServed(t *testing.T) {
 // owner-only on a fresh volume, lets a node with the same key start, and
 // refuses one whose volume holds another key instead of overwriting it.
 func TestKubernetesSealingKeyInit(t *testing.T) {
-	sts := need(t, manifests(t), "StatefulSet/wsguard")
-	var script string
-	for _, c := range list(sts, "spec", "template", "spec", "initContainers") {
-		if str(c, "name") == "sealing-key" {
-			cmd := list(c, "command")
-			if len(cmd) != 3 || cmd[0] != "/bin/sh" || cmd[1] != "-c" {
-				t.Fatalf("init container sealing-key command %v: want /bin/sh -c SCRIPT", cmd)
-			}
-			script = cmd[2].(string)
-		}
-	}
-	if script == "" {
-		t.Fatal("no init container sealing-key")
-	}
+	script := initScript(t, need(t, manifests(t), "StatefulSet/wsguard"))
 	root := t.TempDir()
 	script = strings.ReplaceAll(script, "/etc/wsguard/shared", root+"/shared")
 	script = strings.ReplaceAll(script, "/var/lib/wsguard", root+"/volume")
@@ -571,4 +587,20 @@ func TestKubernetesSealingKeyInit(t *testing.T) {
 	if b, _ := os.ReadFile(installed); string(b) != other { // #nosec G304 -- the test's own file
 		t.Error("the init container overwrote the key on the volume")
 	}
+}
+
+// initScript is the shell script of the init container sealing-key.
+func initScript(t *testing.T, sts obj) string {
+	t.Helper()
+	for _, c := range list(sts, "spec", "template", "spec", "initContainers") {
+		if str(c, "name") == "sealing-key" {
+			cmd := list(c, "command")
+			if len(cmd) != 3 || cmd[0] != "/bin/sh" || cmd[1] != "-c" {
+				t.Fatalf("init container sealing-key command %v: want /bin/sh -c SCRIPT", cmd)
+			}
+			return cmd[2].(string)
+		}
+	}
+	t.Fatal("no init container sealing-key")
+	return ""
 }
