@@ -145,12 +145,19 @@ func (c *Conn) subscribe(ctx context.Context, req Request) {
 			return
 		}
 	}
-	// Live frames that arrived meanwhile follow, without duplicates; the
-	// subscription turns live once none is left, under c.mu, so Deliver
-	// never overtakes them.
+	c.goLive(req.Channel, s, last)
+}
+
+// goLive sends the live frames held while the subscription was catching up
+// (replaying, or filling a gap), in offset order with no duplicate and no
+// gap, and turns the subscription live once none is left, under c.mu, so
+// Deliver never overtakes them. last is the last offset sent. A frame that
+// is not the next offset is a gap (commits from several nodes may reach
+// this node out of order): what is missing is read from the store first.
+func (c *Conn) goLive(channel string, s *subscription, last uint64) {
 	for {
 		c.mu.Lock()
-		if c.subs[req.Channel] != s { // unsubscribed or closed meanwhile
+		if c.subs[channel] != s { // unsubscribed or closed meanwhile
 			c.mu.Unlock()
 			return
 		}
@@ -163,8 +170,14 @@ func (c *Conn) subscribe(ctx context.Context, req Request) {
 		}
 		c.mu.Unlock()
 		for _, f := range pending {
+			if f.Offset != 0 && f.Offset > last+1 {
+				var alive bool
+				if last, alive = c.fillGap(channel, last, f.Offset-1); !alive {
+					return
+				}
+			}
 			if f.Offset != 0 && f.Offset <= last {
-				continue
+				continue // already sent: a duplicate, or read from the store
 			}
 			if !c.sendPaced(f.Data) {
 				return
@@ -174,6 +187,27 @@ func (c *Conn) subscribe(ctx context.Context, req Request) {
 			}
 		}
 	}
+}
+
+// fillGap sends from the store the messages after last, up to upTo at
+// least, and returns the last offset sent; false when the connection ended
+// (a store failure ends it too: the client resumes with since).
+func (c *Conn) fillGap(channel string, last, upTo uint64) (uint64, bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	page, complete, err := c.store.Since(ctx, channel, last, replayPage)
+	cancel()
+	if err != nil {
+		c.Close(CloseInternalError, "storage unavailable while filling a gap: reconnect with since")
+		return last, false
+	}
+	if !complete {
+		if c.opt.Hooks.Cut != nil {
+			c.opt.Hooks.Cut("replay_overtaken")
+		}
+		c.Close(CloseRateLimited, "gap overtaken by retention: reconnect with since")
+		return last, false
+	}
+	return c.replay(context.Background(), channel, last, upTo, page)
 }
 
 // replay sends the messages after offset last, up to latest at least,

@@ -58,7 +58,7 @@ type shard struct {
 
 // Hub is the node's live state.
 type Hub struct {
-	store  store.Store
+	store  store.Log
 	broker broker.Broker
 	seed   maphash.Seed
 	shards [shardCount]shard
@@ -98,7 +98,7 @@ const fanoutBacklog = 64
 
 // New returns a hub publishing through st and fanning out through b. It
 // subscribes to b at once; Close unsubscribes.
-func New(st store.Store, b broker.Broker) *Hub {
+func New(st store.Log, b broker.Broker) *Hub {
 	h := &Hub{store: st, broker: b, seed: maphash.MakeSeed(), members: map[Member]struct{}{},
 		committed: make(chan []store.Message, fanoutBacklog), stopped: make(chan struct{})}
 	for i := range h.shards {
