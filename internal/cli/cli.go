@@ -18,6 +18,7 @@ import (
 	"strings"
 	"syscall"
 	"text/tabwriter"
+	"time"
 
 	"github.com/wsguard/wsguard/internal/atrest"
 	"github.com/wsguard/wsguard/internal/audit"
@@ -227,14 +228,20 @@ func openNode(cfgPath string, env []string) (st store.Store, al *audit.Log, clos
 }
 
 // openStore opens the node's store with the key that seals its TOTP
-// secrets, creating data_dir (0700) and the key on a first use.
+// secrets, creating data_dir (0700) and, for a store of its own, the key on
+// a first use; a shared store's key must be given (secrets_key_file).
 func openStore(cfg config.Config) (store.Store, error) {
 	if _, err := atrest.Dir(cfg.DataDir); err != nil {
 		return nil, fmt.Errorf("data_dir: %w", err)
 	}
-	sealer, _, err := atrest.LoadOrCreateKey(filepath.Join(cfg.DataDir, atrest.KeyFile))
+	sealer, _, err := atrest.KeyFor(cfg.SecretsKeyPath(), cfg.SharedStore())
 	if err != nil {
 		return nil, err
+	}
+	if cfg.SharedStore() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		return store.OpenPostgres(ctx, cfg.Store, store.PostgresOptions{Sealer: sealer})
 	}
 	path := filepath.Join(cfg.DataDir, "wsguard.db")
 	if p, ok := strings.CutPrefix(cfg.Store, "sqlite:"); ok {

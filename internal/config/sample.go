@@ -29,7 +29,8 @@ public_url: ""
 allowed_origins: []
 # Allows plain ws:// on loopback for development; warns at every start.
 insecure_dev: false
-# Empty for SQLite in data_dir, or sqlite:PATH.
+# Empty for SQLite in data_dir, sqlite:PATH, or postgres://USER@HOST:5432/DB?sslmode=verify-full
+# for a database every node shares.
 store: ""
 # Empty or memory: in-process.
 broker: ""
@@ -39,6 +40,10 @@ trusted_proxies: []
 admin_listen: localhost:9443
 # How long SIGTERM waits for live sockets to move elsewhere.
 drain_timeout: 10s
+# The key that seals TOTP secrets in the store. Empty: <data_dir>/secrets.key,
+# made on first start. With a postgres:// store it must be set, to a file given
+# to every node (32 random bytes in base64); a node then never makes its own.
+secrets_key_file: ""
 
 admin:
   # Extra Host names the admin listener answers besides loopback names and IPs.

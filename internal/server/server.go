@@ -352,8 +352,10 @@ func openStore(cfg config.Config, c clock.Clock, onCommit func([]store.Message),
 	switch {
 	case cfg.Store == "":
 	case strings.HasPrefix(cfg.Store, "sqlite:"):
+	case cfg.SharedStore():
+		return openPostgres(cfg, c, onCommit, m, sealer, log)
 	default:
-		return nil, fmt.Errorf("store: %q is not supported yet (allowed: empty for SQLite in data_dir, or sqlite:PATH)", cfg.Store)
+		return nil, fmt.Errorf("store: %q is not supported (allowed: empty for SQLite in data_dir, sqlite:PATH, or postgres://...)", cfg.Store)
 	}
 	path := storePath(cfg)
 	fresh := true

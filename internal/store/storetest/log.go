@@ -19,7 +19,7 @@ import (
 // every stored message once, in offset order per channel, before Publish
 // returns; duplicates are not handed on.
 func testOnCommitOrderBeforeAck(t *testing.T, open Opener) {
-	s := open(t, Options{Clock: clock.NewFake(T0)})
+	s := open(t, Options{Clock: clock.NewFake(ClockStart)})
 	var mu sync.Mutex
 	var seen []store.Message
 	handed := map[string]bool{}
@@ -72,7 +72,7 @@ func testOnCommitOrderBeforeAck(t *testing.T, open Opener) {
 }
 
 func testCanceledPublishStoresNothing(t *testing.T, open Opener) {
-	s := open(t, Options{Clock: clock.NewFake(T0)})
+	s := open(t, Options{Clock: clock.NewFake(ClockStart)})
 	c, cancel := context.WithCancel(ctx(t))
 	cancel()
 	for range 20 {
@@ -91,7 +91,7 @@ func testCanceledPublishStoresNothing(t *testing.T, open Opener) {
 // testDedupeWindow: a (From, CID) pair is remembered for the window and
 // may be forgotten after it (the store prunes it on a later commit).
 func testDedupeWindow(t *testing.T, open Opener) {
-	clk := clock.NewFake(T0)
+	clk := clock.NewFake(ClockStart)
 	s := open(t, Options{Clock: clk, DedupeWindow: time.Hour})
 	first := mustPublish(t, s, msg("room:a", "alice", "c1", 1))
 	clk.Advance(59 * time.Minute)
@@ -110,7 +110,7 @@ func testDedupeWindow(t *testing.T, open Opener) {
 // reports a reader from before what is kept, and a retry of a pruned
 // message still answers its offset.
 func testRetentionSize(t *testing.T, open Opener) {
-	s := open(t, Options{Clock: clock.NewFake(T0), Retention: func(string) store.Retention { return store.Retention{Size: 5} }})
+	s := open(t, Options{Clock: clock.NewFake(ClockStart), Retention: func(string) store.Retention { return store.Retention{Size: 5} }})
 	first := mustPublish(t, s, msg("room:r", "alice", "keep-me", 0))
 	for i := range 11 {
 		mustPublish(t, s, msg("room:r", "alice", "", i+1))
@@ -148,7 +148,7 @@ func testRetentionSize(t *testing.T, open Opener) {
 // they were (no reuse), Since reports the gap, and a longer TTL elsewhere
 // keeps its messages.
 func testRetentionTTL(t *testing.T, open Opener) {
-	clk := clock.NewFake(T0)
+	clk := clock.NewFake(ClockStart)
 	perNamespace := func(ch string) store.Retention {
 		if strings.HasPrefix(ch, "news:") {
 			return store.Retention{Size: 1000, TTL: 10 * time.Hour}

@@ -48,13 +48,13 @@ type Options struct {
 // Opener makes a fresh, empty store for one test.
 type Opener func(t *testing.T, o Options) store.Store
 
-// T0 is where the suite's clock starts.
-var T0 = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+// ClockStart is where the suite's clock starts.
+var ClockStart = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 
 // Run runs every conformance test against stores made by open.
 func Run(t *testing.T, open Opener) {
 	simple := func(fn func(t *testing.T, s store.Store)) func(t *testing.T, open Opener) {
-		return func(t *testing.T, open Opener) { fn(t, open(t, Options{Clock: clock.NewFake(T0)})) }
+		return func(t *testing.T, open Opener) { fn(t, open(t, Options{Clock: clock.NewFake(ClockStart)})) }
 	}
 	tests := []struct {
 		name string
