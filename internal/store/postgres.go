@@ -58,6 +58,11 @@ type PostgresOptions struct {
 	OnMigrate func(from, to int, name string)
 	// MaxConns caps the pool's connections to the database. Zero means 16.
 	MaxConns int32
+	// CommitTimeout bounds one batch's transaction (and one sweep pass):
+	// a database that stops answering without closing the connection
+	// fails the batch with ErrUnavailable instead of holding every
+	// publisher and Close. Zero means 10 s.
+	CommitTimeout time.Duration
 }
 
 // Postgres is the Store that several nodes share: one PostgreSQL database
@@ -103,6 +108,9 @@ func OpenPostgres(ctx context.Context, url string, opts PostgresOptions) (*Postg
 	}
 	if opts.MaxConns <= 0 {
 		opts.MaxConns = 16
+	}
+	if opts.CommitTimeout <= 0 {
+		opts.CommitTimeout = 10 * time.Second
 	}
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {

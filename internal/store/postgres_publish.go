@@ -59,9 +59,11 @@ func (s *Postgres) committer() {
 		select {
 		case r, ok = <-s.reqs:
 		case <-sweep:
-			if err := s.sweepPass(context.Background()); err != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), s.opts.CommitTimeout)
+			if err := s.sweepPass(ctx); err != nil {
 				slog.Warn("store: retention sweep", "err", err)
 			}
+			cancel()
 			continue
 		}
 		if !ok {
@@ -136,7 +138,8 @@ func (s *Postgres) commitBatch(batch []*pubReq) {
 //  3. The messages are inserted, the claims get their offsets, and size
 //     retention trims the channel while its row is locked.
 func (s *Postgres) writeBatch(batch []*pubReq) (results []PublishResult, stored []Message, err error) {
-	ctx := context.Background()
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.CommitTimeout)
+	defer cancel()
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return nil, nil, err

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/wsguard/wsguard/internal/clock"
 	"github.com/wsguard/wsguard/internal/store"
 	"github.com/wsguard/wsguard/internal/store/pgtest"
@@ -263,5 +265,45 @@ func TestPostgresUnreachable(t *testing.T) {
 	}
 	if _, err := store.OpenPostgres(ctx, "postgres://u:hunter2@[bad", store.PostgresOptions{}); err == nil || strings.Contains(err.Error(), "hunter2") {
 		t.Fatalf("bad URL: %v", err)
+	}
+}
+
+// TestPostgresStalledCommitUnavailable: another session holds the channels
+// table past CommitTimeout (in life: a database that stops answering).
+// Every publish of the batch fails with ErrUnavailable, nothing is stored
+// and no offset consumed, and the store recovers once the lock is gone.
+func TestPostgresStalledCommitUnavailable(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	s := openPostgres(t, url, store.PostgresOptions{CommitTimeout: 300 * time.Millisecond})
+	ctx := t.Context()
+	publish(t, s, "room:l", "alice", "")
+
+	other, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close(context.Background())
+	tx, err := other.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `LOCK TABLE channels IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Go(func() {
+			_, err := s.Publish(ctx, store.Message{Channel: "room:l", From: "bob", CID: fmt.Sprint("c", i), Data: json.RawMessage(`2`)})
+			if !errors.Is(err, store.ErrUnavailable) {
+				t.Errorf("Publish while stalled = %v, want ErrUnavailable", err)
+			}
+		})
+	}
+	wg.Wait()
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r := publish(t, s, "room:l", "bob", "c0"); r.Offset != 2 || r.Duplicate {
+		t.Fatalf("after the stall: %+v, want offset 2, not a duplicate", r)
 	}
 }
