@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -51,165 +50,15 @@ func TestPostgresConformanceSealed(t *testing.T) {
 	storetest.Run(t, postgresOpener(store.PostgresOptions{Sealer: sealer(t)}))
 }
 
-// TestPostgresTwoNodesPublish: two store instances on one database (two
-// nodes) publish into one channel at once. Every acknowledged offset is
-// unique, together they are 1..N with no gap, the log holds exactly them,
-// and a cid retried on the other node answers the first result.
-func TestPostgresTwoNodesPublish(t *testing.T) {
-	url := pgtest.NewDatabase(t)
-	nodes := []*store.Postgres{openPostgres(t, url, store.PostgresOptions{}), openPostgres(t, url, store.PostgresOptions{})}
-	const perNode, workers = 150, 6
-	var mu sync.Mutex
-	acked := map[uint64]string{}
-	byCID := map[string]uint64{}
-	var wg sync.WaitGroup
-	for n, s := range nodes {
-		for w := range workers {
-			wg.Go(func() {
-				for i := w; i < perNode; i += workers {
-					// Every third message carries a cid that both nodes send:
-					// one stores it, the other answers its offset.
-					cid := ""
-					if i%3 == 0 {
-						cid = fmt.Sprint("shared-", i)
-					}
-					r, err := s.Publish(t.Context(), store.Message{Channel: "room:many", From: "alice", CID: cid, Data: json.RawMessage(fmt.Sprint(i))})
-					if err != nil {
-						t.Errorf("node %d publish %d: %v", n, i, err)
-						return
-					}
-					mu.Lock()
-					if cid != "" {
-						if prev, ok := byCID[cid]; ok && prev != r.Offset {
-							t.Errorf("cid %s answered %d and %d", cid, prev, r.Offset)
-						}
-						byCID[cid] = r.Offset
-					}
-					if !r.Duplicate {
-						if other, ok := acked[r.Offset]; ok {
-							t.Errorf("offset %d acknowledged twice (%s and node %d)", r.Offset, other, n)
-						}
-						acked[r.Offset] = fmt.Sprint("node ", n)
-					}
-					mu.Unlock()
-				}
-			})
-		}
-	}
-	wg.Wait()
-	shared := perNode / 3
-	want := uint64(2*perNode - shared) // each shared cid stored once
-	if uint64(len(acked)) != want {
-		t.Fatalf("%d offsets stored, want %d", len(acked), want)
-	}
-	for o := uint64(1); o <= want; o++ {
-		if _, ok := acked[o]; !ok {
-			t.Fatalf("offset %d missing: acknowledged offsets are not gap-free 1..%d", o, want)
-		}
-	}
-	for i, s := range nodes {
-		if l, err := s.Latest(t.Context(), "room:many"); err != nil || l != want {
-			t.Fatalf("node %d Latest = %d, %v; want %d", i, l, err, want)
-		}
-	}
-	var got []uint64
-	for after := uint64(0); ; {
-		page, complete, err := nodes[1].Since(t.Context(), "room:many", after, 100)
-		if err != nil || !complete {
-			t.Fatalf("Since: complete=%v err=%v", complete, err)
-		}
-		if len(page) == 0 {
-			break
-		}
-		for _, m := range page {
-			got = append(got, m.Offset)
-		}
-		after = page[len(page)-1].Offset
-	}
-	if len(got) != int(want) || got[0] != 1 || got[len(got)-1] != want || !slices.IsSorted(got) {
-		t.Fatalf("the log holds %d messages (%v...), want 1..%d", len(got), got[:min(5, len(got))], want)
-	}
-}
-
-// TestPostgresCrossNodeCredentials: what one node grants, the other
-// honours once: a ticket minted on one is redeemed once on the other (and
-// refused again on either), a TOTP step used on one is refused on the
-// other, and a user, session and API key made on one are seen by the other.
-func TestPostgresCrossNodeCredentials(t *testing.T) {
-	url := pgtest.NewDatabase(t)
-	a, b := openPostgres(t, url, store.PostgresOptions{}), openPostgres(t, url, store.PostgresOptions{})
-	ctx := t.Context()
-
-	if err := a.CreateTicket(ctx, store.Ticket{Hash: "tk", Subject: "alice", ExpiresAt: t0.Add(30 * time.Second)}); err != nil {
-		t.Fatal(err)
-	}
-	// Both nodes race to redeem it: exactly one gets it.
-	var wins, losses int
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for _, s := range []*store.Postgres{a, b, a, b} {
-		wg.Go(func() {
-			_, err := s.TakeTicket(ctx, "tk")
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case err == nil:
-				wins++
-			case errors.Is(err, store.ErrNotFound):
-				losses++
-			default:
-				t.Errorf("TakeTicket: %v", err)
-			}
-		})
-	}
-	wg.Wait()
-	if wins != 1 || losses != 3 {
-		t.Fatalf("ticket redeemed %d times (%d refused), want once", wins, losses)
-	}
-
-	alice, err := a.CreateUser(ctx, store.User{Name: "alice", PasswordHash: "h"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if u, err := b.UserByName(ctx, "alice"); err != nil || u.ID != alice.ID {
-		t.Fatalf("node b UserByName = %+v, %v", u, err)
-	}
-	if err := a.SetTOTP(ctx, alice.ID, "JBSWY3DPEHPK3PXP", 0); err != nil {
-		t.Fatal(err)
-	}
-	if ok, err := a.AcceptTOTPStep(ctx, alice.ID, 100); err != nil || !ok {
-		t.Fatalf("node a AcceptTOTPStep(100) = %v, %v; want accepted", ok, err)
-	}
-	for _, step := range []int64{100, 99} {
-		if ok, err := b.AcceptTOTPStep(ctx, alice.ID, step); err != nil || ok {
-			t.Fatalf("node b AcceptTOTPStep(%d) = %v, %v; want refused (used on node a)", step, ok, err)
-		}
-	}
-	if ok, err := b.AcceptTOTPStep(ctx, alice.ID, 101); err != nil || !ok {
-		t.Fatalf("node b AcceptTOTPStep(101) = %v, %v; want accepted", ok, err)
-	}
-
-	if err := a.CreateSession(ctx, store.Session{IDHash: "sh", PublicID: "p1", UserID: alice.ID, Username: "alice", CSRFSecret: "c"}); err != nil {
-		t.Fatal(err)
-	}
-	if ss, err := b.SessionByHash(ctx, "sh"); err != nil || ss.CSRFSecret != "c" {
-		t.Fatalf("node b SessionByHash = %+v, %v", ss, err)
-	}
-	if err := b.DeleteSession(ctx, "sh"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := a.SessionByHash(ctx, "sh"); !errors.Is(err, store.ErrNotFound) {
-		t.Fatalf("node a still sees the session node b deleted: %v", err)
-	}
-	if _, err := a.CreateAPIKey(ctx, store.APIKey{Name: "svc", Hash: "kh", Scopes: []string{"publish:room:*"}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.RevokeAPIKey(ctx, "svc"); err != nil {
-		t.Fatal(err)
-	}
-	if k, err := a.APIKeyByHash(ctx, "kh"); err != nil || !k.Revoked {
-		t.Fatalf("node a APIKeyByHash = %+v, %v; want revoked by node b", k, err)
-	}
+// TestPostgresTwoNodes runs the shared-database suite on two separate
+// store instances (two nodes) on one database, sealing with one key file.
+func TestPostgresTwoNodes(t *testing.T) {
+	sl := sealer(t)
+	storetest.RunShared(t, func(t *testing.T, o storetest.Options) (store.Store, store.Store) {
+		url := pgtest.NewDatabase(t)
+		opts := store.PostgresOptions{Clock: o.Clock, Sealer: sl}
+		return openPostgres(t, url, opts), openPostgres(t, url, opts)
+	})
 }
 
 // TestPostgresMigrationsRaced: several nodes starting at once on an empty

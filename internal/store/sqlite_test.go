@@ -55,6 +55,15 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, sqliteOpener(store.SQLiteOptions{}))
 }
 
+// TestTwoOpenersOneFile runs the shared-database suite on two stores
+// opened on one SQLite file, as a server and the CLI are.
+func TestTwoOpenersOneFile(t *testing.T) {
+	storetest.RunShared(t, func(t *testing.T, o storetest.Options) (store.Store, store.Store) {
+		path := filepath.Join(t.TempDir(), "shared.db")
+		return openTest(t, path, store.SQLiteOptions{Clock: o.Clock}), openTest(t, path, store.SQLiteOptions{Clock: o.Clock})
+	})
+}
+
 func publish(t testing.TB, s store.Store, ch, from, cid string) store.PublishResult {
 	t.Helper()
 	r, err := s.Publish(context.Background(), store.Message{Channel: ch, From: from, CID: cid, Data: json.RawMessage(`{"x":1}`)})

@@ -8,6 +8,10 @@
 //		storetest.Run(t, func(t *testing.T, o storetest.Options) store.Store { ... })
 //	}
 //
+// RunShared checks what two stores opened on one database (two nodes, or a
+// node and the CLI) keep between them: gap-free offsets from both, a cid
+// deduplicated across them, one-time credentials spent once.
+//
 // open must return a fresh, empty store built with o (its clock, dedupe
 // window, retention and prune interval mapped onto the implementation's own
 // options), and should close it with t.Cleanup. Subtests do not run in
