@@ -76,7 +76,9 @@ func (s *scan) dial(ctx context.Context, target string, hs handshake) (*sock, *h
 	if err != nil {
 		return nil, resp, err
 	}
-	return newSock(s, ws, hs.silent), resp, nil
+	k := newSock(s, ws, hs.silent)
+	k.compressed = hs.compress && resp.Header.Get("Sec-WebSocket-Extensions") != ""
+	return k, resp, nil
 }
 
 // answer describes a handshake's outcome in a few words for evidence.
@@ -122,6 +124,9 @@ type sock struct {
 	ws     *websocket.Conn
 	events chan event
 	done   chan struct{}
+	// compressed: permessage-deflate was negotiated, so a message's size
+	// on the wire is not its length.
+	compressed bool
 }
 
 // maxRead bounds what the scanner reads in one message (an echo of the
@@ -160,7 +165,11 @@ func (k *sock) read() {
 
 // send writes one message within the budget.
 func (k *sock) send(typ int, data []byte) error {
-	if err := k.s.meter.frame(len(data)); err != nil {
+	reserve := len(data)
+	if k.compressed {
+		reserve = 0 // the wire size is unknown until deflated; the metered conn still counts every byte
+	}
+	if err := k.s.meter.frame(reserve); err != nil {
 		return err
 	}
 	_ = k.ws.SetWriteDeadline(time.Now().Add(k.s.opt.StepTimeout))

@@ -119,7 +119,7 @@ func (s *scan) checkRate(ctx context.Context) outcome {
 		refusal string // an answer that says the sender is too fast
 	}
 	result := make(chan tally, 1)
-	stop := make(chan int) // the number of messages sent
+	stop := make(chan int, 1) // the number of messages sent; buffered, as the reader may have ended
 	go func() {
 		var t tally
 		var timeout <-chan time.Time
