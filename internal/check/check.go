@@ -91,7 +91,9 @@ type outcome struct {
 	skipped  string // non-empty: not checked
 }
 
-func found(format string, args ...any) outcome  { return outcome{evidence: fmt.Sprintf(format, args...)} }
+func found(format string, args ...any) outcome {
+	return outcome{evidence: fmt.Sprintf(format, args...)}
+}
 func passed(format string, args ...any) outcome { return outcome{passed: fmt.Sprintf(format, args...)} }
 func skipped(format string, args ...any) outcome {
 	return outcome{skipped: fmt.Sprintf(format, args...)}
