@@ -59,6 +59,8 @@ type Report struct {
 	Findings []Finding `json:"findings"`
 	Passed   []ID      `json:"passed"`
 	Skipped  []Skipped `json:"skipped"`
+	// PassedEvidence says, for each passed check, what showed it passed.
+	PassedEvidence []Note `json:"passed_evidence"`
 	// Sent is the traffic the scan sent, Budget the bound it was held to.
 	Sent   Budget `json:"sent"`
 	Budget Budget `json:"budget"`
@@ -87,7 +89,7 @@ func (r *Report) Has(id ID) bool {
 // skip (reason set).
 type outcome struct {
 	evidence string // non-empty: a finding
-	passed   string // why it passed, for the evidence-minded reader (not reported)
+	passed   string // why it passed (Report.PassedEvidence)
 	skipped  string // non-empty: not checked
 }
 
@@ -142,7 +144,7 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	rep := &Report{Target: s.target.String(), Budget: s.meter.limit, Findings: []Finding{}, Passed: []ID{}, Skipped: []Skipped{}}
+	rep := &Report{Target: s.target.String(), Budget: s.meter.limit, Findings: []Finding{}, Passed: []ID{}, Skipped: []Skipped{}, PassedEvidence: []Note{}}
 	if err := s.baseline(ctx); err != nil {
 		return nil, err
 	}
@@ -155,6 +157,7 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 			rep.Skipped = append(rep.Skipped, Skipped{ID: id, Reason: o.skipped})
 		default:
 			rep.Passed = append(rep.Passed, id)
+			rep.PassedEvidence = append(rep.PassedEvidence, Note{ID: id, Evidence: o.passed})
 		}
 	}
 	rep.Sent = s.meter.spent()

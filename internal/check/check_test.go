@@ -42,7 +42,7 @@ func ids(fs []Finding) []ID {
 
 func dump(r *Report) string {
 	var b strings.Builder
-	_ = r.WriteText(&b, false)
+	_ = r.WriteTextVerbose(&b, false)
 	return b.String()
 }
 

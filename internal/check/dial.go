@@ -101,11 +101,14 @@ func upgraded(resp *http.Response, err error) bool {
 	return err == nil && resp != nil && resp.StatusCode == http.StatusSwitchingProtocols
 }
 
-// clip shortens a header value or message for evidence, so a token shows
-// only its start.
-func clip(v string) string {
-	if len(v) > 24 {
-		return v[:20] + "..."
+// clip shortens a header value for evidence, so a token shows only its
+// start.
+func clip(v string) string { return clipN(v, 20) }
+
+// clipN keeps the first n bytes of v (an answer quoted as evidence).
+func clipN(v string, n int) string {
+	if len(v) > n+4 {
+		return v[:n] + "..."
 	}
 	return v
 }
@@ -207,7 +210,7 @@ func (k *sock) wait(ctx context.Context, want int, d time.Duration) verdict {
 			}
 			v.replies++
 			if len(v.texts) < 3 {
-				v.texts = append(v.texts, clip(string(e.data)))
+				v.texts = append(v.texts, clipN(string(e.data), 80))
 			}
 			if want > 0 && v.replies >= want {
 				return v

@@ -127,3 +127,9 @@ func newFinding(id ID, evidence string) Finding {
 	k := catalog[id]
 	return Finding{ID: id, Severity: k.severity, Title: k.title, Evidence: evidence, Fix: k.fix}
 }
+
+// Note is what showed a check passed.
+type Note struct {
+	ID       ID     `json:"id"`
+	Evidence string `json:"evidence"`
+}

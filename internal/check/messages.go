@@ -134,7 +134,7 @@ func (s *scan) checkRate(ctx context.Context) outcome {
 				}
 				t.replies++
 				if t.refusal == "" && saysTooFast(e.data) {
-					t.refusal = clip(string(e.data))
+					t.refusal = clipN(string(e.data), 80)
 				}
 			case sent = <-stop:
 				timeout = time.After(s.opt.StepTimeout)

@@ -54,6 +54,15 @@ const (
 // severity (worst first) with evidence and fix, what could not be checked
 // and why, what passed, and the traffic sent. color adds ANSI colours.
 func (r *Report) WriteText(w io.Writer, color bool) error {
+	return r.writeText(w, color, false)
+}
+
+// WriteTextVerbose is WriteText with the evidence of each passed check.
+func (r *Report) WriteTextVerbose(w io.Writer, color bool) error {
+	return r.writeText(w, color, true)
+}
+
+func (r *Report) writeText(w io.Writer, color, verbose bool) error {
 	paint := func(c, s string) string {
 		if !color {
 			return s
@@ -98,6 +107,11 @@ func (r *Report) WriteText(w io.Writer, color bool) error {
 			ids[i] = string(id)
 		}
 		fmt.Fprintf(&b, "\n%s %s\n", paint(green, "PASSED"), strings.Join(ids, " "))
+		if verbose {
+			for _, n := range r.PassedEvidence {
+				fmt.Fprintf(&b, "  %s  %s\n", n.ID, n.Evidence)
+			}
+		}
 	}
 	fmt.Fprintf(&b, "%s\n", paint(dim, fmt.Sprintf("\nsent %d connections, %d frames, %d bytes (budget %d, %d, %d)",
 		r.Sent.Connections, r.Sent.Frames, r.Sent.Bytes, r.Budget.Connections, r.Budget.Frames, r.Budget.Bytes)))
