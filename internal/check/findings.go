@@ -14,7 +14,7 @@ const (
 	OriginSibling ID = "WS-ORIGIN-SIBLING"
 	OriginNull    ID = "WS-ORIGIN-NULL"
 	OriginMissing ID = "WS-ORIGIN-MISSING"
-	CredEcho      ID = "WS-CRED-ECHO"
+	CredEcho      ID = "WS-CRED-ECHO" // #nosec G101 -- a finding id, not a credential
 	Cookie        ID = "WS-COOKIE"
 	Size          ID = "WS-SIZE"
 	UTF8          ID = "WS-UTF8"
