@@ -102,3 +102,26 @@ func TestScanNodeWS(t *testing.T) {
 	rep := runScan(t, interopOpts(target))
 	wantFindings(t, rep, []ID{Plaintext, OriginForeign, OriginSibling, OriginNull, OriginMissing, Size, Rate})
 }
+
+// TestScanIdle: with Slow, a socket that sends nothing (not even pongs) is
+// held open for IdleWait. A server that closes it passes; Node ws, which
+// has no idle timeout of its own, keeps it.
+func TestScanIdle(t *testing.T) {
+	ts := startTestServer(t, weakness{idle: 500 * time.Millisecond})
+	opt := ts.scanOpts()
+	opt.Slow, opt.IdleWait = true, 2*time.Second
+	rep := runScan(t, opt)
+	if len(rep.Findings) != 0 || !slices.Contains(rep.Passed, Idle) {
+		t.Fatalf("a server closing idle sockets: want WS-IDLE passed\n%s", dump(rep))
+	}
+
+	dir := filepath.Join("testdata", "node")
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "ws")); err != nil {
+		t.Fatalf("run npm ci in %s (scripts/test.sh does): %v", dir, err)
+	}
+	opt = interopOpts(startProcessServer(t, "node", filepath.Join(dir, "server.js")))
+	opt.Slow, opt.IdleWait = true, time.Second
+	if rep := runScan(t, opt); !rep.Has(Idle) {
+		t.Fatalf("Node ws keeps silent sockets: want WS-IDLE\n%s", dump(rep))
+	}
+}

@@ -38,6 +38,7 @@ type weakness struct {
 	looseCookie bool // Set-Cookie without Secure, HttpOnly, SameSite
 	expiredCert bool
 	noRateLimit bool
+	idle        time.Duration // close a socket silent this long; zero means 30 s
 }
 
 const (
@@ -158,9 +159,13 @@ func serveEcho(ws *websocket.Conn, w weakness) {
 	closeWith := func(code int, why string) {
 		_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, why), time.Now().Add(time.Second))
 	}
+	idle := w.idle
+	if idle == 0 {
+		idle = 30 * time.Second
+	}
 	window, n := time.Now(), 0
 	for {
-		_ = ws.SetReadDeadline(time.Now().Add(30 * time.Second))
+		_ = ws.SetReadDeadline(time.Now().Add(idle))
 		typ, data, err := ws.ReadMessage()
 		if err != nil {
 			return
