@@ -11,9 +11,9 @@ import (
 // Budget bounds the traffic one scan sends. A check whose next connection,
 // frame or write would cross it is not made and is reported as skipped.
 type Budget struct {
-	Connections int   // TCP connections opened
-	Frames      int   // WebSocket frames sent (data and control)
-	Bytes       int64 // bytes written to the network, TLS and HTTP included
+	Connections int   `json:"connections"` // TCP connections opened
+	Frames      int   `json:"frames"`      // WebSocket frames sent (data and control)
+	Bytes       int64 `json:"bytes"`       // bytes written to the network, TLS and HTTP included
 }
 
 // DefaultBudget is what one scan may send at most: about 20 connections,
