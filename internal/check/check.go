@@ -101,7 +101,8 @@ func skipped(format string, args ...any) outcome {
 	return outcome{skipped: fmt.Sprintf(format, args...)}
 }
 
-// checks is the scan, in order: each entry makes one check.
+// checks maps each id to the function that checks it; Run calls them in
+// the order of order.
 var checks = map[ID]func(*scan, context.Context) outcome{
 	Plaintext:     (*scan).checkPlaintext,
 	TLSOld:        (*scan).checkTLSOld,
