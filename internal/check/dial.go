@@ -87,7 +87,7 @@ func answer(resp *http.Response, err error) string {
 	case resp != nil:
 		a := fmt.Sprintf("%d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
 		if p := resp.Header.Get("Sec-WebSocket-Protocol"); p != "" && resp.StatusCode == http.StatusSwitchingProtocols {
-			a += " (Sec-WebSocket-Protocol: " + clip(p) + ")"
+			a += " (Sec-WebSocket-Protocol: " + maskProtocol(p) + ")"
 		}
 		return a
 	case err != nil:
@@ -100,10 +100,6 @@ func answer(resp *http.Response, err error) string {
 func upgraded(resp *http.Response, err error) bool {
 	return err == nil && resp != nil && resp.StatusCode == http.StatusSwitchingProtocols
 }
-
-// clip shortens a header value for evidence, so a token shows only its
-// start.
-func clip(v string) string { return clipN(v, 20) }
 
 // clipN keeps the first n bytes of v (an answer quoted as evidence).
 func clipN(v string, n int) string {
@@ -175,7 +171,8 @@ func (k *sock) send(typ int, data []byte) error {
 	if err := k.s.meter.frame(reserve); err != nil {
 		return err
 	}
-	_ = k.ws.SetWriteDeadline(time.Now().Add(k.s.opt.StepTimeout))
+	// A large message gets a second more per 256 KiB, for slow uplinks.
+	_ = k.ws.SetWriteDeadline(time.Now().Add(k.s.opt.StepTimeout + time.Duration(len(data)>>18)*time.Second))
 	return k.ws.WriteMessage(typ, data)
 }
 
@@ -228,7 +225,7 @@ func closeText(err error) string {
 	var ce *websocket.CloseError
 	if errors.As(err, &ce) {
 		if ce.Text != "" {
-			return fmt.Sprintf("close %d %q", ce.Code, clip(ce.Text))
+			return fmt.Sprintf("close %d %q", ce.Code, clipN(ce.Text, 60))
 		}
 		return fmt.Sprintf("close %d", ce.Code)
 	}

@@ -49,14 +49,20 @@ func (s *scan) probe(ctx context.Context, hs handshake, typ int, payload []byte,
 		if errors.Is(err, errBudget) {
 			return skipped("%v", err)
 		}
-		v := k.wait(ctx, 0, s.opt.StepTimeout)
-		return passed("sending %s failed (%v); %s", what, err, v.closed)
+		// Refused only if the server closed the socket; a write that
+		// merely timed out tells nothing.
+		if v := k.wait(ctx, 0, s.opt.StepTimeout); v.closed != "" {
+			return passed("sending %s was cut short: %s", what, v.closed)
+		}
+		return skipped("sending %s failed: %v", what, err)
 	}
 	// The probe message after the payload: an endpoint that answers it
 	// shows it still serves the socket.
 	if err := k.send(textMessage, []byte(s.opt.Message)); err != nil && !errors.Is(err, errBudget) {
-		v := k.wait(ctx, 0, s.opt.StepTimeout)
-		return passed("sent %s; the socket was closed: %s", what, v.closed)
+		if v := k.wait(ctx, 0, s.opt.StepTimeout); v.closed != "" {
+			return passed("sent %s; the socket was closed: %s", what, v.closed)
+		}
+		return skipped("sent %s, then the probe message failed without a close: %v", what, err)
 	}
 	if s.replies {
 		v := k.wait(ctx, 1, s.opt.StepTimeout)
@@ -174,7 +180,7 @@ func (s *scan) checkRate(ctx context.Context) outcome {
 	case v.closed != "":
 		return passed("sent %d of %d messages in 1 s -> %s", sent, rateProbe, v.closed)
 	case sendErr != nil:
-		return passed("sent %d of %d messages in 1 s, then the write failed: %v", sent, rateProbe, sendErr)
+		return skipped("sent %d of %d messages in 1 s, then the write failed without a close: %v", sent, rateProbe, sendErr)
 	case s.replies && v.replies < sent:
 		return passed("sent %d messages in 1 s -> %d answers", sent, v.replies)
 	case s.replies:

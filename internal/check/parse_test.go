@@ -22,6 +22,18 @@ func TestIsCredentialProtocol(t *testing.T) {
 	}
 }
 
+func TestMaskProtocol(t *testing.T) {
+	for p, want := range map[string]string{
+		"wsguard.csrf.0123456789abc": "wsguard.csrf.012***",
+		"x-token.s3cretvalue":        "x-token.s3c***",
+		"wsguard.v1":                 "wsguard.v1",
+	} {
+		if got := maskProtocol(p); got != want {
+			t.Errorf("maskProtocol(%q) = %q, want %q", p, got, want)
+		}
+	}
+}
+
 func TestDerivedOrigins(t *testing.T) {
 	if got, want := siblingOrigins("https://chat.example.com"), []string{"https://chat.example.com:444", "https://wsguard-check.example.com"}; !slices.Equal(got, want) {
 		t.Errorf("siblings %v, want %v", got, want)

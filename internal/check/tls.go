@@ -41,7 +41,7 @@ func (s *scan) baseline(ctx context.Context) error {
 	v := k.wait(ctx, 1, 2*time.Second)
 	switch {
 	case v.closed != "":
-		s.msgClose = fmt.Sprintf("the endpoint answered the probe message %s with %s (give one it accepts with --message)", clip(s.opt.Message), v.closed)
+		s.msgClose = fmt.Sprintf("the endpoint answered the probe message %s with %s (give one it accepts with --message)", clipN(s.opt.Message, 40), v.closed)
 	case v.replies > 0:
 		s.replies = true
 	}
