@@ -150,6 +150,10 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 		return nil, err
 	}
 	for _, id := range order {
+		if err := ctx.Err(); err != nil {
+			rep.Skipped = append(rep.Skipped, Skipped{ID: id, Reason: "the scan was interrupted: " + err.Error()})
+			continue
+		}
 		o := checks[id](s, ctx)
 		switch {
 		case o.evidence != "":

@@ -25,6 +25,10 @@ func (s *scan) originProbe(ctx context.Context, origins []string) outcome {
 			k.close()
 			return found("GET %s with Origin: %s%s -> %s", s.target.Path, shown, s.credentialNote(), answer(resp, err))
 		}
+		if resp == nil {
+			// No answer at all (a timeout, a reset) is not a refusal.
+			return skipped("the handshake with Origin %s got no answer: %v", shown, err)
+		}
 		refused = append(refused, fmt.Sprintf("Origin %s -> %s", shown, answer(resp, err)))
 	}
 	return passed("%s", strings.Join(refused, "; "))
