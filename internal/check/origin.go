@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 )
 
@@ -41,7 +43,7 @@ func (s *scan) credentialNote() string {
 		name, _, _ := strings.Cut(c, "=")
 		parts = append(parts, "cookie "+name)
 	}
-	for k := range s.opt.Header {
+	for _, k := range slices.Sorted(maps.Keys(s.opt.Header)) {
 		parts = append(parts, "header "+k)
 	}
 	for _, p := range s.opt.Subprotocols {
