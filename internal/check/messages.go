@@ -17,19 +17,13 @@ const (
 	rateProbe     = 200     // WS-RATE: messages sent within one second
 )
 
-// messageChecksReady says why the checks that send messages cannot run,
-// or "" when they can.
-func (s *scan) messageChecksReady() string {
-	return s.msgClose
-}
-
 // probe opens a socket, sends payload as one message of type typ, then the
 // probe message, and says whether the server went on serving the socket:
 // it answered after the payload (an endpoint that answers the probe
 // message), or kept the socket open for the wait (one that does not).
 func (s *scan) probe(ctx context.Context, hs handshake, typ int, payload []byte, what string) outcome {
-	if why := s.messageChecksReady(); why != "" {
-		return skipped("%s", why)
+	if s.msgClose != "" { // the endpoint refuses even the probe message
+		return skipped("%s", s.msgClose)
 	}
 	k, resp, err := s.dial(ctx, "", hs)
 	if errors.Is(err, errBudget) {
@@ -40,7 +34,7 @@ func (s *scan) probe(ctx context.Context, hs handshake, typ int, payload []byte,
 	}
 	defer k.close()
 	if hs.compress && resp.Header.Get("Sec-WebSocket-Extensions") == "" {
-		return outcome{passed: "permessage-deflate was offered and not accepted"}
+		return passed("permessage-deflate was offered and not accepted")
 	}
 	if hs.compress {
 		_ = k.ws.SetCompressionLevel(9)
@@ -107,8 +101,8 @@ func (s *scan) checkDeflate(ctx context.Context) outcome {
 // limited when the server closes the socket, answers fewer than all of
 // them, or says so in an answer (rate, limit, too many, slow down).
 func (s *scan) checkRate(ctx context.Context) outcome {
-	if why := s.messageChecksReady(); why != "" {
-		return skipped("%s", why)
+	if s.msgClose != "" { // the endpoint refuses even the probe message
+		return skipped("%s", s.msgClose)
 	}
 	k, resp, err := s.dial(ctx, "", handshake{origin: s.origin})
 	if errors.Is(err, errBudget) {
