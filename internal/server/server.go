@@ -96,6 +96,7 @@ type Server struct {
 	setupMu    sync.Mutex
 	setupToken string
 	stdout     io.Writer // the setup banner (Options.Stdout)
+	started    time.Time // for /api/v1/info
 }
 
 // New builds a server from a validated config. It opens the store and the
@@ -104,7 +105,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, clock: opts.Clock, log: opts.Logger, stdout: opts.Stdout}
+	s := &Server{cfg: cfg, clock: opts.Clock, log: opts.Logger, stdout: opts.Stdout, started: time.Now()}
 	if s.stdout == nil {
 		s.stdout = os.Stdout
 	}
