@@ -98,8 +98,8 @@ const (
 // CloseError is a close of the connection by the server, with its close
 // code: 1001 going away, 1008 policy, 1009 too big, 4001 session ended or
 // credential expired, 4003 forbidden, 4008 rate limited or slow consumer.
-// After 4003 and 1008 the client stops (Err returns the CloseError); after
-// any other it reconnects.
+// After 4003 the client stops (Err returns the CloseError); after any
+// other it reconnects (1008 covers an idle timeout or a failed ping too).
 type CloseError struct {
 	Code   int
 	Reason string
@@ -110,7 +110,7 @@ func (e *CloseError) Error() string {
 }
 
 func (e *CloseError) permanent() bool {
-	return e.Code == 4003 || e.Code == websocket.ClosePolicyViolation
+	return e.Code == 4003
 }
 
 // Error is an error reply from the server; Code is one of bad_request,
