@@ -163,6 +163,19 @@ func broadcastCID(cid, channel string) string {
 	return "b." + base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
+// apiRate charges one request to the caller's message rate
+// (limits.user_messages_per_second), as every socket request is charged:
+// reads through the API are not a way around the limits. It answers 429
+// itself when the budget is spent.
+func (s *Server) apiRate(w http.ResponseWriter, r *http.Request, who string) bool {
+	if ok, wait := s.userMsgs.Allow(who, s.clock.Now()); !ok {
+		retryAfter(w, wait)
+		s.apiRefuse(w, r, http.StatusTooManyRequests, "api_rate", "too many requests, slow down", who)
+		return false
+	}
+	return true
+}
+
 func itoa(n int) string {
 	b, _ := json.Marshal(n)
 	return string(b)
@@ -201,7 +214,7 @@ func (s *Server) apiPresence(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ch, ok := s.apiChannelRight(w, r, id, body.Channel, authz.Presence)
-	if !ok {
+	if !ok || !s.apiRate(w, r, id.Principal.Name) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"users": s.hub.Members(ch.String())})
@@ -233,7 +246,7 @@ func (s *Server) apiHistory(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ch, ok := s.apiChannelRight(w, r, id, body.Channel, authz.History)
-	if !ok {
+	if !ok || !s.apiRate(w, r, who) {
 		return
 	}
 	limit := body.Limit
@@ -311,6 +324,9 @@ func (s *Server) apiChannels(w http.ResponseWriter, r *http.Request) {
 	if id.Kind != guard.KindAPIKey || !slices.ContainsFunc(id.Principal.Scopes, func(sc string) bool { return strings.HasPrefix(sc, authz.Channels+":") }) {
 		s.audit.Record(audit.Event{Type: "authz.denied", Reason: "channels", IP: s.clientIP(r), User: who})
 		writeJSON(w, http.StatusForbidden, apiErrorBody(apiForbidden, "listing channels needs an API key with a channels:<namespace>:<pattern> scope"))
+		return
+	}
+	if !s.apiRate(w, r, who) {
 		return
 	}
 	scopes := id.Principal.Scopes
@@ -400,6 +416,9 @@ func (s *Server) apiInfo(w http.ResponseWriter, r *http.Request) {
 	if !allowed {
 		s.audit.Record(audit.Event{Type: "authz.denied", Reason: "info", IP: s.clientIP(r), User: who})
 		writeJSON(w, http.StatusForbidden, apiErrorBody(apiForbidden, "info needs an API key with the info:node:* scope"))
+		return
+	}
+	if !s.apiRate(w, r, who) {
 		return
 	}
 	subs, chans := s.hub.Subscriptions()

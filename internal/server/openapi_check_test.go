@@ -367,3 +367,23 @@ func specCall(t *testing.T, c *http.Client, ts *testServer, method, path string,
 	}
 	return resp.StatusCode, m
 }
+
+var (
+	sharedSpecOnce sync.Once
+	sharedSpec     *apiSpec
+)
+
+// checkAgainstSpec checks one answer of the server against
+// docs/openapi.yaml; the shared test helpers call it, so every answer any
+// test sees is checked, not only those of the OpenAPI tests. A 431 (header
+// too large) comes from net/http before any handler and is not the API's.
+func checkAgainstSpec(t *testing.T, req *http.Request, resp *http.Response, body []byte) {
+	t.Helper()
+	if !strings.HasPrefix(req.URL.Path, "/api/v1/") || resp.StatusCode == http.StatusRequestHeaderFieldsTooLarge {
+		return
+	}
+	sharedSpecOnce.Do(func() { sharedSpec = loadSpec(t) })
+	if err := sharedSpec.checkAnswer(req.Method, req.URL.Path, resp.StatusCode, resp.Header.Get("Content-Type"), body); err != nil {
+		t.Errorf("answer drifts from docs/openapi.yaml: %v", err)
+	}
+}

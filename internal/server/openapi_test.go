@@ -282,3 +282,35 @@ func TestServiceAPIReadsAsTheSocket(t *testing.T) {
 		t.Fatal("info route missing")
 	}
 }
+
+// TestServiceAPIReadsRateLimited: reads through the service API are
+// charged to the caller's message rate like socket requests; past it,
+// 429 with Retry-After (checked against the file like every answer).
+func TestServiceAPIReadsRateLimited(t *testing.T) {
+	sp := loadSpec(t)
+	ts := startServer(t, func(c *config.Config) {
+		c.Limits.UserMessagesPerSecond = 1
+		c.Namespaces["news"] = config.Namespace{Subscribe: []string{"scope"}, Presence: []string{"scope"}, History: []string{"scope"}}
+	})
+	c, _ := ts.specClient(t, sp)
+	key := bearerHeader(ts.apiKey(t, "reader", "presence:news:*", "history:news:*", "channels:news:*", "info:node:*"))
+	for _, p := range []struct{ path, body string }{
+		{"/api/v1/presence", `{"channel":"news:x"}`}, {"/api/v1/history", `{"channel":"news:x"}`},
+		{"/api/v1/channels", `{}`}, {"/api/v1/info", `{}`},
+	} {
+		limited := false
+		for i := 0; i < 200 && !limited; i++ {
+			st, m := specCall(t, c, ts, "POST", p.path, key, p.body)
+			switch st {
+			case 200:
+			case 429:
+				limited = errCode(m) == "rate_limited"
+			default:
+				t.Fatalf("%s: %d %v", p.path, st, m)
+			}
+		}
+		if !limited {
+			t.Fatalf("%s: 200 requests at once never hit the caller's rate", p.path)
+		}
+	}
+}
