@@ -182,3 +182,54 @@ func TestHooksBackendDownFailsClosed(t *testing.T) {
 		t.Fatalf("handshake with the backend down: %v %v, want 503", resp, err)
 	}
 }
+
+// TestWebhooksStuckBackendDoesNotDelayDelivery: with the events backend
+// hanging, joins pile up in the bounded queue (the oldest dropped and
+// counted) while subscribes and deliveries go on as before.
+func TestWebhooksStuckBackendDoesNotDelayDelivery(t *testing.T) {
+	stuck := make(chan struct{})
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-stuck:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(app.Close)
+	t.Cleanup(func() { close(stuck) }) // before app.Close, which waits for handlers
+	secretFile := filepath.Join(t.TempDir(), "hook.secret")
+	if err := os.WriteFile(secretFile, []byte("a-hook-secret-of-at-least-32-bytes-long"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ts := startServer(t, func(c *config.Config) {
+		c.Hooks.Events = app.URL + "/events"
+		c.Hooks.SecretFile = secretFile
+		c.Hooks.AllowLoopbackHTTP = true
+		c.Hooks.EventsQueue = 2
+		c.Hooks.Timeout = config.Duration(30 * time.Second)
+	})
+	ts.addUser("alice", "correct horse battery", false)
+	a := ts.newBrowser()
+	ws := a.connect(a.login("alice", "correct horse battery"))
+	for i := range 10 {
+		if f, _ := call(t, ws, map[string]any{"id": i + 1, "op": "subscribe", "channel": "room:r" + string(rune('a'+i))}); f.Error != nil {
+			t.Fatalf("subscribe %d: %+v", i, f.Error)
+		}
+	}
+	f, pushes := call(t, ws, map[string]any{"id": 20, "op": "publish", "channel": "room:rj", "data": 1})
+	if f.Error != nil {
+		t.Fatalf("publish: %+v", f.Error)
+	}
+	got := false
+	for _, p := range pushes {
+		got = got || p.Push == "message"
+	}
+	if !got {
+		if m := nextMessage(t, ws); m.Channel != "room:rj" {
+			t.Fatalf("push %+v", m)
+		}
+	}
+	// 10 joins, one in flight, two queued: the rest were dropped.
+	if d := ts.srv.hooks.Dropped(); d < 7 {
+		t.Fatalf("dropped %d webhooks, want at least 7 with a queue of 2 and a stuck backend", d)
+	}
+}
