@@ -85,6 +85,7 @@ type Config struct {
 	Namespaces  map[string]Namespace `yaml:"namespaces"`
 	Audit       Audit                `yaml:"audit"`
 	Log         Log                  `yaml:"log"`
+	Hooks       Hooks                `yaml:"hooks"`
 }
 
 // Admin configures who the admin listener (admin_listen) answers. It
@@ -255,6 +256,7 @@ func Default() Config {
 		DrainTimeout: Duration(10 * time.Second),
 		TLS:          TLS{Profile: "intermediate"},
 		Log:          Log{Level: "info"},
+		Hooks:        Hooks{Timeout: Duration(2 * time.Second), EventsQueue: 10000, EventsAttempts: 5},
 		JWT:          JWT{Leeway: Duration(5 * time.Second)},
 		Identity: Identity{
 			Require2FA:      "admins",

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 
+	wsguardjs "github.com/wsguard/wsguard/clients/js"
 	"github.com/wsguard/wsguard/internal/admin"
 	"github.com/wsguard/wsguard/internal/tlsconf"
 	"github.com/wsguard/wsguard/internal/web"
@@ -50,6 +51,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /settings/sessions", s.sessionsGet)
 	mux.HandleFunc("GET /settings/password", s.passwordGet)
 	mux.Handle("GET /static/", http.StripPrefix("/static/", web.Static()))
+	mux.Handle(wsguardjs.Path, wsguardjs.Handler()) // the browser client (clients/js); GET and HEAD
 	mux.HandleFunc("GET /ws", s.serveWS)
 	mux.HandleFunc("POST /ws/origin", s.originProbe) // why a page's handshake fails (originprobe.go)
 	mux.Handle("/api/v1/", s.apiHandler())           // bearer or session + X-CSRF-Token; see api.go
