@@ -6,8 +6,10 @@
 #
 # What it fetches, only when missing, and says so as it does:
 #   - Debian packages chromium (browser tests), python3-websockets
-#     (interop tests) and systemd (systemd-analyze checks the unit in
-#     deploy/), with apt-get when run as root;
+#     (interop tests), postgresql (store tests; started, and opened to
+#     user postgres from 127.0.0.1, only when this script installed it)
+#     and systemd (systemd-analyze checks the unit in deploy/), with
+#     apt-get when run as root;
 #   - the npm packages locked in each package-lock.json of the repository
 #     (Node `ws` and friends for the interop tests), with npm ci;
 #   - the Go modules of go.mod (the server and its tests) and of tools.mod
@@ -53,6 +55,41 @@ fi
 # systemd's own checker verifies deploy/wsguard.service (deploy/systemd_test.go).
 if ! command -v systemd-analyze >/dev/null 2>&1; then
   apt_install systemd "the systemd unit check (systemd-analyze verify)"
+fi
+
+# PostgreSQL: the store suite, the two-node tests and the shared-store
+# server tests run against a real server (each test creates a database of
+# its own and drops it). WSGUARD_TEST_POSTGRES names another admin URL. On
+# a fresh Debian machine, as root, install and start Debian's package and
+# let user postgres in from 127.0.0.1 without a password (only when this
+# script installed it: an existing server's access rules are left alone).
+pg_url="${WSGUARD_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable}"
+pg_ok() { command -v psql >/dev/null 2>&1 && psql "$pg_url" -qtAc 'SELECT 1' >/dev/null 2>&1; }
+if ! pg_ok; then
+  if [ -z "${WSGUARD_TEST_POSTGRES:-}" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    pg_installed=""
+    if ! ls -d /etc/postgresql/*/main >/dev/null 2>&1; then
+      apt_install postgresql "the PostgreSQL store tests"
+      pg_installed=1
+    fi
+    pg_ver=$(ls /etc/postgresql | sort -V | tail -n 1)
+    echo "== starting PostgreSQL $pg_ver (pg_ctlcluster)"
+    pg_ctlcluster --skip-systemctl-redirect "$pg_ver" main start 2>/dev/null || true
+    pg_hba="/etc/postgresql/$pg_ver/main/pg_hba.conf"
+    if [ -n "$pg_installed" ] && ! grep -q '^host all all 127.0.0.1/32 trust' "$pg_hba"; then
+      echo "== test machine: user postgres may connect from 127.0.0.1 without a password ($pg_hba)"
+      sed -i '1i host all all 127.0.0.1/32 trust' "$pg_hba"
+      pg_ctlcluster --skip-systemctl-redirect "$pg_ver" main reload
+    fi
+    for _ in $(seq 1 30); do pg_ok && break; sleep 1; done
+  fi
+  if ! pg_ok; then
+    echo "PostgreSQL is required for the store tests and is not reachable at ${pg_url%%\?*}:" >&2
+    echo "  install and start it (Debian: sudo apt-get install postgresql; sudo pg_ctlcluster --skip-systemctl-redirect \$(ls /etc/postgresql) main start)," >&2
+    echo "  let user postgres connect from 127.0.0.1 (pg_hba.conf: host all all 127.0.0.1/32 trust)," >&2
+    echo "  or set WSGUARD_TEST_POSTGRES to the admin URL of a server the tests may create databases on" >&2
+    exit 1
+  fi
 fi
 
 # Node packages that tests use as clients and servers nobody here wrote
@@ -116,6 +153,21 @@ go tool -modfile=tools.mod gosec -exclude-generated -quiet ./...
 
 echo "== go test -race"
 go test -race -count=1 -timeout 20m ./...
+
+# The Go client is a module of its own (so that importing it pulls in
+# none of the server's dependencies); ./... above does not reach it. Its
+# tests build the server from this repository and run it as a process.
+echo "== Go client module (clients/go): tidy, vet, staticcheck, gosec, go test -race"
+(
+  cd clients/go
+  go mod download -x >"$scratch" 2>&1 || { cat "$scratch" >&2; echo "could not download the modules of clients/go/go.mod" >&2; exit 1; }
+  go mod verify >/dev/null
+  go mod tidy -diff
+  go vet ./...
+  go tool -modfile=../../tools.mod staticcheck ./...
+  go tool -modfile=../../tools.mod gosec -exclude-generated -quiet ./...
+  go test -race -count=1 -timeout 10m ./...
+)
 
 echo "== fuzz targets (10s each)"
 for pkg in $(go list ./...); do

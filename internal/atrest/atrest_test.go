@@ -158,3 +158,39 @@ func TestKeyFileRefusedNotReplaced(t *testing.T) {
 		t.Error("a bad key file was overwritten")
 	}
 }
+
+// TestLoadKeyNeverCreates: with a shared store a node is given its key;
+// a missing or bad file is refused, never replaced, and a good one seals
+// what a node that made the file opens.
+func TestLoadKeyNeverCreates(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "shared.key")
+	if _, err := LoadKey(missing); err == nil || !strings.Contains(err.Error(), "secrets_key_file") {
+		t.Fatalf("LoadKey(missing) = %v, want a refusal naming secrets_key_file", err)
+	}
+	if _, err := os.Stat(missing); !os.IsNotExist(err) {
+		t.Fatalf("LoadKey made a key file: %v", err)
+	}
+	bad := filepath.Join(dir, "bad.key")
+	if err := os.WriteFile(bad, []byte("c2hvcnQ=\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadKey(bad); err == nil {
+		t.Fatal("LoadKey accepted a short key")
+	}
+	made, created, err := LoadOrCreateKey(filepath.Join(dir, KeyFile))
+	if err != nil || !created {
+		t.Fatal(err)
+	}
+	given, err := LoadKey(filepath.Join(dir, KeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed, err := made.Seal("JBSWY3DPEHPK3PXP")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plain, ok, err := given.Open(sealed); err != nil || !ok || plain != "JBSWY3DPEHPK3PXP" {
+		t.Fatalf("the same key file does not open: %q %v %v", plain, ok, err)
+	}
+}

@@ -67,6 +67,35 @@ func LoadOrCreateKey(path string) (s *Sealer, created bool, err error) {
 	return s, false, err
 }
 
+// KeyFor is how a node gets its sealing key: with a shared store it must
+// be given (LoadKey), alone it is made on first start (LoadOrCreateKey).
+func KeyFor(path string, shared bool) (s *Sealer, created bool, err error) {
+	if shared {
+		s, err = LoadKey(path)
+		return s, false, err
+	}
+	return LoadOrCreateKey(path)
+}
+
+// LoadKey reads the sealing key at path and never creates one: a node
+// sharing its store with others must use the key they use, so a missing
+// file is an error that says so rather than a fresh key that would seal
+// secrets no other node can open.
+func LoadKey(path string) (*Sealer, error) {
+	b, err := os.ReadFile(path) // #nosec G304 -- the configured secrets_key_file
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("sealing key %q does not exist: with a shared store every node must be given the same key file (secrets_key_file); none is made, so that no node seals secrets the others cannot open", path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sealing key: %w", err)
+	}
+	key, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil || len(key) != keyBytes {
+		return nil, fmt.Errorf("sealing key %q: not %d base64-encoded bytes (the file every node shares, e.g. made with: head -c 32 /dev/urandom | base64)", path, keyBytes)
+	}
+	return newSealer(path, key)
+}
+
 // writeKey creates path 0600 with O_EXCL, so two starts racing cannot
 // each write a key and keep secrets sealed with the loser's.
 func writeKey(path string, key []byte) error {

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"syscall"
 	"text/tabwriter"
+	"time"
 
 	"github.com/wsguard/wsguard/internal/atrest"
 	"github.com/wsguard/wsguard/internal/audit"
@@ -43,6 +44,8 @@ Usage:
   wsguard audit rotate                      move the audit log aside and start a new chain
   wsguard bench [--conns N] [--messages N] [--size BYTES]
                                             measure a local node over wss
+  wsguard check wss://host/path [--origin O] [--cookie N=V] [--header "K: V"] [--subprotocol P]
+                                            scan any WebSocket endpoint for weaknesses (docs/CHECK.md)
   wsguard version                           print the version, VCS revision and module versions
   wsguard --version                         print the version and VCS revision
   wsguard COMMAND --help                    usage of one command
@@ -74,6 +77,8 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer, env []string
 		err = auditCmd(args[1:], stdout, env)
 	case "bench":
 		err = benchCmd(args[1:], stdout, stderr)
+	case "check":
+		err = checkCmd(args[1:], stdout, stderr, env)
 	case "version":
 		err = versionCmd(args[1:], stdout)
 	case "--version", "-version", "-v":
@@ -90,9 +95,15 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer, env []string
 	}
 	var help helpRequested
 	var bad *usageError
+	var code *exitCode
 	switch {
 	case err == nil:
 		return exitOK
+	case errors.As(err, &code):
+		if code.err != nil {
+			fmt.Fprintf(stderr, "wsguard: %v\n", code.err)
+		}
+		return code.code
 	case errors.As(err, &help):
 		printHelp(stdout, args[0], help.fs)
 		return exitOK
@@ -227,14 +238,20 @@ func openNode(cfgPath string, env []string) (st store.Store, al *audit.Log, clos
 }
 
 // openStore opens the node's store with the key that seals its TOTP
-// secrets, creating data_dir (0700) and the key on a first use.
+// secrets, creating data_dir (0700) and, for a store of its own, the key on
+// a first use; a shared store's key must be given (secrets_key_file).
 func openStore(cfg config.Config) (store.Store, error) {
 	if _, err := atrest.Dir(cfg.DataDir); err != nil {
 		return nil, fmt.Errorf("data_dir: %w", err)
 	}
-	sealer, _, err := atrest.LoadOrCreateKey(filepath.Join(cfg.DataDir, atrest.KeyFile))
+	sealer, _, err := atrest.KeyFor(cfg.SecretsKeyPath(), cfg.SharedStore())
 	if err != nil {
 		return nil, err
+	}
+	if cfg.SharedStore() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		return store.OpenPostgres(ctx, cfg.Store, store.PostgresOptions{Sealer: sealer})
 	}
 	path := filepath.Join(cfg.DataDir, "wsguard.db")
 	if p, ok := strings.CutPrefix(cfg.Store, "sqlite:"); ok {

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -64,11 +65,16 @@ type Config struct {
 	PublicURL      string   `yaml:"public_url"`      // The URL browsers use. Default https://<listen host>:<listen port> (localhost for a wildcard host).
 	AllowedOrigins []string `yaml:"allowed_origins"` // Exact scheme://host[:port]. Default: the origin of public_url.
 	InsecureDev    bool     `yaml:"insecure_dev"`    // Allows plain ws on loopback only; warns at every start. Default false.
-	Store          string   `yaml:"store"`           // "" or sqlite:PATH; postgres://... later. Default SQLite in data_dir.
+	Store          string   `yaml:"store"`           // "" or sqlite:PATH, or postgres://... shared by every node. Default SQLite in data_dir.
 	Broker         string   `yaml:"broker"`          // "" or "memory"; redis://... later. Default in-process.
 	TrustedProxies []string `yaml:"trusted_proxies"` // CIDRs whose X-Forwarded-* headers are believed. Default none.
 	AdminListen    string   `yaml:"admin_listen"`    // Metrics, health and profiles (plain HTTP). Default localhost:9443.
 	DrainTimeout   Duration `yaml:"drain_timeout"`   // SIGTERM drain budget. Default 10s.
+	// SecretsKeyFile holds the key that seals TOTP secrets in the store.
+	// Default <data_dir>/secrets.key, made on first start; with a shared
+	// (postgres://) store it must be set, and the same file given to every
+	// node: a node never makes its own then, and refuses to start without it.
+	SecretsKeyFile string `yaml:"secrets_key_file"`
 
 	Admin       Admin                `yaml:"admin"`
 	TLS         TLS                  `yaml:"tls"`
@@ -79,6 +85,7 @@ type Config struct {
 	Namespaces  map[string]Namespace `yaml:"namespaces"`
 	Audit       Audit                `yaml:"audit"`
 	Log         Log                  `yaml:"log"`
+	Hooks       Hooks                `yaml:"hooks"`
 }
 
 // Admin configures who the admin listener (admin_listen) answers. It
@@ -221,6 +228,21 @@ type Audit struct {
 	KeyFile string `yaml:"key_file"`
 }
 
+// SharedStore reports whether store names a database several nodes share
+// (PostgreSQL), so that secrets must come from files every node is given.
+func (c Config) SharedStore() bool {
+	return strings.HasPrefix(c.Store, "postgres://") || strings.HasPrefix(c.Store, "postgresql://")
+}
+
+// SecretsKeyPath is the sealing key's file: secrets_key_file, or
+// secrets.key in data_dir.
+func (c Config) SecretsKeyPath() string {
+	if c.SecretsKeyFile != "" {
+		return c.SecretsKeyFile
+	}
+	return strings.TrimSuffix(c.DataDir, "/") + "/secrets.key"
+}
+
 // Default returns the configuration wsguard runs with when given none.
 // Its PublicURL is the one derived from its Listen; Load derives it again
 // from whatever listen the file and environment set, unless they set
@@ -234,6 +256,7 @@ func Default() Config {
 		DrainTimeout: Duration(10 * time.Second),
 		TLS:          TLS{Profile: "intermediate"},
 		Log:          Log{Level: "info"},
+		Hooks:        Hooks{Timeout: Duration(2 * time.Second), EventsQueue: 10000, EventsAttempts: 5},
 		JWT:          JWT{Leeway: Duration(5 * time.Second)},
 		Identity: Identity{
 			Require2FA:      "admins",

@@ -29,7 +29,8 @@ public_url: ""
 allowed_origins: []
 # Allows plain ws:// on loopback for development; warns at every start.
 insecure_dev: false
-# Empty for SQLite in data_dir, or sqlite:PATH.
+# Empty for SQLite in data_dir, sqlite:PATH, or postgres://USER@HOST:5432/DB?sslmode=verify-full
+# for a database every node shares.
 store: ""
 # Empty or memory: in-process.
 broker: ""
@@ -39,6 +40,10 @@ trusted_proxies: []
 admin_listen: localhost:9443
 # How long SIGTERM waits for live sockets to move elsewhere.
 drain_timeout: 10s
+# The key that seals TOTP secrets in the store. Empty: <data_dir>/secrets.key,
+# made on first start. With a postgres:// store it must be set, to a file given
+# to every node (32 random bytes in base64); a node then never makes its own.
+secrets_key_file: ""
 
 admin:
   # Extra Host names the admin listener answers besides loopback names and IPs.
@@ -144,6 +149,21 @@ audit:
   file: ""
   # Key of the log's MACs, made 0600 on first use. Empty: <data_dir>/audit.key.
   key_file: ""
+
+# The application's backend in the loop (docs/CLIENTS.md, "Backend hooks").
+# connect, subscribe, publish: URLs asked, signed, before each decision;
+# no answer within timeout means no. events: URL told of joins, leaves and
+# connection ends (retried, never blocking delivery). Empty: off.
+hooks:
+  connect: ""
+  subscribe: ""
+  publish: ""
+  events: ""
+  secret_file: ""                 # HMAC-SHA256 key, >= 32 bytes; required with any hook
+  timeout: 2s                     # 100ms to 30s
+  allow_loopback_http: false      # http:// to loopback only; warns at every start
+  events_queue: 10000             # webhooks waiting; full drops the oldest
+  events_attempts: 5              # tries per webhook, with backoff
 
 # The server's own log, JSON lines on standard error (not the audit log).
 log:

@@ -67,6 +67,7 @@ func (c Config) Validate() error {
 	c.validateLimits(&p)
 	c.validateNamespaces(&p)
 	c.validateLog(&p)
+	c.validateHooks(&p)
 	if len(p) == 0 {
 		return nil
 	}
@@ -104,15 +105,20 @@ func (c Config) validateNetwork(p *problems) {
 			p.add(fmt.Sprintf("trusted_proxies[%d]", i), "%q is not a CIDR or address (allowed: e.g. 10.0.0.0/8, 192.0.2.7, fd00::/8)", cidr)
 		}
 	}
-	// PostgreSQL and Redis are refused by name: this build cannot open
-	// them, and a config that passes check must be one serve can start.
+	// Redis is refused by name: this build cannot open it, and a config
+	// that passes check must be one serve can start.
 	switch {
 	case c.Store == "":
 	case strings.HasPrefix(c.Store, "sqlite:") && len(c.Store) > len("sqlite:"):
-	case strings.HasPrefix(c.Store, "postgres://"), strings.HasPrefix(c.Store, "postgresql://"):
-		p.add("store", "%q: PostgreSQL is not supported by this build yet (allowed: empty for SQLite in data_dir, or sqlite:PATH)", redactURL(c.Store))
+	case c.SharedStore():
+		if u, err := url.Parse(c.Store); err != nil || u.Host == "" || len(u.Path) < 2 {
+			p.add("store", "%q is not a PostgreSQL URL (allowed: postgres://USER@HOST:5432/DB?sslmode=verify-full)", redactURL(c.Store))
+		}
+		if c.SecretsKeyFile == "" {
+			p.add("secrets_key_file", "must be set with a shared store (%s): every node needs the same key to open TOTP secrets, so none may make its own (allowed: the path of a file holding 32 random bytes in base64, e.g. made with: head -c 32 /dev/urandom | base64 > secrets.key, given to every node)", redactURL(c.Store))
+		}
 	default:
-		p.add("store", "%q is not a store (allowed: empty for SQLite in data_dir, or sqlite:PATH)", redactURL(c.Store))
+		p.add("store", "%q is not a store (allowed: empty for SQLite in data_dir, sqlite:PATH, or postgres://USER@HOST:5432/DB)", redactURL(c.Store))
 	}
 	switch {
 	case c.Broker == "", c.Broker == "memory":

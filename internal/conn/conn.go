@@ -74,6 +74,18 @@ type Options struct {
 	// Compressed marks permessage-deflate as negotiated: the read limit is then applied after decompression.
 	Compressed bool
 	Hooks      Hooks
+	// Backend, when set, is asked after the channel rules allow a
+	// subscribe or a publish (internal/hooks); nil asks no one.
+	Backend Backend
+}
+
+// Backend is the application's own backend in the loop. A refusal wraps
+// authz.ErrForbidden (answered forbidden); any other error means no clear
+// answer (answered unavailable: the request is refused, and may be retried).
+type Backend interface {
+	Subscribe(ctx context.Context, user, channel string) error
+	// Publish returns the data to store: the backend's amended data, or data.
+	Publish(ctx context.Context, user, channel string, data json.RawMessage) (json.RawMessage, error)
 }
 
 func (o *Options) defaults() {
@@ -131,7 +143,7 @@ type subscription struct {
 type Conn struct {
 	ws    *websocket.Conn
 	hub   *hub.Hub
-	store store.Store
+	store store.Log
 	rules *authz.Rules
 	opt   Options
 
@@ -160,7 +172,7 @@ type Conn struct {
 }
 
 // New wraps an upgraded connection.
-func New(ws *websocket.Conn, h *hub.Hub, st store.Store, rules *authz.Rules, opt Options) *Conn {
+func New(ws *websocket.Conn, h *hub.Hub, st store.Log, rules *authz.Rules, opt Options) *Conn {
 	opt.defaults()
 	return &Conn{
 		ws: ws, hub: h, store: st, rules: rules, opt: opt,
@@ -459,8 +471,14 @@ func (c *Conn) isCut() bool {
 	return c.cut
 }
 
-// Deliver queues frames of one channel, dropping any at or below the
-// offset already sent; it never blocks (see hub.Subscriber).
+// Deliver queues frames of one channel in offset order; it never blocks
+// (see hub.Subscriber). A frame at or below the offset already sent is
+// dropped on purpose: the broker may hand a message twice, and one the
+// subscribe answer or a replay already covered comes again live. A frame
+// past the next offset is a gap (commits of several nodes may arrive out of
+// order): the subscription holds it and what follows, as while replaying,
+// and a goroutine sends the missing messages from the store, then the held
+// frames (goLive), so the client sees every offset once, in order.
 func (c *Conn) Deliver(channel string, fs []*hub.Frame) {
 	c.mu.Lock()
 	s := c.subs[channel]
@@ -469,31 +487,58 @@ func (c *Conn) Deliver(channel string, fs []*hub.Frame) {
 		return
 	}
 	if s.recovering {
-		n := 0
-		for _, f := range fs {
-			n += len(f.Data)
-		}
-		if len(s.pending)+len(fs) > c.opt.SendQueue || s.pendingBytes+n > c.opt.SendQueueBytes {
+		if !c.holdLocked(s, fs) {
 			c.mu.Unlock()
 			c.cutSlow()
 			return
 		}
-		s.pending = append(s.pending, fs...)
-		s.pendingBytes += n
 		c.mu.Unlock()
 		return
 	}
 	var small [8][]byte // a batch is usually one frame: no allocation per delivery
 	out := small[:0]
-	for _, f := range fs {
+	gap := -1
+	for i, f := range fs {
 		if f.Offset != 0 {
 			if f.Offset <= s.last {
-				continue
+				continue // already sent
+			}
+			if f.Offset > s.last+1 {
+				gap = i
+				break
 			}
 			s.last = f.Offset
 		}
 		out = append(out, f.Data)
 	}
+	var from uint64
+	if gap >= 0 {
+		s.recovering = true
+		from = s.last
+		if !c.holdLocked(s, fs[gap:]) {
+			c.mu.Unlock()
+			c.cutSlow()
+			return
+		}
+	}
 	c.mu.Unlock()
 	c.enqueue(out)
+	if gap >= 0 {
+		go c.goLive(channel, s, from)
+	}
+}
+
+// holdLocked keeps frames for a subscription that is catching up, bounded
+// like the outbox; false when they do not fit (the socket is then cut).
+func (c *Conn) holdLocked(s *subscription, fs []*hub.Frame) bool {
+	n := 0
+	for _, f := range fs {
+		n += len(f.Data)
+	}
+	if len(s.pending)+len(fs) > c.opt.SendQueue || s.pendingBytes+n > c.opt.SendQueueBytes {
+		return false
+	}
+	s.pending = append(s.pending, fs...)
+	s.pendingBytes += n
+	return true
 }

@@ -16,4 +16,13 @@
 // only while there is something to write; pings and deadlines are timers.
 // An idle connection therefore holds one goroutine. Deliver and Revoke may
 // be called from any goroutine and never block.
+//
+// Order: a subscription sends a channel's messages in offset order, each
+// once. Deliver drops a message at or below the last offset sent (a repeat,
+// or one the subscribe answer or a replay covered). A message past the next
+// offset (commits of several nodes reaching this one out of order) turns
+// the subscription to catching up: what arrives is held, bounded like the
+// outbox, while a goroutine reads the missing offsets from the store and
+// sends them, then the held messages (goLive, the same path a subscribe
+// with since takes).
 package conn

@@ -58,6 +58,24 @@ func (c *Conn) authorize(req Request, a authz.Action) (authz.Channel, bool) {
 	return ch, true
 }
 
+// askBackend runs ask when a Backend is set and answers the request itself
+// when the backend refuses or gives no clear answer (fail closed).
+func (c *Conn) askBackend(ctx context.Context, req Request, ask func(context.Context) error) bool {
+	if c.opt.Backend == nil {
+		return true
+	}
+	err := ask(ctx)
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, authz.ErrForbidden):
+		c.fail(req.ID, CodeForbidden, req.Op+" on "+req.Channel+" refused by the application")
+	default:
+		c.fail(req.ID, CodeUnavailable, "the application's backend did not answer about this "+req.Op+"; retry later")
+	}
+	return false
+}
+
 func storeError(err error) (string, string) {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, store.ErrUnavailable) {
 		return CodeUnavailable, "storage unavailable, retry later"
@@ -79,6 +97,11 @@ func (c *Conn) subscribe(ctx context.Context, req Request) {
 	// well: a subscribe-only credential must not read what history refuses.
 	if req.Since != nil && c.rules.Allow(c.opt.Principal, authz.History, ch) != nil {
 		c.fail(req.ID, CodeForbidden, "history not allowed on "+req.Channel+": subscribe with since replays history, so it needs the history right (subscribe without since instead)")
+		return
+	}
+	if !c.askBackend(ctx, req, func(bctx context.Context) error {
+		return c.opt.Backend.Subscribe(bctx, c.User(), req.Channel)
+	}) {
 		return
 	}
 	// Presence pushes say who joins and leaves: only for those who may ask.
@@ -145,12 +168,19 @@ func (c *Conn) subscribe(ctx context.Context, req Request) {
 			return
 		}
 	}
-	// Live frames that arrived meanwhile follow, without duplicates; the
-	// subscription turns live once none is left, under c.mu, so Deliver
-	// never overtakes them.
+	c.goLive(req.Channel, s, last)
+}
+
+// goLive sends the live frames held while the subscription was catching up
+// (replaying, or filling a gap), in offset order with no duplicate and no
+// gap, and turns the subscription live once none is left, under c.mu, so
+// Deliver never overtakes them. last is the last offset sent. A frame that
+// is not the next offset is a gap (commits from several nodes may reach
+// this node out of order): what is missing is read from the store first.
+func (c *Conn) goLive(channel string, s *subscription, last uint64) {
 	for {
 		c.mu.Lock()
-		if c.subs[req.Channel] != s { // unsubscribed or closed meanwhile
+		if c.subs[channel] != s { // unsubscribed or closed meanwhile
 			c.mu.Unlock()
 			return
 		}
@@ -163,8 +193,14 @@ func (c *Conn) subscribe(ctx context.Context, req Request) {
 		}
 		c.mu.Unlock()
 		for _, f := range pending {
+			if f.Offset != 0 && f.Offset > last+1 {
+				var alive bool
+				if last, alive = c.fillGap(channel, last, f.Offset-1); !alive {
+					return
+				}
+			}
 			if f.Offset != 0 && f.Offset <= last {
-				continue
+				continue // already sent: a duplicate, or read from the store
 			}
 			if !c.sendPaced(f.Data) {
 				return
@@ -174,6 +210,27 @@ func (c *Conn) subscribe(ctx context.Context, req Request) {
 			}
 		}
 	}
+}
+
+// fillGap sends from the store the messages after last, up to upTo at
+// least, and returns the last offset sent; false when the connection ended
+// (a store failure ends it too: the client resumes with since).
+func (c *Conn) fillGap(channel string, last, upTo uint64) (uint64, bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	page, complete, err := c.store.Since(ctx, channel, last, replayPage)
+	cancel()
+	if err != nil {
+		c.Close(CloseInternalError, "storage unavailable while filling a gap: reconnect with since")
+		return last, false
+	}
+	if !complete {
+		if c.opt.Hooks.Cut != nil {
+			c.opt.Hooks.Cut("replay_overtaken")
+		}
+		c.Close(CloseRateLimited, "gap overtaken by retention: reconnect with since")
+		return last, false
+	}
+	return c.replay(context.Background(), channel, last, upTo, page)
 }
 
 // replay sends the messages after offset last, up to latest at least,
@@ -247,9 +304,16 @@ func (c *Conn) publish(ctx context.Context, req Request) {
 		c.fail(req.ID, CodeBadRequest, "publish needs data")
 		return
 	}
+	data := req.Data
+	if !c.askBackend(ctx, req, func(bctx context.Context) (err error) {
+		data, err = c.opt.Backend.Publish(bctx, c.User(), req.Channel, req.Data)
+		return err
+	}) {
+		return
+	}
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	res, err := c.hub.Publish(pctx, c.User(), req.Channel, req.CID, req.Data)
+	res, err := c.hub.Publish(pctx, c.User(), req.Channel, req.CID, data)
 	if err != nil {
 		code, msg := storeError(err)
 		c.fail(req.ID, code, msg)

@@ -42,7 +42,7 @@ func (s *Server) secureFiles() (*atrest.Sealer, error) {
 	tlsDir := filepath.Join(cfg.DataDir, "tls")
 	db := storePath(cfg)
 	files := []string{tlsDir, filepath.Join(cfg.DataDir, "acme"),
-		db, db + "-wal", db + "-shm", cfg.Audit.File, cfg.Audit.KeyFile, filepath.Join(cfg.DataDir, atrest.KeyFile)}
+		db, db + "-wal", db + "-shm", cfg.Audit.File, cfg.Audit.KeyFile, cfg.SecretsKeyPath()}
 	for _, f := range []string{tlsconf.CAFile, tlsconf.CAKeyFile, tlsconf.LeafFile, tlsconf.LeafKeyFile} {
 		files = append(files, filepath.Join(tlsDir, f))
 	}
@@ -53,8 +53,8 @@ func (s *Server) secureFiles() (*atrest.Sealer, error) {
 		}
 		warn(t)
 	}
-	keyPath := filepath.Join(cfg.DataDir, atrest.KeyFile)
-	sealer, created, err := atrest.LoadOrCreateKey(keyPath)
+	keyPath := cfg.SecretsKeyPath()
+	sealer, created, err := atrest.KeyFor(keyPath, cfg.SharedStore())
 	if err != nil {
 		return nil, err
 	}
@@ -86,7 +86,7 @@ func (s *Server) sealStoredSecrets(st any) error {
 	}
 	if len(unopened) > 0 {
 		s.log.Error("TOTP secrets do not open with the sealing key; these users cannot pass two-factor until the key file that sealed them is restored or their two-factor is reset (wsguard user reset-2fa)",
-			"key_file", filepath.Join(s.cfg.DataDir, atrest.KeyFile), "users", unopened)
+			"key_file", s.cfg.SecretsKeyPath(), "users", unopened)
 	}
 	return nil
 }

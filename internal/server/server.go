@@ -26,6 +26,7 @@ import (
 	"github.com/wsguard/wsguard/internal/config"
 	"github.com/wsguard/wsguard/internal/conn"
 	"github.com/wsguard/wsguard/internal/guard"
+	"github.com/wsguard/wsguard/internal/hooks"
 	"github.com/wsguard/wsguard/internal/hub"
 	"github.com/wsguard/wsguard/internal/identity"
 	"github.com/wsguard/wsguard/internal/metrics"
@@ -96,6 +97,10 @@ type Server struct {
 	setupMu    sync.Mutex
 	setupToken string
 	stdout     io.Writer // the setup banner (Options.Stdout)
+	started    time.Time // for /api/v1/info
+
+	hooks     *hooks.Hooks // the application's backend in the loop; nil without hooks.* (hooks.go)
+	stopHooks func()
 }
 
 // New builds a server from a validated config. It opens the store and the
@@ -104,7 +109,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, clock: opts.Clock, log: opts.Logger, stdout: opts.Stdout}
+	s := &Server{cfg: cfg, clock: opts.Clock, log: opts.Logger, stdout: opts.Stdout, started: time.Now()}
 	if s.stdout == nil {
 		s.stdout = os.Stdout
 	}
@@ -133,6 +138,9 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	s.metrics = metrics.New()
 	for _, w := range cfg.Warnings() {
 		s.metrics.InsecureSettings.WithLabelValues(w).Set(1)
+	}
+	if s.hooks, err = newHooks(cfg, s.metrics, s.log); err != nil {
+		return nil, err
 	}
 	sealer, err := s.secureFiles()
 	if err != nil {
@@ -167,6 +175,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	h.PresencePushes = presencePushes(cfg.Namespaces)
 	s.hub = h
 	s.stopHub = h.Start()
+	s.startHooks()
 
 	s.sessions = &session.Manager{Store: st, Clock: s.clock, Idle: cfg.Identity.SessionIdle.D(), Absolute: cfg.Identity.SessionAbsolute.D()}
 	s.sessions.OnExpire = s.sessionExpired
@@ -333,6 +342,9 @@ func (s *Server) Close() error {
 	if s.stopHub != nil {
 		s.stopHub()
 	}
+	if s.stopHooks != nil {
+		s.stopHooks()
+	}
 	err := errors.Join(s.store.Close(), s.broker.Close())
 	return errors.Join(err, s.audit.Close())
 }
@@ -352,8 +364,10 @@ func openStore(cfg config.Config, c clock.Clock, onCommit func([]store.Message),
 	switch {
 	case cfg.Store == "":
 	case strings.HasPrefix(cfg.Store, "sqlite:"):
+	case cfg.SharedStore():
+		return openPostgres(cfg, c, onCommit, m, sealer, log)
 	default:
-		return nil, fmt.Errorf("store: %q is not supported yet (allowed: empty for SQLite in data_dir, or sqlite:PATH)", cfg.Store)
+		return nil, fmt.Errorf("store: %q is not supported (allowed: empty for SQLite in data_dir, sqlite:PATH, or postgres://...)", cfg.Store)
 	}
 	path := storePath(cfg)
 	fresh := true

@@ -48,6 +48,10 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, refusal.Message, refusal.Status)
 		return
 	}
+	if !s.hookConnect(w, r, &id, ip) { // the application's backend, after every check of ours (hooks.go)
+		release()
+		return
+	}
 	if h := testHookHandshakeChecked.Load(); h != nil {
 		(*h)()
 	}
@@ -90,7 +94,9 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		WriteTimeout:      lim.WriteTimeout.D(),
 		Lifetime:          lim.ConnLifetime.D(),
 		Compressed:        s.cfg.Compression.Enabled,
+		Backend:           s.connBackend(),
 		Hooks: conn.Hooks{
+			Closed: func(code int, reason string) { s.hookClosed(id.Principal.Name, code, reason) },
 			MessageIn: func() {
 				s.metrics.MessagesIn.Inc()
 				s.sessionActivity(lc)

@@ -42,7 +42,7 @@ var (
 
 // Manager creates, finds and ends sessions.
 type Manager struct {
-	Store store.Store
+	Store store.Sessions
 	Clock clock.Clock
 	// Idle ends a session not used for this long. Zero means 30 minutes.
 	Idle time.Duration

@@ -72,7 +72,7 @@ func publicIDs(list []store.Session) []string {
 func TestListExpires(t *testing.T) {
 	m, clk, ex := newManager(t)
 	ctx := context.Background()
-	alice, err := m.Store.CreateUser(ctx, store.User{Name: "alice"})
+	alice, err := m.Store.(store.Users).CreateUser(ctx, store.User{Name: "alice"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,8 +113,8 @@ func TestListExpires(t *testing.T) {
 func TestSweep(t *testing.T) {
 	m, clk, ex := newManager(t)
 	ctx := context.Background()
-	alice, _ := m.Store.CreateUser(ctx, store.User{Name: "alice"})
-	bob, _ := m.Store.CreateUser(ctx, store.User{Name: "bob"})
+	alice, _ := m.Store.(store.Users).CreateUser(ctx, store.User{Name: "alice"})
+	bob, _ := m.Store.(store.Users).CreateUser(ctx, store.User{Name: "bob"})
 	a1 := mustCreate(t, m, alice, "10.0.0.1")
 	b1 := mustCreate(t, m, bob, "10.0.0.2")
 	clk.Advance(29 * time.Minute)
@@ -144,7 +144,7 @@ func TestSweep(t *testing.T) {
 func TestRotate(t *testing.T) {
 	m, _, _ := newManager(t)
 	ctx := context.Background()
-	alice, _ := m.Store.CreateUser(ctx, store.User{Name: "alice"})
+	alice, _ := m.Store.(store.Users).CreateUser(ctx, store.User{Name: "alice"})
 	oldValue, old, err := m.Create(ctx, alice, false, "10.0.0.1", "ua")
 	if err != nil {
 		t.Fatal(err)

@@ -61,6 +61,28 @@
 // publishes, commits (or fails with ErrUnavailable) everything queued,
 // and only then closes the database.
 //
+// # PostgreSQL
+//
+// OpenPostgres opens the store several nodes share, through a pgx pool.
+// Migrations (pgmigrations/) run at open under pg_advisory_lock, so nodes
+// starting together migrate once. Times are BIGINT Unix nanoseconds, so
+// both stores keep them to the nanosecond.
+//
+// Each node group-commits its own publishes as SQLite does (one committer
+// goroutine, one transaction per batch), and the database keeps offsets
+// gap-free between nodes: a batch claims its (From, CID) pairs with INSERT
+// ... ON CONFLICT (waiting on another node's open claim, taking over one
+// past the window), then reserves each channel's offsets with one UPDATE
+// ... RETURNING that locks the channel's row to the end of the
+// transaction. Pairs, then channels, are locked in sorted order, so two
+// nodes' batches never deadlock. A failure rolls the whole batch back and
+// answers ErrUnavailable: no offset is consumed. The retention sweep locks
+// channel rows with SKIP LOCKED, passing over a channel another node is
+// committing to. One-time credentials are single statements (DELETE ...
+// RETURNING, compare-and-set UPDATE), and AddRevocation locks its table so
+// ids become visible in order to pollers on every node. OnCommit reports
+// only this node's commits; the broker carries them to other nodes.
+//
 // (This comment is detached on purpose: the package doc is in store.go.)
 
 package store

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"modernc.org/sqlite"
@@ -42,11 +43,12 @@ type SQLiteOptions struct {
 	// Clock stamps messages, sessions and keys and decides ticket expiry.
 	// Zero means the wall clock.
 	Clock clock.Clock
-	// OnCommit is called on the committer goroutine after each successful
-	// publish commit with the newly stored (non-duplicate) messages in offset
-	// order, before the waiting Publish calls return. The server hands them to
-	// the broker there, so live delivery follows the log's order. It must not
-	// call Publish (that would deadlock). Zero means no callback.
+	// OnCommit is the first value of the commit callback (see Log.OnCommit,
+	// which may replace it): called on the committer goroutine after each
+	// successful publish commit with the newly stored (non-duplicate)
+	// messages in offset order, before the waiting Publish calls return.
+	// The server hands them to the broker there, so live delivery follows
+	// the log's order. Zero means no callback.
 	OnCommit func([]Message)
 	// MaxBatch is the most publishes committed in one transaction. Zero means 256.
 	MaxBatch int
@@ -95,6 +97,9 @@ type SQLite struct {
 	closed bool
 	reqs   chan *pubReq
 	done   chan struct{} // closed when the committer has exited
+
+	// onCommit is the commit callback (Log.OnCommit); read by the committer.
+	onCommit atomic.Pointer[func([]Message)]
 
 	// Owned by the committer goroutine.
 	wconn      *sql.Conn
@@ -157,6 +162,7 @@ func OpenSQLite(path string, opts SQLiteOptions) (*SQLite, error) {
 		reqs: make(chan *pubReq, opts.MaxBatch),
 		done: make(chan struct{}),
 	}
+	s.OnCommit(opts.OnCommit)
 	ctx := context.Background()
 	if err := s.checkPragmas(ctx); err != nil {
 		_ = db.Close() // the open error is the one to report
@@ -251,6 +257,15 @@ func applyMigration(ctx context.Context, db *sql.DB, version int, name, body str
 		return err
 	}
 	return tx.Commit()
+}
+
+// OnCommit sets the commit callback (see Log.OnCommit).
+func (s *SQLite) OnCommit(fn func([]Message)) {
+	if fn == nil {
+		s.onCommit.Store(nil)
+		return
+	}
+	s.onCommit.Store(&fn)
 }
 
 // SchemaVersion reports the applied schema version.

@@ -133,8 +133,8 @@ func (s *SQLite) commitBatch(batch []*pubReq) {
 		}
 		return
 	}
-	if s.opts.OnCommit != nil && len(stored) > 0 {
-		s.opts.OnCommit(stored)
+	if fn := s.onCommit.Load(); fn != nil && len(stored) > 0 {
+		(*fn)(stored)
 	}
 	for i, r := range live {
 		r.done <- pubAnswer{res: results[i]}

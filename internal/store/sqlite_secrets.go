@@ -16,27 +16,32 @@ type Sealer interface {
 }
 
 // sealSecret is the write side of the TOTP secret column.
-func (s *SQLite) sealSecret(plain string) (string, error) {
-	if s.opts.Sealer == nil {
+func (s *SQLite) sealSecret(plain string) (string, error) { return sealWith(s.opts.Sealer, plain) }
+
+// openSecret is the read side of the TOTP secret column (see openWith).
+func (s *SQLite) openSecret(stored string) string { return openWith(s.opts.Sealer, stored) }
+
+func sealWith(sl Sealer, plain string) (string, error) {
+	if sl == nil {
 		return plain, nil
 	}
-	sealed, err := s.opts.Sealer.Seal(plain)
+	sealed, err := sl.Seal(plain)
 	if err != nil {
 		return "", fmt.Errorf("store: seal totp secret: %w", err)
 	}
 	return sealed, nil
 }
 
-// openSecret is the read side of the TOTP secret column. A sealed value
+// openWith is the read side of the TOTP secret column. A sealed value
 // that does not open (another key file) is returned as stored: it is not
 // base32, so it matches no code and the user stays locked out of
 // two-factor (never let through) until the right key file is restored or
 // their two-factor is reset. Seal passes it back unchanged on a write.
-func (s *SQLite) openSecret(stored string) string {
-	if s.opts.Sealer == nil {
+func openWith(sl Sealer, stored string) string {
+	if sl == nil {
 		return stored
 	}
-	plain, _, err := s.opts.Sealer.Open(stored)
+	plain, _, err := sl.Open(stored)
 	if err != nil {
 		return stored
 	}

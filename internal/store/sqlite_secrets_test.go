@@ -41,9 +41,7 @@ func rawTOTP(t *testing.T, path string, id int64) string {
 // The whole store contract holds with sealing on.
 func TestConformanceSealed(t *testing.T) {
 	sl := sealer(t)
-	storetest.Run(t, func(t *testing.T) store.Store {
-		return openTest(t, "", store.SQLiteOptions{Sealer: sl})
-	})
+	storetest.Run(t, sqliteOpener(store.SQLiteOptions{Sealer: sl}))
 }
 
 // TestTOTPSealedInColumn: the column holds sealed text, the store hands

@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -42,9 +41,26 @@ func openTest(t testing.TB, path string, opts store.SQLiteOptions) *store.SQLite
 	return s
 }
 
+// sqliteOpener maps the suite's options onto SQLiteOptions; base carries
+// the rest (a sealer).
+func sqliteOpener(base store.SQLiteOptions) storetest.Opener {
+	return func(t *testing.T, o storetest.Options) store.Store {
+		opts := base
+		opts.Clock, opts.DedupeWindow, opts.Retention, opts.PruneInterval = o.Clock, o.DedupeWindow, o.Retention, o.PruneInterval
+		return openTest(t, "", opts)
+	}
+}
+
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) store.Store {
-		return openTest(t, "", store.SQLiteOptions{})
+	storetest.Run(t, sqliteOpener(store.SQLiteOptions{}))
+}
+
+// TestTwoOpenersOneFile runs the shared-database suite on two stores
+// opened on one SQLite file, as a server and the CLI are.
+func TestTwoOpenersOneFile(t *testing.T) {
+	storetest.RunShared(t, func(t *testing.T, o storetest.Options) (store.Store, store.Store) {
+		path := filepath.Join(t.TempDir(), "shared.db")
+		return openTest(t, path, store.SQLiteOptions{Clock: o.Clock}), openTest(t, path, store.SQLiteOptions{Clock: o.Clock})
 	})
 }
 
@@ -97,122 +113,6 @@ func TestOpenRefusesBadPath(t *testing.T) {
 			s.Close()
 			t.Errorf("OpenSQLite(%q) succeeded", p)
 		}
-	}
-}
-
-// TestOnCommitOrderBeforeAck checks the broker hand-off: OnCommit sees every
-// stored message once, in offset order per channel, before Publish returns;
-// duplicates are not handed on.
-func TestOnCommitOrderBeforeAck(t *testing.T) {
-	var mu sync.Mutex
-	var seen []store.Message
-	handed := map[string]bool{}
-	s := openTest(t, "", store.SQLiteOptions{MaxBatch: 16, OnCommit: func(ms []store.Message) {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, m := range ms {
-			seen = append(seen, m)
-			handed[fmt.Sprint(m.Channel, m.Offset)] = true
-		}
-	}})
-	var wg sync.WaitGroup
-	for w := range 8 {
-		wg.Go(func() {
-			for i := range 30 {
-				ch := []string{"room:a", "room:b"}[i%2]
-				r := publish(t, s, ch, fmt.Sprint("u", w), fmt.Sprint("c", i%10)) // every cid used 3 times
-				mu.Lock()
-				ok := handed[fmt.Sprint(r.Message.Channel, r.Offset)]
-				mu.Unlock()
-				if !ok {
-					t.Errorf("Publish returned offset %d of %q before OnCommit saw it", r.Offset, r.Message.Channel)
-				}
-			}
-		})
-	}
-	wg.Wait()
-	next := map[string]uint64{}
-	for _, m := range seen {
-		if m.Offset != next[m.Channel]+1 {
-			t.Fatalf("OnCommit saw %q offset %d after %d", m.Channel, m.Offset, next[m.Channel])
-		}
-		next[m.Channel] = m.Offset
-	}
-	if len(seen) != 8*10 {
-		t.Fatalf("OnCommit saw %d messages, want %d (duplicates are not handed on)", len(seen), 8*10)
-	}
-}
-
-func TestDedupeWindow(t *testing.T) {
-	clk := clock.NewFake(t0)
-	s := openTest(t, "", store.SQLiteOptions{Clock: clk, DedupeWindow: time.Hour})
-	first := publish(t, s, "room:a", "alice", "c1")
-	clk.Advance(59 * time.Minute)
-	publish(t, s, "room:a", "alice", "other") // triggers pruning
-	if r := publish(t, s, "room:a", "alice", "c1"); !r.Duplicate || r.Offset != first.Offset {
-		t.Fatalf("inside the window: %+v, want the first result", r)
-	}
-	clk.Advance(2 * time.Minute)
-	publish(t, s, "room:a", "alice", "trigger")
-	if r := publish(t, s, "room:a", "alice", "c1"); r.Duplicate {
-		t.Fatalf("past the window the cid is still remembered: %+v", r)
-	}
-}
-
-func TestRetention(t *testing.T) {
-	s := openTest(t, "", store.SQLiteOptions{Retention: func(string) store.Retention { return store.Retention{Size: 5} }})
-	ctx := context.Background()
-	first := publish(t, s, "room:r", "alice", "keep-me")
-	for range 11 {
-		publish(t, s, "room:r", "alice", "")
-	}
-	for _, tc := range []struct {
-		after    uint64
-		want     []uint64
-		complete bool
-	}{
-		{0, []uint64{8, 9, 10, 11, 12}, false},
-		{6, []uint64{8, 9, 10, 11, 12}, false},
-		{7, []uint64{8, 9, 10, 11, 12}, true},
-		{10, []uint64{11, 12}, true},
-		{12, nil, true},
-	} {
-		got, complete, err := s.Since(ctx, "room:r", tc.after, 100)
-		var offs []uint64
-		for _, m := range got {
-			offs = append(offs, m.Offset)
-		}
-		if err != nil || complete != tc.complete || !slices.Equal(offs, tc.want) {
-			t.Errorf("Since(%d) = %v complete=%v err=%v; want %v complete=%v", tc.after, offs, complete, err, tc.want, tc.complete)
-		}
-	}
-	h, err := s.History(ctx, "room:r", 0, 100)
-	if err != nil || len(h) != 5 || h[0].Offset != 8 {
-		t.Fatalf("History = %d messages from %d, %v", len(h), h[0].Offset, err)
-	}
-	if l, _ := s.Latest(ctx, "room:r"); l != 12 {
-		t.Fatalf("Latest = %d", l)
-	}
-	// A retry of a message retention removed still answers its offset.
-	if r := publish(t, s, "room:r", "alice", "keep-me"); !r.Duplicate || r.Offset != first.Offset {
-		t.Fatalf("retry after retention: %+v", r)
-	}
-}
-
-func TestCanceledPublishStoresNothing(t *testing.T) {
-	s := openTest(t, "", store.SQLiteOptions{})
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	for range 20 {
-		if _, err := s.Publish(ctx, store.Message{Channel: "room:c", Data: json.RawMessage(`1`)}); !errors.Is(err, context.Canceled) {
-			t.Fatalf("Publish(canceled) = %v", err)
-		}
-	}
-	if l, _ := s.Latest(context.Background(), "room:c"); l != 0 {
-		t.Fatalf("canceled publishes stored %d messages", l)
-	}
-	if r := publish(t, s, "room:c", "a", ""); r.Offset != 1 {
-		t.Fatalf("offset %d after canceled publishes, want 1 (gap-free)", r.Offset)
 	}
 }
 

@@ -1,8 +1,11 @@
 // Package store keeps what must survive a restart: users, sessions, API keys,
 // one-time tickets and the per-channel message log.
 //
-// Store is an interface so that PostgreSQL can implement it for scale-out;
-// SQLite (modernc.org/sqlite, no cgo) is the embedded default. Secrets are
+// Store is a set of interfaces, one per concern (Log, Users, TwoFactor,
+// Sessions, APIKeys, Tickets, Revocations, AuditHeads, Prefs), composed
+// into one; SQLite (modernc.org/sqlite, no cgo) is the embedded default and
+// PostgreSQL (OpenPostgres) lets several nodes share one store. Package
+// storetest is the conformance suite both pass. Secrets are
 // never stored in the clear: sessions, tickets, API keys and recovery codes
 // are kept only as hashes computed by the caller.
 //
@@ -104,12 +107,16 @@ type Revocation struct {
 	CreatedAt time.Time
 }
 
-// Store is the persistence layer. Every method is safe for concurrent use.
-type Store interface {
+// Log is the per-channel message log: what the hub publishes through and
+// what a connection replays from. Offsets are assigned by the store, per
+// channel, strictly increasing and gap-free from 1, whichever node (or
+// process) publishes.
+type Log interface {
 	// Publish appends m to its channel (m.Offset and m.TS are assigned) and
-	// returns once durable. With a non-empty CID already seen for m.From, it
-	// returns the first result with Duplicate set and stores nothing.
-	// Errors wrap ErrUnavailable when the database cannot commit.
+	// returns once durable. With a non-empty CID already seen for m.From
+	// within the dedupe window, it returns the first result with Duplicate
+	// set and stores nothing. Errors wrap ErrUnavailable when the database
+	// cannot commit.
 	Publish(ctx context.Context, m Message) (PublishResult, error)
 	// Since returns messages of channel with offset > after, oldest first, at
 	// most limit. complete is false when after is older than what is retained.
@@ -118,11 +125,23 @@ type Store interface {
 	History(ctx context.Context, channel string, before uint64, limit int) ([]Message, error)
 	// Latest returns the channel's last offset (0 when empty).
 	Latest(ctx context.Context, channel string) (uint64, error)
+	// OnCommit sets fn to be told of every commit this store makes: the
+	// newly stored (non-duplicate) messages, in offset order per channel,
+	// before the Publish calls they answer return. It runs on the store's
+	// committer and must not call Publish (that would deadlock). Set it
+	// before the first Publish; nil stops the calls. Only this process's
+	// commits are told: messages other nodes commit arrive through the
+	// broker, and a reader that sees a gap fills it with Since.
+	OnCommit(fn func([]Message))
+}
 
+// Users are the accounts.
+type Users interface {
 	CreateUser(ctx context.Context, u User) (User, error) // ErrExists on a taken name
 	UserByName(ctx context.Context, name string) (User, error)
 	UserByID(ctx context.Context, id int64) (User, error)
 	ListUsers(ctx context.Context) ([]User, error)
+	AnyAdmin(ctx context.Context) (bool, error)
 
 	// The setters below each write only their own columns, in one
 	// statement, so an action that read the user earlier (a password change
@@ -137,17 +156,35 @@ type Store interface {
 	SetDisabled(ctx context.Context, userID int64, disabled bool) error
 	// SetRoles replaces the user's roles.
 	SetRoles(ctx context.Context, userID int64, roles []string) error
+}
+
+// TwoFactor is what the second factor keeps: the TOTP secret and the last
+// step used (so a code works once, on every node), recovery codes, and an
+// enrolment not yet confirmed.
+type TwoFactor interface {
 	// SetTOTP stores a new TOTP secret ("" removes it) and the last
 	// accepted step that goes with it.
 	SetTOTP(ctx context.Context, userID int64, secret string, lastStep int64) error
 	// AcceptTOTPStep records step as used if it is newer than the last one; false means replay.
 	AcceptTOTPStep(ctx context.Context, userID int64, step int64) (bool, error)
-	AnyAdmin(ctx context.Context) (bool, error)
 
 	SetRecoveryCodes(ctx context.Context, userID int64, hashes []string) error
 	// UseRecoveryCode deletes the code with this hash; false when none matched.
 	UseRecoveryCode(ctx context.Context, userID int64, hash string) (bool, error)
 
+	// PendingTOTP returns the user's unconfirmed two-factor enrolment
+	// secret, first storing fresh (valid until expires) when none is kept
+	// or the kept one has expired by now. Sealed at rest like TOTPSecret.
+	PendingTOTP(ctx context.Context, userID int64, fresh string, now, expires time.Time) (string, error)
+	// PendingTOTPSecret returns the unconfirmed secret still valid at now;
+	// ErrNotFound when none is.
+	PendingTOTPSecret(ctx context.Context, userID int64, now time.Time) (string, error)
+	// ClearPendingTOTP forgets the unconfirmed secret.
+	ClearPendingTOTP(ctx context.Context, userID int64) error
+}
+
+// Sessions are signed-in browser sessions, kept by the hash of the cookie.
+type Sessions interface {
 	CreateSession(ctx context.Context, s Session) error
 	SessionByHash(ctx context.Context, idHash string) (Session, error)
 	// TouchSession records use of the session: LastSeen becomes seen unless
@@ -161,16 +198,26 @@ type Store interface {
 	// createdBy or last seen at or before seenBy (past its absolute or idle
 	// lifetime) and returns the deleted ones.
 	DeleteExpiredSessions(ctx context.Context, createdBy, seenBy time.Time) ([]Session, error)
+}
 
+// APIKeys are service credentials, kept by hash.
+type APIKeys interface {
 	CreateAPIKey(ctx context.Context, k APIKey) (APIKey, error)
 	APIKeyByHash(ctx context.Context, hash string) (APIKey, error)
 	ListAPIKeys(ctx context.Context) ([]APIKey, error)
 	RevokeAPIKey(ctx context.Context, name string) error
+}
 
+// Tickets are one-time WebSocket credentials, kept by hash.
+type Tickets interface {
 	CreateTicket(ctx context.Context, t Ticket) error
-	// TakeTicket deletes and returns the ticket: a second call answers ErrNotFound.
+	// TakeTicket deletes and returns the ticket: a second call, from any
+	// process sharing the store, answers ErrNotFound.
 	TakeTicket(ctx context.Context, hash string) (Ticket, error)
+}
 
+// Revocations tell running servers to close live sockets.
+type Revocations interface {
 	// AddRevocation records that live sockets of a session (public id) or,
 	// with an empty SessionID, of a user must close. Servers poll these, so a
 	// CLI command reaches a running server.
@@ -179,29 +226,40 @@ type Store interface {
 	RevocationsAfter(ctx context.Context, after int64) ([]Revocation, error)
 	// LastRevocationID is where a starting server begins polling.
 	LastRevocationID(ctx context.Context) (int64, error)
+}
 
+// AuditHeads keep the signed head of each audit chain apart from its log.
+type AuditHeads interface {
 	// AuditHead returns the signed head of an audit chain (the last seq
 	// written and a MAC over it), kept apart from the log file so that a
 	// truncated or replaced log shows; (0, "") when none is kept yet.
 	AuditHead(ctx context.Context, chain string) (seq uint64, sig string, err error)
 	// SetAuditHead replaces the signed head of an audit chain.
 	SetAuditHead(ctx context.Context, chain string, seq uint64, sig string) error
+}
 
+// Prefs is what the web UI keeps per user.
+type Prefs interface {
 	// Rooms returns the chat rooms the user saved; saved is false when the
 	// user never saved any.
 	Rooms(ctx context.Context, userID int64) (rooms []string, saved bool, err error)
 	// SetRooms replaces the user's saved rooms (the caller validates them).
 	SetRooms(ctx context.Context, userID int64, rooms []string) error
+}
 
-	// PendingTOTP returns the user's unconfirmed two-factor enrolment
-	// secret, first storing fresh (valid until expires) when none is kept
-	// or the kept one has expired by now. Sealed at rest like TOTPSecret.
-	PendingTOTP(ctx context.Context, userID int64, fresh string, now, expires time.Time) (string, error)
-	// PendingTOTPSecret returns the unconfirmed secret still valid at now;
-	// ErrNotFound when none is.
-	PendingTOTPSecret(ctx context.Context, userID int64, now time.Time) (string, error)
-	// ClearPendingTOTP forgets the unconfirmed secret.
-	ClearPendingTOTP(ctx context.Context, userID int64) error
+// Store is the whole persistence layer, every concern in one value: what
+// the server wires and the CLI opens. Callers that use one concern take
+// that interface instead. Every method is safe for concurrent use.
+type Store interface {
+	Log
+	Users
+	TwoFactor
+	Sessions
+	APIKeys
+	Tickets
+	Revocations
+	AuditHeads
+	Prefs
 
 	// Ping reports whether the store can serve (readiness).
 	Ping(ctx context.Context) error

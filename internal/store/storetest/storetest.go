@@ -5,12 +5,16 @@
 // Run it from the implementation's own test:
 //
 //	func TestConformance(t *testing.T) {
-//		storetest.Run(t, func(t *testing.T) store.Store { ... })
+//		storetest.Run(t, func(t *testing.T, o storetest.Options) store.Store { ... })
 //	}
 //
-// open must return a fresh, empty store whose clock reads a time between
-// the years 2001 and 2099 (the suite uses tickets that expire in 2000 and
-// 2100), and should close it with t.Cleanup. Subtests do not run in
+// RunShared checks what two stores opened on one database (two nodes, or a
+// node and the CLI) keep between them: gap-free offsets from both, a cid
+// deduplicated across them, one-time credentials spent once.
+//
+// open must return a fresh, empty store built with o (its clock, dedupe
+// window, retention and prune interval mapped onto the implementation's own
+// options), and should close it with t.Cleanup. Subtests do not run in
 // parallel with each other; some start many goroutines themselves.
 package storetest
 
@@ -24,11 +28,38 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wsguard/wsguard/internal/clock"
 	"github.com/wsguard/wsguard/internal/store"
 )
 
+// Options are what a test asks of the store it opens. The suite always
+// sets Clock; the other fields' zero values mean the store's defaults.
+type Options struct {
+	// Clock stamps messages and decides ticket expiry, the dedupe window
+	// and message age. The suite's fake clock reads a time between the
+	// years 2001 and 2099 (tickets that expire in 2000 and 2100).
+	Clock *clock.Fake
+	// DedupeWindow is how long a (From, CID) pair is remembered. Zero means
+	// the store's default (24 hours).
+	DedupeWindow time.Duration
+	// Retention gives each channel's retention. Nil keeps everything.
+	Retention func(channel string) store.Retention
+	// PruneInterval is how often the retention sweep runs. Zero means the
+	// store's default.
+	PruneInterval time.Duration
+}
+
+// Opener makes a fresh, empty store for one test.
+type Opener func(t *testing.T, o Options) store.Store
+
+// ClockStart is where the suite's clock starts.
+var ClockStart = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+
 // Run runs every conformance test against stores made by open.
-func Run(t *testing.T, open func(t *testing.T) store.Store) {
+func Run(t *testing.T, open Opener) {
+	simple := func(fn func(t *testing.T, s store.Store)) func(t *testing.T, open Opener) {
+		return func(t *testing.T, open Opener) { fn(t, open(t, Options{Clock: clock.NewFake(ClockStart)})) }
+	}
 	tests := []struct {
 		name string
 		fn   func(t *testing.T, s store.Store)
@@ -54,9 +85,21 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Ping", testPing},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			tc.fn(t, open(t))
-		})
+		t.Run(tc.name, func(t *testing.T) { simple(tc.fn)(t, open) })
+	}
+	// These need options of their own (a clock they move, a window, a
+	// retention policy).
+	for _, tc := range []struct {
+		name string
+		fn   func(t *testing.T, open Opener)
+	}{
+		{"OnCommitOrderBeforeAck", testOnCommitOrderBeforeAck},
+		{"CanceledPublishStoresNothing", testCanceledPublishStoresNothing},
+		{"DedupeWindow", testDedupeWindow},
+		{"RetentionSize", testRetentionSize},
+		{"RetentionTTL", testRetentionTTL},
+	} {
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
 	}
 }
 
