@@ -309,7 +309,7 @@ func TestDockerfileBuildsStatic(t *testing.T) {
 	check := exec.Command(bin, "config", "check") // #nosec G204 -- our own temporary binary
 	check.Env = []string{"WSGUARD_CONFIG=container.yaml"}
 	out, err = check.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "ok (listen :8443,") {
+	if err != nil || !strings.HasPrefix(string(out), "container.yaml (WSGUARD_CONFIG): ok (listen :8443,") {
 		t.Errorf("WSGUARD_CONFIG=container.yaml wsguard config check: %v\n%s", err, out)
 	}
 }

@@ -198,9 +198,16 @@ func configCmd(args []string, stdout io.Writer, env []string) error {
 		if err != nil {
 			return err
 		}
+		// Name what was read: the file given, else the one WSGUARD_CONFIG
+		// names (a container's config), else the defaults.
 		name := file
 		if name == "" {
 			name = "defaults"
+			for _, kv := range env {
+				if v, ok := strings.CutPrefix(kv, config.EnvConfig+"="); ok && v != "" {
+					name = v + " (" + config.EnvConfig + ")"
+				}
+			}
 		}
 		fmt.Fprintf(stdout, "%s: ok (listen %s, public_url %s, allowed_origins %s)\n", name, cfg.Listen, cfg.PublicURL, strings.Join(cfg.AllowedOrigins, " "))
 		return nil

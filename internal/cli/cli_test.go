@@ -69,6 +69,15 @@ func TestConfigCheckAgreesWithServe(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "ok") || !strings.Contains(out, "https://localhost:8446") {
 		t.Errorf("config check good.yaml with WSGUARD_LISTEN: exit %d\n%s%s", code, out, errOut)
 	}
+	// A file named by WSGUARD_CONFIG (the container image's way) is named
+	// as what was checked, not reported as the defaults.
+	code, out, errOut = run([]string{"WSGUARD_CONFIG=" + good, "WSGUARD_LISTEN=localhost:8446"}, "config", "check")
+	if code != 0 || !strings.HasPrefix(out, good+" (WSGUARD_CONFIG): ok") {
+		t.Errorf("WSGUARD_CONFIG=good.yaml config check: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, out, _ = run(nil, "config", "check"); code != 0 || !strings.HasPrefix(out, "defaults: ok") {
+		t.Errorf("config check with no file: exit %d\n%s", code, out)
+	}
 }
 
 // --help prints usage on stdout and exits 0; a wrong command line exits 2
