@@ -7,6 +7,7 @@ import (
 
 	"github.com/wsguard/wsguard/internal/audit"
 	"github.com/wsguard/wsguard/internal/conn"
+	"github.com/wsguard/wsguard/internal/guard"
 )
 
 // testHookHandshakeChecked, set only by tests, runs between the guard's
@@ -27,27 +28,11 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 			s.conns.Done()
 		}
 	}()
-	id, release, refusal := s.guard.Check(r)
-	ip := s.clientIP(r)
-	if refusal != nil {
-		s.audit.Record(audit.Event{Type: "handshake.refused", Reason: refusal.Reason, IP: ip,
-			Fields: map[string]string{"origin": r.Header.Get("Origin")}})
-		s.metrics.Handshakes.WithLabelValues("refused").Inc()
-		s.metrics.Refusals.WithLabelValues(refusal.Reason).Inc()
-		s.logRefusal(r, refusal)
-		s.warnRefusal(r, refusal.Reason)
-		if countsTowardBan(refusal.Status, refusal.Reason) {
-			if s.bans.Fail(ip, s.clock.Now()) {
-				s.metrics.Bans.Inc()
-				s.audit.Record(audit.Event{Type: "ip.banned", IP: ip, Reason: refusal.Reason})
-			}
-		}
-		if refusal.RetryAfter > 0 {
-			retryAfter(w, refusal.RetryAfter)
-		}
-		http.Error(w, refusal.Message, refusal.Status)
+	id, release, ok := s.admit(w, r)
+	if !ok {
 		return
 	}
+	ip := s.clientIP(r)
 	if h := testHookHandshakeChecked.Load(); h != nil {
 		(*h)()
 	}
@@ -131,6 +116,35 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		}()
 		c.Serve(s.connCtx)
 	}()
+}
+
+// admit runs the handshake guard, the one gate in front of every
+// WebSocket endpoint (the chat socket in serve mode, the relay in proxy
+// mode). A refusal is audited, counted, logged, may earn the IP a ban, and
+// is answered here; ok is then false. On success the caller owns release.
+func (s *Server) admit(w http.ResponseWriter, r *http.Request) (id guard.Identity, release func(), ok bool) {
+	id, release, refusal := s.guard.Check(r)
+	if refusal == nil {
+		return id, release, true
+	}
+	ip := s.clientIP(r)
+	s.audit.Record(audit.Event{Type: "handshake.refused", Reason: refusal.Reason, IP: ip,
+		Fields: map[string]string{"origin": r.Header.Get("Origin")}})
+	s.metrics.Handshakes.WithLabelValues("refused").Inc()
+	s.metrics.Refusals.WithLabelValues(refusal.Reason).Inc()
+	s.logRefusal(r, refusal)
+	s.warnRefusal(r, refusal.Reason)
+	if countsTowardBan(refusal.Status, refusal.Reason) {
+		if s.bans.Fail(ip, s.clock.Now()) {
+			s.metrics.Bans.Inc()
+			s.audit.Record(audit.Event{Type: "ip.banned", IP: ip, Reason: refusal.Reason})
+		}
+	}
+	if refusal.RetryAfter > 0 {
+		retryAfter(w, refusal.RetryAfter)
+	}
+	http.Error(w, refusal.Message, refusal.Status)
+	return guard.Identity{}, nil, false
 }
 
 // countsTowardBan reports whether a refusal is a failure of the client's
