@@ -45,14 +45,24 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /login", s.loginGet)
 	mux.HandleFunc("GET /login/2fa", s.login2FAGet)
 	mux.HandleFunc("GET /setup", s.setupGet)
-	mux.HandleFunc("GET /{$}", s.chatGet)
+	if s.mode == ModeProxy {
+		mux.HandleFunc("GET /{$}", s.gatewayGet)
+	} else {
+		mux.HandleFunc("GET /{$}", s.chatGet)
+	}
 	mux.HandleFunc("GET /settings/2fa", s.settings2FAGet)
 	mux.HandleFunc("GET /settings/sessions", s.sessionsGet)
 	mux.HandleFunc("GET /settings/password", s.passwordGet)
 	mux.Handle("GET /static/", http.StripPrefix("/static/", web.Static()))
-	mux.HandleFunc("GET /ws", s.serveWS)
+	if s.mode == ModeProxy {
+		mux.HandleFunc("GET "+s.cfg.Proxy.Path, s.serveProxy) // the upstream, relayed (proxyws.go)
+		mux.HandleFunc("GET /session", s.sessionJSON)
+		mux.Handle("/api/v1/", s.proxyAPIHandler())
+	} else {
+		mux.HandleFunc("GET /ws", s.serveWS)
+		mux.Handle("/api/v1/", s.apiHandler()) // bearer or session + X-CSRF-Token; see api.go
+	}
 	mux.HandleFunc("POST /ws/origin", s.originProbe) // why a page's handshake fails (originprobe.go)
-	mux.Handle("/api/v1/", s.apiHandler())           // bearer or session + X-CSRF-Token; see api.go
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

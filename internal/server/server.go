@@ -45,6 +45,8 @@ type Options struct {
 	// which carries a secret and so never goes to Logger. Zero means
 	// os.Stdout.
 	Stdout io.Writer
+	// Mode is what the WebSocket endpoint serves. Zero means ModeServe.
+	Mode Mode
 }
 
 // Server is one wsguard node.
@@ -93,6 +95,9 @@ type Server struct {
 
 	refusals refusalLog // handshake refusals on the terminal, rate-limited
 
+	mode    Mode
+	gateway *gateway // proxy mode only
+
 	setupMu    sync.Mutex
 	setupToken string
 	stdout     io.Writer // the setup banner (Options.Stdout)
@@ -104,7 +109,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, clock: opts.Clock, log: opts.Logger, stdout: opts.Stdout}
+	s := &Server{cfg: cfg, clock: opts.Clock, log: opts.Logger, stdout: opts.Stdout, mode: opts.Mode}
 	if s.stdout == nil {
 		s.stdout = os.Stdout
 	}
@@ -129,6 +134,11 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	}
 	if s.adminPolicy, err = adminPolicy(cfg.Admin); err != nil {
 		return nil, err
+	}
+	if s.mode == ModeProxy {
+		if s.gateway, err = s.newGateway(cfg); err != nil {
+			return nil, err
+		}
 	}
 	s.metrics = metrics.New()
 	for _, w := range cfg.Warnings() {
@@ -191,6 +201,8 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		Bans:       s.bans,
 		Caps:       s.acquireConn,
 		Now:        s.clock.Now,
+		// The upstream's own protocol needs no wsguard.v1 (proxyws.go).
+		SubprotocolOptional: s.mode == ModeProxy,
 	}
 	if err := s.wireCredentials(); err != nil {
 		s.stopHub()
