@@ -124,7 +124,7 @@ func (s *Server) recheckSession(lc *liveConn) {
 func (s *Server) sweepLive(ctx context.Context) {
 	now := s.clock.Now()
 	lifetime := s.cfg.Limits.ConnLifetime.D()
-	for _, lc := range s.live.list() {
+	for _, lc := range s.sock.live.list() {
 		if lifetime > 0 && !now.Before(lc.started.Add(lifetime)) {
 			lc.c.Close(conn.CloseSessionEnded, "connection lifetime reached")
 			continue

@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -12,10 +13,13 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/wsguard/wsguard/internal/audit"
+	"github.com/wsguard/wsguard/internal/clock"
 	"github.com/wsguard/wsguard/internal/config"
 	"github.com/wsguard/wsguard/internal/guard"
 	"github.com/wsguard/wsguard/internal/hub"
+	"github.com/wsguard/wsguard/internal/metrics"
 	"github.com/wsguard/wsguard/internal/proxy"
+	"github.com/wsguard/wsguard/internal/ratelimit"
 	"github.com/wsguard/wsguard/internal/web"
 )
 
@@ -98,46 +102,83 @@ func (m *proxyMember) User() string                   { return m.user }
 func (m *proxyMember) SessionID() string              { return m.sid }
 func (m *proxyMember) Revoke(code int, reason string) { m.pc.Close(code, reason) }
 
-// serveProxy is proxy mode's WebSocket endpoint: the handshake guard, then
-// the upstream dialled with the verified identity (502 when it cannot be),
-// then the client upgraded with the upstream's subprotocol and the two
-// relayed.
-func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request) {
-	if !s.enterConn() {
-		w.Header().Set("Retry-After", "1")
-		http.Error(w, "server draining, reconnect elsewhere", http.StatusServiceUnavailable)
+// proxyEndpoint is proxy mode's WebSocket endpoint (proxy.path): the
+// handshake guard, then the upstream dialled with the verified identity
+// (502 when it cannot be), then the client upgraded with the upstream's
+// subprotocol and the two relayed. It holds what the relay needs: no chat
+// hub, store or channel rules; revocations reach it through members.
+type proxyEndpoint struct {
+	gw       *gateway
+	sock     *sockets
+	admit    func(http.ResponseWriter, *http.Request) (guard.Identity, func(), bool)
+	clientIP func(*http.Request) string
+	secure   func(*http.Request) bool // arrived over TLS (trusted_proxies considered)
+	clock    clock.Clock
+	members  members
+	limits   config.Limits
+	jsonOnly bool
+	userMsgs ratelimit.Limiter
+	ipMsgs   ratelimit.Limiter
+	metrics  *metrics.Metrics
+	audit    *audit.Log
+	log      *slog.Logger
+	activity func(*liveConn) // a message on the socket uses its session (live.go)
+	recheck  func(*liveConn) // the session read again once registered (live.go)
+}
+
+// members is where a socket registers so that revocations (logout,
+// revoke, disable, service-API disconnect) on any node reach it; the hub
+// implements it.
+type members interface {
+	Register(hub.Member)
+	Unregister(hub.Member)
+}
+
+// proxyEndpoint builds proxy mode's WebSocket endpoint from the node.
+func (s *Server) proxyEndpoint() *proxyEndpoint {
+	return &proxyEndpoint{
+		gw: s.gateway, sock: s.sock, admit: s.admit, clientIP: s.clientIP, secure: s.proxies.Secure,
+		clock: s.clock, members: s.hub, limits: s.cfg.Limits, jsonOnly: s.cfg.Proxy.JSONOnly,
+		userMsgs: s.userMsgs, ipMsgs: s.ipMsgs, metrics: s.metrics, audit: s.audit, log: s.log,
+		activity: s.sessionActivity, recheck: s.recheckSession,
+	}
+}
+
+// ServeHTTP admits, dials, upgrades and relays.
+func (e *proxyEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !e.sock.enter(w) {
 		return
 	}
 	handedOff := false
 	defer func() {
 		if !handedOff {
-			s.conns.Done()
+			e.sock.done()
 		}
 	}()
-	id, release, ok := s.admit(w, r)
+	id, release, ok := e.admit(w, r)
 	if !ok {
 		return
 	}
-	ip := s.clientIP(r)
-	gw := s.gateway
+	ip := e.clientIP(r)
+	gw := e.gw
 	pid := proxy.Identity{User: id.Principal.Name, Roles: id.Principal.Roles, Credential: string(id.Kind), Expires: id.Expires}
-	up, chosen, err := gw.upstream.Dial(r.Context(), r, pid, ip, s.proxies.Secure(r))
+	up, chosen, err := gw.upstream.Dial(r.Context(), r, pid, ip, e.secure(r))
 	if err != nil {
 		release()
 		status, msg, reason := http.StatusBadGateway, "upstream unavailable", "upstream_unreachable"
 		if errors.Is(err, proxy.ErrUnrepresentable) {
 			status, msg, reason = http.StatusForbidden, "this identity cannot be passed to the upstream", "identity_unrepresentable"
 		} else {
-			s.metrics.Proxy.UpstreamErrors.WithLabelValues(gw.label, "dial").Inc()
+			e.metrics.Proxy.UpstreamErrors.WithLabelValues(gw.label, "dial").Inc()
 		}
-		s.metrics.Handshakes.WithLabelValues("upstream_failed").Inc()
-		s.audit.Record(audit.Event{Type: "proxy.refused", Reason: reason, IP: ip, User: id.Principal.Name,
+		e.metrics.Handshakes.WithLabelValues("upstream_failed").Inc()
+		e.audit.Record(audit.Event{Type: "proxy.refused", Reason: reason, IP: ip, User: id.Principal.Name,
 			Fields: map[string]string{"upstream": gw.label}})
-		s.log.Warn("proxy: upstream handshake failed", "upstream", gw.label, "err", err)
+		e.log.Warn("proxy: upstream handshake failed", "upstream", gw.label, "err", err)
 		http.Error(w, msg, status)
 		return
 	}
-	lc := &liveConn{started: s.clock.Now()}
+	lc := &liveConn{started: e.clock.Now()}
 	sid := ""
 	if id.Session != nil {
 		sess := *id.Session
@@ -152,59 +193,59 @@ func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		release()
 		_ = up.Close()
-		s.metrics.Handshakes.WithLabelValues("upgrade_failed").Inc()
+		e.metrics.Handshakes.WithLabelValues("upgrade_failed").Inc()
 		return
 	}
-	s.metrics.Handshakes.WithLabelValues("accepted").Inc()
-	s.metrics.Connections.Inc()
-	pm := s.metrics.Proxy
+	e.metrics.Handshakes.WithLabelValues("accepted").Inc()
+	e.metrics.Connections.Inc()
+	pm := e.metrics.Proxy
 	pm.Connections.WithLabelValues(gw.label).Inc()
-	lim := s.cfg.Limits
+	lim := e.limits
 	pc := proxy.New(client, up, proxy.Options{
 		MaxMessageBytes:   lim.MaxMessageBytes,
 		QueueFrames:       lim.SendQueue,
 		QueueBytes:        lim.SendQueueBytes,
 		MessagesPerSecond: lim.MessagesPerSecond,
 		MessageBurst:      lim.MessageBurst,
-		UserLimit:         s.userMsgs,
-		IPLimit:           s.ipMsgs,
+		UserLimit:         e.userMsgs,
+		IPLimit:           e.ipMsgs,
 		User:              id.Principal.Name,
 		IP:                ip,
-		JSONOnly:          s.cfg.Proxy.JSONOnly,
+		JSONOnly:          e.jsonOnly,
 		IdleTimeout:       lim.IdleTimeout.D(),
 		PingInterval:      lim.PingInterval.D(),
 		WriteTimeout:      lim.WriteTimeout.D(),
 		Lifetime:          lim.ConnLifetime.D(),
 		Expires:           id.Expires,
 		Hooks: proxy.Hooks{
-			MessageIn:   func() { s.metrics.MessagesIn.Inc(); s.sessionActivity(lc) },
-			RateLimited: func(l string) { s.metrics.RateLimited.WithLabelValues(l).Inc() },
+			MessageIn:   func() { e.metrics.MessagesIn.Inc(); e.activity(lc) },
+			RateLimited: func(l string) { e.metrics.RateLimited.WithLabelValues(l).Inc() },
 			Cut: func(side, reason string) {
 				pm.Cuts.WithLabelValues(gw.label, side, reason).Inc()
 				if reason == "slow_consumer" && side == "client" {
-					s.metrics.SlowConsumerCuts.Inc()
+					e.metrics.SlowConsumerCuts.Inc()
 				}
-				s.audit.Record(audit.Event{Type: "connection.cut", Reason: side + "_" + reason, IP: ip, User: id.Principal.Name,
+				e.audit.Record(audit.Event{Type: "connection.cut", Reason: side + "_" + reason, IP: ip, User: id.Principal.Name,
 					Fields: map[string]string{"upstream": gw.label}})
 			},
 		},
 	})
 	lc.c = pc
-	s.audit.Record(audit.Event{Type: "proxy.open", IP: ip, User: id.Principal.Name,
+	e.audit.Record(audit.Event{Type: "proxy.open", IP: ip, User: id.Principal.Name,
 		Fields: map[string]string{"upstream": gw.label, "credential": string(id.Kind), "subprotocol": chosen}})
 	member := &proxyMember{pc: pc, user: id.Principal.Name, sid: sid}
-	s.live.add(lc)
-	s.hub.Register(member)
+	e.sock.live.add(lc)
+	e.members.Register(member)
 	// A revocation between the guard's check and the registration above
 	// matched no socket: read the session again now (as serveWS does).
-	s.recheckSession(lc)
+	e.recheck(lc)
 	handedOff = true
 	go func() {
-		st := pc.Serve(s.connCtx)
-		s.hub.Unregister(member)
-		s.live.remove(lc)
+		st := pc.Serve(e.sock.ctx)
+		e.members.Unregister(member)
+		e.sock.live.remove(lc)
 		release()
-		s.metrics.Connections.Dec()
+		e.metrics.Connections.Dec()
 		pm.Connections.WithLabelValues(gw.label).Dec()
 		pm.Frames.WithLabelValues(gw.label, "in").Add(float64(st.FramesIn))
 		pm.Frames.WithLabelValues(gw.label, "out").Add(float64(st.FramesOut))
@@ -213,7 +254,7 @@ func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request) {
 		if st.Reason == "upstream gone" {
 			pm.UpstreamErrors.WithLabelValues(gw.label, "gone").Inc()
 		}
-		s.audit.Record(audit.Event{Type: "proxy.close", Reason: st.Reason, IP: ip, User: id.Principal.Name,
+		e.audit.Record(audit.Event{Type: "proxy.close", Reason: st.Reason, IP: ip, User: id.Principal.Name,
 			Fields: map[string]string{
 				"upstream":      gw.label,
 				"frames_in":     strconv.FormatInt(st.FramesIn, 10),
@@ -223,7 +264,7 @@ func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request) {
 				"client_code":   strconv.Itoa(st.ClientCode),
 				"upstream_code": strconv.Itoa(st.UpstreamCode),
 			}})
-		s.conns.Done()
+		e.sock.done()
 	}()
 }
 

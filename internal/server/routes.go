@@ -55,11 +55,11 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /settings/password", s.passwordGet)
 	mux.Handle("GET /static/", http.StripPrefix("/static/", web.Static()))
 	if s.mode == ModeProxy {
-		mux.HandleFunc("GET "+s.cfg.Proxy.Path, s.serveProxy) // the upstream, relayed (proxyws.go)
+		mux.Handle("GET "+s.cfg.Proxy.Path, s.proxyEndpoint()) // the upstream, relayed (proxyws.go)
 		mux.HandleFunc("GET /session", s.sessionJSON)
 		mux.Handle("/api/v1/", s.proxyAPIHandler())
 	} else {
-		mux.HandleFunc("GET /ws", s.serveWS)
+		mux.Handle("GET /ws", s.chatEndpoint())
 		mux.Handle("/api/v1/", s.apiHandler()) // bearer or session + X-CSRF-Token; see api.go
 	}
 	mux.HandleFunc("POST /ws/origin", s.originProbe) // why a page's handshake fails (originprobe.go)

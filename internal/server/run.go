@@ -105,11 +105,11 @@ func (s *Server) Run(ctx context.Context, ls Listeners, reload <-chan os.Signal)
 		break
 	}
 	started := time.Now()
-	open := len(s.live.list())
+	open := len(s.sock.live.list())
 	s.log.Info("draining: telling every socket to reconnect elsewhere", "sockets", open, "timeout", s.cfg.DrainTimeout.D().String())
 	dctx, cancel := context.WithTimeout(context.Background(), s.cfg.DrainTimeout.D())
 	defer cancel()
-	s.draining.Store(true)
+	s.sock.draining.Store(true)
 	_ = public.Shutdown(dctx) // stops accepting; hijacked sockets are ours to drain
 	s.Drain(dctx)
 	if admin != nil {
@@ -120,7 +120,7 @@ func (s *Server) Run(ctx context.Context, ls Listeners, reload <-chan os.Signal)
 	}
 	// The last line of a run: what the drain achieved, so an operator (or a
 	// rolling deploy's log) sees whether drain_timeout was long enough.
-	left := len(s.live.list())
+	left := len(s.sock.live.list())
 	s.log.Info("wsguard stopped", "sockets_drained", max(0, open-left), "sockets_left_at_timeout", left,
 		"took", time.Since(started).Round(time.Millisecond).String())
 	return nil

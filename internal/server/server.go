@@ -13,7 +13,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -82,16 +81,10 @@ type Server struct {
 	replays   *conn.ReplayGate // replays and history answers in progress per user
 	ipMsgs    ratelimit.Limiter
 
-	upgrader    websocket.Upgrader
-	connCtx     context.Context
-	cancelConns context.CancelFunc
-	conns       sync.WaitGroup
-	drainMu     sync.Mutex // orders conns.Add after the draining check against Drain's Wait
-	draining    atomic.Bool
-	stopHub     func()
-	stopPoll    context.CancelFunc
-
-	live liveSet // open WebSockets, for lifetimes on the server's clock
+	upgrader websocket.Upgrader
+	sock     *sockets // open WebSockets, for lifetimes on the server's clock, and the drain
+	stopHub  func()
+	stopPoll context.CancelFunc
 
 	refusals refusalLog // handshake refusals on the terminal, rate-limited
 
@@ -223,7 +216,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 			http.Error(w, "websocket upgrade failed", status)
 		},
 	}
-	s.connCtx, s.cancelConns = context.WithCancel(context.Background())
+	s.sock = newSockets()
 	var pollCtx context.Context
 	pollCtx, s.stopPoll = context.WithCancel(context.Background())
 	go s.pollRevocations(pollCtx)
@@ -310,37 +303,14 @@ func (s *Server) Store() store.Store { return s.store }
 // Metrics returns the server's metrics.
 func (s *Server) Metrics() *metrics.Metrics { return s.metrics }
 
-// enterConn counts a connection in unless the server is draining; a
-// connection counted in must call s.conns.Done.
-func (s *Server) enterConn() bool {
-	s.drainMu.Lock()
-	defer s.drainMu.Unlock()
-	if s.draining.Load() {
-		return false
-	}
-	s.conns.Add(1)
-	return true
-}
-
 // Drain stops accepting work, tells every client to reconnect elsewhere
 // (1001) and waits for connections to end, at most until ctx is done.
-func (s *Server) Drain(ctx context.Context) {
-	s.drainMu.Lock()
-	s.draining.Store(true)
-	s.drainMu.Unlock()
-	s.cancelConns()
-	done := make(chan struct{})
-	go func() { s.conns.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
-	}
-}
+func (s *Server) Drain(ctx context.Context) { s.sock.drain(ctx) }
 
 // Close releases the store, broker and audit log. Publishes acknowledged
 // before Close are durable.
 func (s *Server) Close() error {
-	s.cancelConns()
+	s.sock.cancel()
 	s.stopPoll()
 	if s.stopHub != nil {
 		s.stopHub()
