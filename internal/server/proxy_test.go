@@ -3,11 +3,14 @@ package server
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -531,5 +534,123 @@ func proxyCloseCode(ws *websocket.Conn) int {
 			return 1014
 		}
 		return -1
+	}
+}
+
+// TestProxyLiveIdentity: a JWT's expiry and a user disabled from the CLI
+// (through the store, as a separate process would) close the proxied
+// socket on both sides, 4001 to the client and 1000 to the backend. A
+// bearer client offers no wsguard protocol and needs no Origin.
+func TestProxyLiveIdentity(t *testing.T) {
+	t.Parallel()
+	secret := identitySecret(t)
+	up := startUpstream(t, "python", secret)
+	keys := newTestKeys(t)
+	ts := startProxy(t, up.url, secret, func(c *config.Config) {
+		keys.configure(c)
+		c.JWT.Leeway = 0
+	})
+
+	t.Run("token expiry", func(t *testing.T) {
+		exp := time.Now().Add(2 * time.Second)
+		c := claims("carol", 2*time.Second)
+		c["exp"] = exp.Unix()
+		h := bearerHeader(keys.rs(t, c))
+		ws, resp, err := ts.dial(h, "", "chat.v2")
+		if err != nil {
+			t.Fatalf("bearer dial: %v (%v)", err, resp)
+		}
+		defer ws.Close()
+		if ws.Subprotocol() != "chat.v2" {
+			t.Errorf("subprotocol %q, want chat.v2", ws.Subprotocol())
+		}
+		hello := readHello(t, ws)
+		if hello.User != "carol" || hello.Credential != "jwt" || hello.Authz != "" {
+			t.Errorf("backend saw %+v, want carol by jwt and no Authorization", hello)
+		}
+		echoExact(t, ws)
+		if code := proxyCloseCode(ws); code != 4001 {
+			t.Fatalf("at exp the client got %d, want 4001", code)
+		}
+		if late := time.Since(exp); late > 1500*time.Millisecond {
+			t.Errorf("closed %s after exp, want within 1 s (exp has whole-second precision)", late)
+		}
+		up.waitFor(t, "closed carol 1000", time.Second)
+	})
+
+	t.Run("user disabled", func(t *testing.T) {
+		ws, _ := proxySignIn(t, ts, "dana")
+		readHello(t, ws)
+		if err := SetUserDisabled(context.Background(), ts.srv.Store(), ts.srv.audit, "dana", true); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		if code := proxyCloseCode(ws); code != 4001 {
+			t.Fatalf("after disable the client got %d, want 4001", code)
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Errorf("closed %s after the disable, want within 1 s", d)
+		}
+		up.waitFor(t, "closed dana 1000", time.Second)
+	})
+
+	log := ts.auditLog(t)
+	for _, want := range []string{`"type":"proxy.open"`, `"type":"proxy.close"`, `"frames_in":"3"`, `"bytes_in":"4` /* 4096 + text */} {
+		if !strings.Contains(log, want) {
+			t.Errorf("audit log lacks %s", want)
+		}
+	}
+	if strings.Contains(log, "héllo") {
+		t.Error("the audit log holds message contents")
+	}
+}
+
+// TestProxyWSSUpstream: a wss:// backend is verified against
+// proxy.upstream_ca_file; without it (system roots) the same backend's
+// private certificate is refused, 502, and nothing is upgraded.
+func TestProxyWSSUpstream(t *testing.T) {
+	t.Parallel()
+	up := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The backend sees the browser's Origin (the proxy's public origin),
+		// not its own host: a backend that checks Origin must allow it.
+		u := websocket.Upgrader{CheckOrigin: func(r *http.Request) bool { return r.Header.Get("Origin") != "" }}
+		ws, err := u.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer ws.Close()
+		_ = ws.WriteMessage(websocket.TextMessage, []byte(`{"user":"`+r.Header.Get("X-Wsguard-User")+`"}`))
+		for {
+			typ, b, err := ws.ReadMessage()
+			if err != nil {
+				return
+			}
+			_ = ws.WriteMessage(typ, b)
+		}
+	}))
+	t.Cleanup(up.Close)
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: up.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	wss := "wss://" + up.Listener.Addr().String() + "/app"
+	secret := identitySecret(t)
+
+	trusting := startProxy(t, wss, secret, func(c *config.Config) { c.Proxy.UpstreamCAFile = caFile })
+	ws, _ := proxySignIn(t, trusting, "alice")
+	if h := readHello(t, ws); h.User != "alice" {
+		t.Errorf("backend saw %q", h.User)
+	}
+	echoExact(t, ws)
+
+	roots := startProxy(t, wss, secret, nil)
+	roots.addUser("bob", pw, false)
+	b := roots.newBrowser()
+	tok := b.login("bob", pw)
+	if _, resp, err := b.dial(roots.url, "wsguard.v1", "wsguard.csrf."+tok); err == nil || resp == nil || resp.StatusCode != http.StatusBadGateway {
+		t.Fatalf("backend with an untrusted certificate: %v, want 502", err)
+	}
+	if n := counterValue(roots.srv.Metrics().Proxy.UpstreamErrors.WithLabelValues(wss, "dial")); n != 1 {
+		t.Errorf("dial errors = %v, want 1", n)
 	}
 }
