@@ -54,6 +54,9 @@ func (s *Server) Run(ctx context.Context, ls Listeners, reload <-chan os.Signal)
 		errc <- err
 	}()
 	s.log.Info("wsguard serving", "listen", ls.Public.Addr().String(), "public_url", s.cfg.PublicURL, "tls", tlsCfg != nil)
+	if s.gateway != nil {
+		s.log.Info("gateway mode: relaying the upstream behind sign-in and the handshake guard", "path", s.cfg.Proxy.Path, "upstream", s.gateway.label)
+	}
 
 	var admin *http.Server
 	if s.cfg.AdminListen != "" || ls.Admin != nil {
