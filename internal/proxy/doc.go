@@ -20,9 +20,10 @@
 // relayed whole (a fragmented message arrives as one frame); contents are
 // never logged, only counted.
 //
-// Concurrency. Each Conn runs four goroutines: a reader and a writer per
-// side. The writer is the only goroutine that writes to its socket:
-// relayed messages, pongs, pings and the close frame all go through its
+// Concurrency. Each Conn has a reader per side (one on Serve's goroutine,
+// one of its own) and, per side, a flusher started only while something
+// is queued for that socket: it is the only goroutine that writes there.
+// Relayed messages, pongs, pings and the close frame all go through its
 // queue (gorilla's own ping and close handlers, which write, are
 // replaced). Close may be called from any goroutine, any number of times.
 package proxy

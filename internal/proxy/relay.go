@@ -166,13 +166,16 @@ func (c *Conn) Serve(ctx context.Context) Stats {
 		t := time.AfterFunc(time.Until(c.opt.Expires), func() { c.Close(CloseSessionEnded, "credential expired") })
 		defer t.Stop()
 	}
-	var wg sync.WaitGroup
-	wg.Add(4)
-	go func() { defer wg.Done(); c.client.writeLoop() }()
-	go func() { defer wg.Done(); c.upstream.writeLoop() }()
-	go func() { defer wg.Done(); c.read(c.client, c.upstream) }()
-	go func() { defer wg.Done(); c.read(c.upstream, c.client) }()
-	wg.Wait()
+	c.client.startPings()
+	c.upstream.startPings()
+	// The upstream's reader runs on a goroutine of its own, the client's on
+	// this one; writers come and go with what is queued (side.flush).
+	upDone := make(chan struct{})
+	go func() { defer close(upDone); c.read(c.upstream, c.client) }()
+	c.read(c.client, c.upstream)
+	<-upDone
+	<-c.client.finished
+	<-c.upstream.finished
 	c.mu.Lock()
 	reason := c.reason
 	c.mu.Unlock()

@@ -21,7 +21,9 @@ type message struct {
 }
 
 // side is one socket of a proxied connection and its outbound queue. Its
-// writeLoop is the only goroutine that writes to ws.
+// flusher is the only goroutine that writes to ws. An idle side holds no
+// flusher goroutine: one is started when something is queued (a message,
+// a pong, a ping, the close) and ends when the queue is empty.
 type side struct {
 	name string
 	ws   *websocket.Conn
@@ -33,29 +35,60 @@ type side struct {
 	pong     []byte
 	pongDue  bool
 	pingDue  bool
+	writing  bool   // a flusher is running; it will see what is queued
 	closing  bool   // close was called: nothing more is queued
 	closeMsg []byte // the close frame's payload; nil for "close without a frame"
 	graceful bool   // write what is queued before the close frame
 	code     int    // the close code written, for Stats
-	wake     chan struct{}
+	ping     *time.Timer
 
 	// writeFailed runs when a write fails or times out: the peer is not
 	// reading (or is gone), and the connection ends.
 	writeFailed func()
 
-	readEnded chan struct{} // closed when the reader has stopped reading
-	readOnce  sync.Once
-	peerCode  int // the code of the peer's close frame, 0 if none yet
+	readEnded    chan struct{} // closed when the reader has stopped reading
+	readOnce     sync.Once
+	finished     chan struct{} // closed once the socket is closed
+	finishedOnce sync.Once
+	peerCode     int // the code of the peer's close frame, 0 if none yet
 }
 
 func newSide(name string, ws *websocket.Conn, opt *Options) *side {
-	return &side{name: name, ws: ws, opt: opt, wake: make(chan struct{}, 1), readEnded: make(chan struct{})}
+	return &side{name: name, ws: ws, opt: opt, readEnded: make(chan struct{}), finished: make(chan struct{})}
 }
 
-func (s *side) signal() {
-	select {
-	case s.wake <- struct{}{}:
-	default:
+// startLocked marks the flusher as running and reports whether the caller
+// must start it. s.mu is held.
+func (s *side) startLocked() bool {
+	if s.writing {
+		return false
+	}
+	s.writing = true
+	return true
+}
+
+// startPings pings the peer every PingInterval until the side closes; the
+// peer's pong (or any frame) moves its read deadline.
+func (s *side) startPings() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.closing {
+		s.ping = time.AfterFunc(s.opt.PingInterval, s.pingNow)
+	}
+}
+
+func (s *side) pingNow() {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return
+	}
+	s.pingDue = true
+	s.ping.Reset(s.opt.PingInterval)
+	start := s.startLocked()
+	s.mu.Unlock()
+	if start {
+		go s.flush()
 	}
 }
 
@@ -73,41 +106,55 @@ func (s *side) enqueue(typ int, data []byte) bool {
 	}
 	s.queue = append(s.queue, message{typ, data})
 	s.bytes += len(data)
+	start := s.startLocked()
 	s.mu.Unlock()
-	s.signal()
+	if start {
+		go s.flush()
+	}
 	return true
 }
 
 func (s *side) queuePong(data []byte) {
 	s.mu.Lock()
 	s.pong, s.pongDue = data, true
+	start := s.startLocked()
 	s.mu.Unlock()
-	s.signal()
+	if start {
+		go s.flush()
+	}
 }
 
-// close asks the writer to send a close frame with code (none when code is
-// 1005 or less than 1000) and then close the socket.
+// close asks the flusher to send a close frame with code (none when code
+// is 1005 or less than 1000) and then close the socket.
 func (s *side) close(code int, reason string, graceful bool) {
 	s.mu.Lock()
-	if !s.closing {
-		s.closing, s.graceful = true, graceful
-		if sendable(code) {
-			if len(reason) > 120 {
-				reason = reason[:120]
-			}
-			s.closeMsg, s.code = websocket.FormatCloseMessage(code, reason), code
-		} else if code == websocket.CloseNoStatusReceived {
-			s.closeMsg = []byte{} // an empty close frame
-		}
-		if !graceful {
-			s.queue, s.bytes = nil, 0
-			// A write blocked on a peer that does not read gives up
-			// within closeWait instead of WriteTimeout.
-			_ = s.ws.NetConn().SetWriteDeadline(time.Now().Add(closeWait))
-		}
+	if s.closing {
+		s.mu.Unlock()
+		return
 	}
+	s.closing, s.graceful = true, graceful
+	if s.ping != nil {
+		s.ping.Stop()
+	}
+	if sendable(code) {
+		if len(reason) > 120 {
+			reason = reason[:120]
+		}
+		s.closeMsg, s.code = websocket.FormatCloseMessage(code, reason), code
+	} else if code == websocket.CloseNoStatusReceived {
+		s.closeMsg = []byte{} // an empty close frame
+	}
+	if !graceful {
+		s.queue, s.bytes = nil, 0
+		// A write blocked on a peer that does not read gives up within
+		// closeWait instead of WriteTimeout.
+		_ = s.ws.NetConn().SetWriteDeadline(time.Now().Add(closeWait))
+	}
+	start := s.startLocked()
 	s.mu.Unlock()
-	s.signal()
+	if start {
+		go s.flush()
+	}
 }
 
 func (s *side) droppingQueue() bool {
@@ -143,52 +190,40 @@ func (s *side) drainUntilClosed() {
 	}
 }
 
-// writeLoop writes what is queued until the side is closed. Pings go out
-// every PingInterval; a write that fails or does not finish within
-// WriteTimeout means the peer does not read: the caller's reader sees the
-// socket close and the connection ends.
-func (s *side) writeLoop() {
-	ping := time.NewTicker(s.opt.PingInterval)
-	defer ping.Stop()
+// flush writes what is queued, batch after batch, until the queue is
+// empty, or the close frame once the side is closing. A write that fails
+// or does not finish within WriteTimeout means the peer does not read:
+// the connection ends and the socket is closed.
+func (s *side) flush() {
 	for {
-		select {
-		case <-s.wake:
-		case <-ping.C:
-			s.mu.Lock()
-			s.pingDue = true
-			s.mu.Unlock()
+		s.mu.Lock()
+		batch := s.queue
+		s.queue, s.bytes = nil, 0
+		pong, pongDue, pingDue := s.pong, s.pongDue, s.pingDue
+		s.pong, s.pongDue, s.pingDue = nil, false, false
+		closing, graceful, closeMsg := s.closing, s.graceful, s.closeMsg
+		idle := len(batch) == 0 && !pongDue && !pingDue && !closing
+		if idle {
+			s.writing = false
 		}
-		for {
-			s.mu.Lock()
-			batch := s.queue
-			s.queue, s.bytes = nil, 0
-			pong, pongDue, pingDue := s.pong, s.pongDue, s.pingDue
-			s.pong, s.pongDue, s.pingDue = nil, false, false
-			closing, graceful, closeMsg := s.closing, s.graceful, s.closeMsg
-			s.mu.Unlock()
-			if closing && !graceful {
-				batch = nil
+		s.mu.Unlock()
+		if idle {
+			return
+		}
+		if closing && !graceful {
+			batch = nil
+		}
+		if !s.writeBatch(batch, pong, pongDue, pingDue) {
+			if s.writeFailed != nil {
+				s.writeFailed()
 			}
-			if len(batch) == 0 && !pongDue && !pingDue && !closing {
-				break
-			}
-			if !s.writeBatch(batch, pong, pongDue, pingDue) {
-				if s.writeFailed != nil {
-					s.writeFailed()
-				}
-				s.shut()
-				return
-			}
-			if closing {
-				s.mu.Lock()
-				more := graceful && len(s.queue) > 0
-				s.mu.Unlock()
-				if more {
-					continue
-				}
-				s.writeClose(closeMsg)
-				return
-			}
+			s.shut()
+			return // writing stays true: nothing more is written
+		}
+		if closing {
+			// Nothing is queued once closing, so this batch was the last.
+			s.writeClose(closeMsg)
+			return
 		}
 	}
 }
@@ -232,8 +267,12 @@ func (s *side) writeClose(payload []byte) {
 		}
 		t.Stop()
 	}
-	_ = s.ws.Close()
+	s.shut()
 }
 
-// shut closes the socket after a failed write; its reader then fails too.
-func (s *side) shut() { _ = s.ws.Close() }
+// shut closes the socket (its reader then fails too) and marks the side
+// finished.
+func (s *side) shut() {
+	_ = s.ws.Close()
+	s.finishedOnce.Do(func() { close(s.finished) })
+}
