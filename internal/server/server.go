@@ -50,6 +50,10 @@ type Options struct {
 
 // Server is one wsguard node.
 type Server struct {
+	// ui is the browser pages (sign-in, 2FA, settings, setup), with only
+	// what they use; its handlers are promoted onto Server for the routes.
+	*ui
+
 	cfg      config.Config
 	log      *slog.Logger
 	clock    clock.Clock
@@ -71,15 +75,11 @@ type Server struct {
 
 	adminPolicy *admin.Policy // who admin_listen answers (admin.*)
 
-	loginRate ratelimit.Limiter // every login attempt per IP (limits.logins_per_minute)
-	loginIP   *ratelimit.Throttle
-	loginUser *ratelimit.Throttle
-	totpUser  *ratelimit.Throttle
-	bans      *ratelimit.Bans
-	caps      ratelimit.Counter
-	userMsgs  ratelimit.Limiter
-	replays   *conn.ReplayGate // replays and history answers in progress per user
-	ipMsgs    ratelimit.Limiter
+	bans     *ratelimit.Bans
+	caps     ratelimit.Counter
+	userMsgs ratelimit.Limiter
+	replays  *conn.ReplayGate // replays and history answers in progress per user
+	ipMsgs   ratelimit.Limiter
 
 	upgrader websocket.Upgrader
 	sock     *sockets // open WebSockets, for lifetimes on the server's clock, and the drain
@@ -91,9 +91,7 @@ type Server struct {
 	mode    Mode
 	gateway *gateway // proxy mode only
 
-	setupMu    sync.Mutex
-	setupToken string
-	stdout     io.Writer // the setup banner (Options.Stdout)
+	stdout io.Writer // the setup banner (Options.Stdout)
 }
 
 // New builds a server from a validated config. It opens the store and the
@@ -176,10 +174,6 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	s.hasher = identity.NewHasher(identity.HasherOptions{MaxConcurrent: cfg.Identity.MaxHashing})
 
 	lim := cfg.Limits
-	s.loginRate = ratelimit.NewLocal(lim.LoginsPerMinute/60, max(1, int(lim.LoginsPerMinute)))
-	s.loginIP = ratelimit.NewThrottle()
-	s.loginUser = ratelimit.NewThrottle()
-	s.totpUser = ratelimit.NewThrottle()
 	s.bans = ratelimit.NewBans(lim.BanAfterFailures, time.Minute, lim.BanDuration.D())
 	s.caps = ratelimit.NewLocalCounter()
 	s.userMsgs = ratelimit.NewLocal(lim.UserMessagesPerSecond, int(lim.UserMessagesPerSecond*2))
@@ -220,6 +214,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	var pollCtx context.Context
 	pollCtx, s.stopPoll = context.WithCancel(context.Background())
 	go s.pollRevocations(pollCtx)
+	s.ui = s.newUI()
 	s.setupIfNoAdmin()
 	for _, w := range cfg.Warnings() {
 		s.log.Warn("insecure setting enabled", "setting", w)
