@@ -111,6 +111,21 @@ go tool -modfile=tools.mod gosec -exclude-generated -quiet ./...
 echo "== go test -race"
 go test -race -count=1 -timeout 20m ./...
 
+# The Go client is a module of its own (so that importing it pulls in
+# none of the server's dependencies); ./... above does not reach it. Its
+# tests build the server from this repository and run it as a process.
+echo "== Go client module (clients/go): tidy, vet, staticcheck, gosec, go test -race"
+(
+  cd clients/go
+  go mod download -x >"$scratch" 2>&1 || { cat "$scratch" >&2; echo "could not download the modules of clients/go/go.mod" >&2; exit 1; }
+  go mod verify >/dev/null
+  go mod tidy -diff
+  go vet ./...
+  go tool -modfile=../../tools.mod staticcheck ./...
+  go tool -modfile=../../tools.mod gosec -exclude-generated -quiet ./...
+  go test -race -count=1 -timeout 10m ./...
+)
+
 echo "== fuzz targets (10s each)"
 for pkg in $(go list ./...); do
   for f in $(go test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true); do

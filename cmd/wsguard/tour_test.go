@@ -199,6 +199,18 @@ func TestReadmeTour(t *testing.T) {
 		t.Fatalf("metrics: %d", mresp.StatusCode)
 	}
 
+	// Step 7: scan it, with the admin's session and CSRF token as the
+	// credential: a node on its defaults has nothing above low.
+	scan := []string{"check", "wss://" + host + "/ws", "--ca", filepath.Join("wsguard-data", "tls", "ca.pem"), "--json",
+		"--subprotocol", "wsguard.v1", "--subprotocol", "wsguard.csrf." + adminCSRF[1]}
+	baseURL, _ := url.Parse(base)
+	for _, ck := range admin.Jar.Cookies(baseURL) {
+		scan = append(scan, "--cookie", ck.Name+"="+ck.Value)
+	}
+	if out, err := cli("", scan...); err != nil || !strings.Contains(out, `"grade": "A"`) {
+		t.Fatalf("wsguard check: %v\n%s", err, out)
+	}
+
 	// SIGTERM drains and exits 0 within the drain timeout (default 10 s).
 	srv.terminate(12 * time.Second)
 }

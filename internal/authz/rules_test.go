@@ -240,6 +240,10 @@ func TestCheckScope(t *testing.T) {
 		{"publish:user:*", "namespaces.user.publish does not list scope (it lists: owner)"},
 		{"publish:sports:*", `namespace "sports" is not configured; add namespaces.sports.publish: [scope]`},
 		{"disconnect:room:*", "disconnect:user:<pattern>"},
+		{"channels:room:*", ""}, // listing needs a configured namespace, no rule
+		{"channels:sports:*", `namespace "sports" is not configured`},
+		{"info:node:*", ""},
+		{"info:room:*", "info:node:<pattern>"},
 	} {
 		err := r.CheckScope(tc.scope)
 		switch {

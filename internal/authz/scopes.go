@@ -15,6 +15,17 @@ const (
 	DisconnectServices = "api"
 )
 
+// Channels and Info are the API-key scope actions of /api/v1/channels and
+// /api/v1/info. channels:<ns>:<pattern> lets a key list the active channels
+// of ns matching pattern, with their subscriber counts; info:node:<pattern>
+// lets it read the nodes' connection counts (info:node:* for all nodes).
+// Neither reads messages or names users, so no namespace rule is involved.
+const (
+	Channels  = "channels"
+	Info      = "info"
+	InfoNodes = "node"
+)
+
 // CheckScope reports whether the configured rules honour an API key scope,
 // "<action>:<namespace>:<pattern>": nil when a rule lets it grant something,
 // else an error that says why it would do nothing and names the config key
@@ -31,6 +42,18 @@ func (r *Rules) CheckScope(scope string) error {
 		}
 		return fmt.Errorf("scope %q does nothing: disconnect scopes are disconnect:%s:<pattern> (users and JWT subjects) or disconnect:%s:<pattern> (other API keys)", scope, DisconnectUsers, DisconnectServices)
 	}
+	if act == Info {
+		if ns == InfoNodes {
+			return nil
+		}
+		return fmt.Errorf("scope %q does nothing: info scopes are info:%s:<pattern> (info:%s:* for every node)", scope, InfoNodes, InfoNodes)
+	}
+	if act == Channels {
+		if _, ok := r.ns[ns]; ok {
+			return nil
+		}
+		return fmt.Errorf("scope %q does nothing: namespace %q is not configured (add namespaces.%s to the config)", scope, ns, ns)
+	}
 	key := "namespaces." + ns + "." + act
 	n, ok := r.ns[ns]
 	if !ok {
@@ -38,7 +61,7 @@ func (r *Rules) CheckScope(scope string) error {
 	}
 	grants, known := n.grants(Action(act))
 	if !known {
-		return fmt.Errorf("scope %q: action %q is not one of subscribe, publish, history, presence, disconnect", scope, act)
+		return fmt.Errorf("scope %q: action %q is not one of subscribe, publish, history, presence, disconnect, channels, info", scope, act)
 	}
 	for _, g := range grants {
 		if g.kind == grantScope {

@@ -46,6 +46,8 @@ Usage:
   wsguard audit rotate                      move the audit log aside and start a new chain
   wsguard bench [--conns N] [--messages N] [--size BYTES]
                                             measure a local node over wss
+  wsguard check wss://host/path [--origin O] [--cookie N=V] [--header "K: V"] [--subprotocol P]
+                                            scan any WebSocket endpoint for weaknesses (docs/CHECK.md)
   wsguard version                           print the version, VCS revision and module versions
   wsguard --version                         print the version and VCS revision
   wsguard COMMAND --help                    usage of one command
@@ -79,6 +81,8 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer, env []string
 		err = auditCmd(args[1:], stdout, env)
 	case "bench":
 		err = benchCmd(args[1:], stdout, stderr)
+	case "check":
+		err = checkCmd(args[1:], stdout, stderr, env)
 	case "version":
 		err = versionCmd(args[1:], stdout)
 	case "--version", "-version", "-v":
@@ -95,9 +99,15 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer, env []string
 	}
 	var help helpRequested
 	var bad *usageError
+	var code *exitCode
 	switch {
 	case err == nil:
 		return exitOK
+	case errors.As(err, &code):
+		if code.err != nil {
+			fmt.Fprintf(stderr, "wsguard: %v\n", code.err)
+		}
+		return code.code
 	case errors.As(err, &help):
 		printHelp(stdout, args[0], help.fs)
 		return exitOK

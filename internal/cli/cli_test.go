@@ -78,7 +78,8 @@ func TestHelpAndUsageExitCodes(t *testing.T) {
 		{"--help"}, {"-h"}, {"help"}, {"help", "serve"},
 		{"serve", "--help"}, {"serve", "-h"}, {"config", "--help"}, {"config", "check", "--help"},
 		{"user", "--help"}, {"apikey", "--help"}, {"session", "--help"}, {"audit", "--help"},
-		{"bench", "--help"}, {"version", "--help"}, {"proxy", "--help"}, {"help", "proxy"},
+		{"bench", "--help"}, {"version", "--help"}, {"check", "--help"}, {"help", "check"},
+		{"proxy", "--help"}, {"help", "proxy"},
 	} {
 		code, out, errOut := run(nil, args...)
 		if code != 0 || !strings.Contains(out, "Usage:") || errOut != "" {

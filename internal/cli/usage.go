@@ -50,6 +50,7 @@ var synopsis = map[string]string{
 	"session": "wsguard session revoke --user NAME",
 	"audit":   "wsguard audit verify [FILE] [--key FILE]\n  wsguard audit rotate",
 	"bench":   "wsguard bench [--conns N] [--messages N] [--size BYTES]",
+	"check":   "wsguard check wss://host/path [--origin O] [--cookie NAME=VALUE] [--header \"K: V\"]... [--subprotocol P]...\n          [--ca FILE] [--json] [--fail-on critical|high|medium|low] [--slow]\n\nProbes one WebSocket endpoint, wsguard or any other, with bounded traffic and reports findings\n(docs/CHECK.md). Exit 0 when nothing reaches --fail-on (default high), 1 when something does,\n2 on a usage error or an unreachable target.",
 	"version": "wsguard version\n\nPrints the version, the VCS revision it was built from and the module versions.",
 }
 
@@ -65,7 +66,9 @@ func printHelp(w io.Writer, cmd string, fs *flag.FlagSet) {
 	if flags.Len() > 0 {
 		fmt.Fprintf(w, "\nFlags:\n%s", flags.String())
 	}
-	fmt.Fprintln(w, "\nWSGUARD_<KEY> environment variables override the config file (see docs/CONFIG.md).")
+	if cmd != "check" { // the scanner reads no config
+		fmt.Fprintln(w, "\nWSGUARD_<KEY> environment variables override the config file (see docs/CONFIG.md).")
+	}
 }
 
 // versionLine is "wsguard VERSION (rev REVISION[, modified], TIME; GO)",

@@ -79,6 +79,7 @@ type Config struct {
 	Namespaces  map[string]Namespace `yaml:"namespaces"`
 	Audit       Audit                `yaml:"audit"`
 	Log         Log                  `yaml:"log"`
+	Hooks       Hooks                `yaml:"hooks"`
 	Proxy       Proxy                `yaml:"proxy"`
 }
 
@@ -258,6 +259,7 @@ func Default() Config {
 		TLS:          TLS{Profile: "intermediate"},
 		Log:          Log{Level: "info"},
 		Proxy:        Proxy{Path: "/ws"},
+		Hooks:        Hooks{Timeout: Duration(2 * time.Second), EventsQueue: 10000, EventsAttempts: 5},
 		JWT:          JWT{Leeway: Duration(5 * time.Second)},
 		Identity: Identity{
 			Require2FA:      "admins",

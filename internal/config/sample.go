@@ -145,6 +145,21 @@ audit:
   # Key of the log's MACs, made 0600 on first use. Empty: <data_dir>/audit.key.
   key_file: ""
 
+# The application's backend in the loop (docs/CLIENTS.md, "Backend hooks").
+# connect, subscribe, publish: URLs asked, signed, before each decision;
+# no answer within timeout means no. events: URL told of joins, leaves and
+# connection ends (retried, never blocking delivery). Empty: off.
+hooks:
+  connect: ""
+  subscribe: ""
+  publish: ""
+  events: ""
+  secret_file: ""                 # HMAC-SHA256 key, >= 32 bytes; required with any hook
+  timeout: 2s                     # 100ms to 30s
+  allow_loopback_http: false      # http:// to loopback only; warns at every start
+  events_queue: 10000             # webhooks waiting; full drops the oldest
+  events_attempts: 5              # tries per webhook, with backoff
+
 # The server's own log, JSON lines on standard error (not the audit log).
 log:
   # Least severe level written: debug, info, warn or error.

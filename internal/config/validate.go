@@ -67,6 +67,7 @@ func (c Config) Validate() error {
 	c.validateLimits(&p)
 	c.validateNamespaces(&p)
 	c.validateLog(&p)
+	c.validateHooks(&p)
 	c.validateProxy(&p)
 	if len(p) == 0 {
 		return nil

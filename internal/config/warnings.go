@@ -59,5 +59,6 @@ func (c Config) Warnings() []string {
 	if c.Limits.MaxMessageBytes > 1<<20 {
 		w = append(w, fmt.Sprintf("limits.max_message_bytes: %d bytes per message is above 1 MiB; memory per connection grows with it", c.Limits.MaxMessageBytes))
 	}
+	w = append(w, c.hookWarnings()...)
 	return w
 }

@@ -74,6 +74,18 @@ type Options struct {
 	// Compressed marks permessage-deflate as negotiated: the read limit is then applied after decompression.
 	Compressed bool
 	Hooks      Hooks
+	// Backend, when set, is asked after the channel rules allow a
+	// subscribe or a publish (internal/hooks); nil asks no one.
+	Backend Backend
+}
+
+// Backend is the application's own backend in the loop. A refusal wraps
+// authz.ErrForbidden (answered forbidden); any other error means no clear
+// answer (answered unavailable: the request is refused, and may be retried).
+type Backend interface {
+	Subscribe(ctx context.Context, user, channel string) error
+	// Publish returns the data to store: the backend's amended data, or data.
+	Publish(ctx context.Context, user, channel string, data json.RawMessage) (json.RawMessage, error)
 }
 
 func (o *Options) defaults() {

@@ -58,6 +58,24 @@ func (c *Conn) authorize(req Request, a authz.Action) (authz.Channel, bool) {
 	return ch, true
 }
 
+// askBackend runs ask when a Backend is set and answers the request itself
+// when the backend refuses or gives no clear answer (fail closed).
+func (c *Conn) askBackend(ctx context.Context, req Request, ask func(context.Context) error) bool {
+	if c.opt.Backend == nil {
+		return true
+	}
+	err := ask(ctx)
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, authz.ErrForbidden):
+		c.fail(req.ID, CodeForbidden, req.Op+" on "+req.Channel+" refused by the application")
+	default:
+		c.fail(req.ID, CodeUnavailable, "the application's backend did not answer about this "+req.Op+"; retry later")
+	}
+	return false
+}
+
 func storeError(err error) (string, string) {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, store.ErrUnavailable) {
 		return CodeUnavailable, "storage unavailable, retry later"
@@ -79,6 +97,11 @@ func (c *Conn) subscribe(ctx context.Context, req Request) {
 	// well: a subscribe-only credential must not read what history refuses.
 	if req.Since != nil && c.rules.Allow(c.opt.Principal, authz.History, ch) != nil {
 		c.fail(req.ID, CodeForbidden, "history not allowed on "+req.Channel+": subscribe with since replays history, so it needs the history right (subscribe without since instead)")
+		return
+	}
+	if !c.askBackend(ctx, req, func(bctx context.Context) error {
+		return c.opt.Backend.Subscribe(bctx, c.User(), req.Channel)
+	}) {
 		return
 	}
 	// Presence pushes say who joins and leaves: only for those who may ask.
@@ -247,9 +270,16 @@ func (c *Conn) publish(ctx context.Context, req Request) {
 		c.fail(req.ID, CodeBadRequest, "publish needs data")
 		return
 	}
+	data := req.Data
+	if !c.askBackend(ctx, req, func(bctx context.Context) (err error) {
+		data, err = c.opt.Backend.Publish(bctx, c.User(), req.Channel, req.Data)
+		return err
+	}) {
+		return
+	}
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	res, err := c.hub.Publish(pctx, c.User(), req.Channel, req.CID, req.Data)
+	res, err := c.hub.Publish(pctx, c.User(), req.Channel, req.CID, data)
 	if err != nil {
 		code, msg := storeError(err)
 		c.fail(req.ID, code, msg)

@@ -209,20 +209,27 @@ func (c *Credentials) jwt(ctx context.Context, p Presented) (Identity, *Refusal)
 		Kind:      KindJWT,
 		Principal: authz.Principal{Name: sub, Roles: cl.Roles, Channels: cl.Channels},
 		Expires:   cl.Expires.Add(c.JWT.Leeway()),
-		Refresh: func(ctx context.Context, raw string) (time.Time, error) {
-			n, rf := c.verifyJWT(ctx, raw)
-			if rf != nil {
-				return time.Time{}, rf
-			}
-			// A refresh extends the same grant; it never changes who the
-			// connection is or widens what it may do. To change roles or
-			// channels, reconnect with the new token.
-			if n.Subject != sub || !sameSet(n.Roles, cl.Roles) || !sameSet(n.Channels, cl.Channels) || (n.Channels == nil) != (cl.Channels == nil) {
-				return time.Time{}, Refuse(http.StatusForbidden, "refresh_other_grant", "the new token must have the same sub, roles and channels", nil)
-			}
-			return n.Expires.Add(c.JWT.Leeway()), nil
-		},
+		Refresh:   c.jwtRefresh(sub, cl.Roles, cl.Channels),
 	}, nil
+}
+
+// jwtRefresh verifies a replacement JWT for a connection opened with a JWT
+// (directly, or through a ticket a JWT minted: a browser cannot send
+// Authorization, so that is how its sockets carry a JWT grant).
+func (c *Credentials) jwtRefresh(sub string, roles, channels []string) func(context.Context, string) (time.Time, error) {
+	return func(ctx context.Context, raw string) (time.Time, error) {
+		n, rf := c.verifyJWT(ctx, raw)
+		if rf != nil {
+			return time.Time{}, rf
+		}
+		// A refresh extends the same grant; it never changes who the
+		// connection is or widens what it may do. To change roles or
+		// channels, reconnect with the new token.
+		if n.Subject != sub || !sameSet(n.Roles, roles) || !sameSet(n.Channels, channels) || (n.Channels == nil) != (channels == nil) {
+			return time.Time{}, Refuse(http.StatusForbidden, "refresh_other_grant", "the new token must have the same sub, roles and channels", nil)
+		}
+		return n.Expires.Add(c.JWT.Leeway()), nil
+	}
 }
 
 func (c *Credentials) verifyJWT(ctx context.Context, raw string) (token.Claims, *Refusal) {
@@ -308,6 +315,7 @@ func (c *Credentials) ticket(ctx context.Context, p Presented) (Identity, *Refus
 		if id.Expires.IsZero() || !now.Before(id.Expires) {
 			return Identity{}, Refuse(http.StatusUnauthorized, "jwt_expired", msg, nil)
 		}
+		id.Refresh = c.jwtRefresh(t.Subject, t.Roles, t.Channels)
 	default:
 		return Identity{}, Refuse(http.StatusUnauthorized, "ticket_invalid", msg, fmt.Errorf("ticket minted by kind %q", t.Kind))
 	}

@@ -81,6 +81,11 @@ type Hub struct {
 	// PresencePushes, when set, says whether a channel's joins and leaves
 	// are pushed at all (presence requests still answer). Nil means all are.
 	PresencePushes func(channel string) bool
+	// OnPresence, when set, is told when a user becomes present in a
+	// channel on this node (first subscription) or stops being (last one
+	// gone). It runs under a shard lock, so it must only queue, never block
+	// (internal/hooks queues a webhook).
+	OnPresence func(channel, user string, joined bool)
 	// presenceArmed is whether a flushPresence is due; the timer exists
 	// only while something is pending.
 	presenceArmed atomic.Bool
@@ -174,6 +179,9 @@ func (h *Hub) Subscribe(channel string, s Subscriber, user string, seesPresence 
 		// Noted under the shard lock, so a leave and a join of one user
 		// are gathered in the order they happened.
 		h.notePresence(sh, channel, user, true)
+		if h.OnPresence != nil {
+			h.OnPresence(channel, user, true)
+		}
 	}
 	sh.mu.Unlock()
 }
@@ -196,6 +204,9 @@ func (h *Hub) Unsubscribe(channel string, s Subscriber, user string) {
 		if users[user] <= 0 {
 			delete(users, user)
 			h.notePresence(sh, channel, user, false)
+			if h.OnPresence != nil {
+				h.OnPresence(channel, user, false)
+			}
 		}
 		if len(users) == 0 {
 			delete(sh.presence, channel)

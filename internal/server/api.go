@@ -47,13 +47,9 @@ const maxUserParam = 256
 
 func (s *Server) apiHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /api/v1/tickets", s.apiTickets)
-	mux.HandleFunc("POST /api/v1/publish", s.apiPublish)
-	mux.HandleFunc("POST /api/v1/disconnect", s.apiDisconnect)
-	mux.HandleFunc("GET /api/v1/rooms", s.apiRoomsGet) // the chat's saved rooms; see rooms.go
-	mux.HandleFunc("PUT /api/v1/rooms", s.apiRoomsPut)
+	routes := s.registerAPIRoutes(mux) // every route, from apiRoutes (api_more.go)
 	mux.HandleFunc("/api/v1/", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusNotFound, apiErrorBody(apiNotFound, "no such API endpoint (POST /api/v1/tickets, /api/v1/publish, /api/v1/disconnect; GET, PUT /api/v1/rooms)"))
+		writeJSON(w, http.StatusNotFound, apiErrorBody(apiNotFound, "no such API endpoint ("+routes+")"))
 	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// A publish carries at most one message; everything else is tiny.

@@ -144,6 +144,11 @@ func TestStartAndStopSayWhatTheyDid(t *testing.T) {
 	ts.addUser("alice", "correct horse battery", false)
 	b := ts.newBrowser()
 	ws := b.connect(b.login("alice", "correct horse battery"))
+	// The client's upgrade completes before the server has counted the
+	// socket; an answered request shows that it has.
+	if f, _ := call(t, ws, map[string]any{"id": 1, "op": "ping"}); !f.OK {
+		t.Fatalf("ping before the stop: %+v", f)
+	}
 	go func() { // answer the server's close frame, as a browser does
 		for {
 			if _, _, err := ws.ReadMessage(); err != nil {

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 
+	wsguardjs "github.com/wsguard/wsguard/clients/js"
 	"github.com/wsguard/wsguard/internal/admin"
 	"github.com/wsguard/wsguard/internal/tlsconf"
 	"github.com/wsguard/wsguard/internal/web"
@@ -72,6 +73,7 @@ func (s *Server) pageRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /settings/sessions", s.sessionsGet)
 	mux.HandleFunc("GET /settings/password", s.passwordGet)
 	mux.Handle("GET /static/", http.StripPrefix("/static/", web.Static()))
+	mux.Handle(wsguardjs.Path, wsguardjs.Handler()) // the browser client (clients/js); GET and HEAD
 }
 
 // socketRoutes is the WebSocket endpoint: the chat at /ws, or in proxy

@@ -25,6 +25,7 @@ import (
 	"github.com/wsguard/wsguard/internal/config"
 	"github.com/wsguard/wsguard/internal/conn"
 	"github.com/wsguard/wsguard/internal/guard"
+	"github.com/wsguard/wsguard/internal/hooks"
 	"github.com/wsguard/wsguard/internal/hub"
 	"github.com/wsguard/wsguard/internal/identity"
 	"github.com/wsguard/wsguard/internal/metrics"
@@ -91,7 +92,11 @@ type Server struct {
 	mode    Mode
 	gateway *gateway // proxy mode only
 
-	stdout io.Writer // the setup banner (Options.Stdout)
+	stdout  io.Writer // the setup banner (Options.Stdout)
+	started time.Time // for /api/v1/info
+
+	hooks     *hooks.Hooks // the application's backend in the loop; nil without hooks.* (hooks.go)
+	stopHooks func()
 }
 
 // New builds a server from a validated config. It opens the store and the
@@ -100,7 +105,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, clock: opts.Clock, log: opts.Logger, stdout: opts.Stdout, mode: opts.Mode}
+	s := &Server{cfg: cfg, clock: opts.Clock, log: opts.Logger, stdout: opts.Stdout, mode: opts.Mode, started: time.Now()}
 	if s.stdout == nil {
 		s.stdout = os.Stdout
 	}
@@ -135,6 +140,9 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	for _, w := range cfg.Warnings() {
 		s.metrics.InsecureSettings.WithLabelValues(w).Set(1)
 	}
+	if s.hooks, err = newHooks(cfg, s.metrics, s.log); err != nil {
+		return nil, err
+	}
 	sealer, err := s.secureFiles()
 	if err != nil {
 		return nil, err
@@ -168,6 +176,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	h.PresencePushes = presencePushes(cfg.Namespaces)
 	s.hub = h
 	s.stopHub = h.Start()
+	s.startHooks()
 
 	s.sessions = &session.Manager{Store: st, Clock: s.clock, Idle: cfg.Identity.SessionIdle.D(), Absolute: cfg.Identity.SessionAbsolute.D()}
 	s.sessions.OnExpire = s.sessionExpired
@@ -309,6 +318,9 @@ func (s *Server) Close() error {
 	s.stopPoll()
 	if s.stopHub != nil {
 		s.stopHub()
+	}
+	if s.stopHooks != nil {
+		s.stopHooks()
 	}
 	err := errors.Join(s.store.Close(), s.broker.Close())
 	return errors.Join(err, s.audit.Close())

@@ -188,6 +188,7 @@ func (ts *testServer) api(t *testing.T, path string, h http.Header, body string)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
+	checkAgainstSpec(t, req, resp, b) // every API answer of every test, against docs/openapi.yaml
 	var m map[string]any
 	if len(b) > 0 && resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
 		if err := json.Unmarshal(b, &m); err != nil {

@@ -47,6 +47,11 @@ type chatEndpoint struct {
 	audit      *audit.Log
 	activity   func(*liveConn) // a request on the socket uses its session (live.go)
 	recheck    func(*liveConn) // the session read again once registered (live.go)
+	// The application's backend in the loop (hooks.go): asked before the
+	// upgrade, consulted by the connection, told of the close.
+	hookConnect func(http.ResponseWriter, *http.Request, *guard.Identity, string) bool
+	backend     conn.Backend
+	hookClosed  func(user string, code int, reason string)
 }
 
 // chatEndpoint builds serve mode's WebSocket endpoint from the node.
@@ -56,6 +61,7 @@ func (s *Server) chatEndpoint() *chatEndpoint {
 		hub: s.hub, store: s.store, rules: s.rules, limits: s.cfg.Limits, readLimit: s.readLimit(),
 		compressed: s.cfg.Compression.Enabled, replays: s.replays, userMsgs: s.userMsgs, ipMsgs: s.ipMsgs,
 		bans: s.bans, metrics: s.metrics, audit: s.audit, activity: s.sessionActivity, recheck: s.recheckSession,
+		hookConnect: s.hookConnect, backend: s.connBackend(), hookClosed: s.hookClosed,
 	}
 }
 
@@ -75,6 +81,10 @@ func (e *chatEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ip := e.clientIP(r)
+	if !e.hookConnect(w, r, &id, ip) { // the application's backend, after every check of ours (hooks.go)
+		release()
+		return
+	}
 	if h := testHookHandshakeChecked.Load(); h != nil {
 		(*h)()
 	}
@@ -117,7 +127,9 @@ func (e *chatEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		WriteTimeout:      lim.WriteTimeout.D(),
 		Lifetime:          lim.ConnLifetime.D(),
 		Compressed:        e.compressed,
+		Backend:           e.backend,
 		Hooks: conn.Hooks{
+			Closed: func(code int, reason string) { e.hookClosed(id.Principal.Name, code, reason) },
 			MessageIn: func() {
 				e.metrics.MessagesIn.Inc()
 				e.activity(lc)

@@ -11,7 +11,7 @@ import (
 const APIKeyPrefix = "wsg_"
 
 // Scope actions an API key may be granted.
-var scopeActions = []string{"publish", "subscribe", "history", "presence", "disconnect"}
+var scopeActions = []string{"publish", "subscribe", "history", "presence", "disconnect", "channels", "info"}
 
 // maxScopeName bounds the channel-name part of a scope, as channel names are.
 const maxScopeName = 128
@@ -43,7 +43,7 @@ func APIKeyWellFormed(s string) bool {
 
 // ValidateScope checks a scope "action:namespace:pattern", for example
 // "publish:news:*" or "history:room:lobby". action is one of publish,
-// subscribe, history, presence, disconnect; namespace follows the channel
+// subscribe, history, presence, disconnect, channels, info; namespace follows the channel
 // grammar [a-z][a-z0-9_-]{0,31}; pattern is either an exact channel name
 // ([A-Za-z0-9_@.=-]{1,128}, no "..") or such a prefix (possibly empty)
 // followed by one trailing '*'. Anything looser is refused so that a typo

@@ -55,6 +55,8 @@ func TestValidateScope(t *testing.T) {
 		"history:room:lobby",
 		"presence:room:*",
 		"disconnect:user:*",
+		"channels:room:*",
+		"info:node:*",
 		"publish:news:sport-*",
 		"publish:a:x",
 		"publish:n_1-x:A.b@c=d_e-f",

@@ -16,6 +16,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/gorilla/websocket"
+	wsguardjs "github.com/wsguard/wsguard/clients/js"
 	"github.com/wsguard/wsguard/internal/browsertest"
 )
 
@@ -31,7 +32,7 @@ type fakeMsg struct {
 }
 
 // fakeServer speaks just enough of the protocol (docs/PROTOCOL.md) to drive the chat client:
-// subscribe (with since replay), history, publish (with cid dedupe).
+// subscribe (with since replay), history, publish (with cid dedupe), ping.
 type fakeServer struct {
 	t        *testing.T
 	mu       sync.Mutex
@@ -133,6 +134,8 @@ func (f *fakeServer) handle(c *websocket.Conn, req map[string]any) bool {
 			msgs = []fakeMsg{}
 		}
 		reply(map[string]any{"messages": msgs})
+	case "ping":
+		_ = c.WriteJSON(map[string]any{"id": id, "ok": true})
 	case "publish":
 		cid, _ := req["cid"].(string)
 		if off, ok := f.cids[cid]; ok {
@@ -174,6 +177,7 @@ func TestBrowserChatClient(t *testing.T) {
 	fs.append("room:lobby", "mallory", `<img src=x onerror="document.title='pwned'">`)
 	mux := http.NewServeMux()
 	mux.Handle("GET /static/", http.StripPrefix("/static/", Static()))
+	mux.Handle("GET "+wsguardjs.Path, wsguardjs.Handler())
 	mux.HandleFunc("GET /ws", fs.ws)
 	var savedMu sync.Mutex
 	var saved []string // the last rooms list the page saved, with the page's token

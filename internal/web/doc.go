@@ -14,9 +14,12 @@
 // 'self', style-src 'self', no inline anything), so the templates carry no
 // inline script, no style attributes and no event-handler attributes; a
 // test greps the rendered pages and the scripts to keep it that way. The
-// chat client (static/app.js) writes user-controlled text (names, channel
-// names, message bodies) only through textContent, never as markup: a
-// message "<img src=x onerror=...>" shows as those characters (C6).
+// chat page's script (static/app.js) writes user-controlled text (names,
+// channel names, message bodies) only through textContent, never as
+// markup: a message "<img src=x onerror=...>" shows as those characters
+// (C6). It is built on the browser client served at /client/wsguard.js
+// (clients/js), which owns the socket; Static serves app.js with that
+// import pinned to this build's client (the client is cached immutable).
 //
 // Pages are rendered into a buffer first, so a template failure answers a
 // clean 500 instead of half a page, and every page is Cache-Control:

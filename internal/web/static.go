@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"path"
 	"time"
+
+	wsguardjs "github.com/wsguard/wsguard/clients/js"
 )
 
 //go:embed static
@@ -52,6 +54,9 @@ func loadAssets() map[string]asset {
 		if err != nil {
 			return err
 		}
+		if p == "static/app.js" {
+			b = pinClient(b)
+		}
 		sum := sha256.Sum256(b)
 		out[p[len("static/"):]] = asset{body: b, ctype: ctype, etag: `"` + base64.RawURLEncoding.EncodeToString(sum[:12]) + `"`}
 		return nil
@@ -64,6 +69,21 @@ func loadAssets() map[string]asset {
 }
 
 var assets = loadAssets()
+
+// clientImport is how app.js names the browser client it is built on.
+const clientImport = "'" + wsguardjs.Path + "'"
+
+// pinClient points app.js's import of the browser client at this build's
+// version of it: the client is served immutable (cached for a year), so
+// the versioned URL is what makes an upgraded server's page load the
+// client it was built with.
+func pinClient(b []byte) []byte {
+	if !bytes.Contains(b, []byte(clientImport)) {
+		// The files are compiled in: failing here is a build defect.
+		panic("web: static/app.js does not import " + clientImport)
+	}
+	return bytes.ReplaceAll(b, []byte(clientImport), []byte("'"+wsguardjs.VersionedPath()+"'"))
+}
 
 // Static serves the embedded static/ files; mount it with
 // http.StripPrefix("/static/", web.Static()). Only known files are served

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	wsguardjs "github.com/wsguard/wsguard/clients/js"
 )
 
 const xss = `<img src=x onerror=alert(1)>`
@@ -49,7 +51,7 @@ var samples = []struct {
 		`action="/setup"`, `name="token" value="setup-abc"`, `name="username"`, `name="password"`, `name="csrf_token" value="tok-123"`,
 	}},
 	{"chat", PageData{Title: "Chat", CSRFToken: "tok-123", User: "alice", Rooms: []string{"room:lobby", "room:random"}}, []string{
-		`<meta name="csrf-token" content="tok-123">`, `<script src="/static/app.js" defer></script>`,
+		`<meta name="csrf-token" content="tok-123">`, `<script type="module" src="/static/app.js"></script>`,
 		`id="rooms" data-rooms="room:lobby room:random"`, `id="status"`, `id="join-form"`, `id="join-input"`,
 		`id="send-form"`, `id="send-input"`, `id="messages"`, `id="error"`,
 		`href="/settings/2fa"`, `href="/settings/sessions"`, `href="/settings/password"`, `action="/logout"`, `alice`,
@@ -353,19 +355,35 @@ func TestScriptsHaveNoHTMLSinks(t *testing.T) {
 	}
 }
 
-// TestAppJSFollowsProtocol checks the client speaks the contract: the
-// subprotocols, the ids the tests rely on, and the reconnect rules.
+// TestAppJSFollowsProtocol checks the chat is built on the browser client
+// (clients/js), and that the client speaks the contract: the
+// subprotocols, since on resume, the cid, and the reconnect rules.
 func TestAppJSFollowsProtocol(t *testing.T) {
 	src := readStatic(t, "app.js")
 	for _, want := range []string{
-		`'wsguard.v1'`, `'wsguard.csrf.' + csrfToken`, `'/ws'`, `location.protocol === 'http:' ? 'ws:' : 'wss:'`,
-		`crypto.getRandomValues`, `fields.since = ch.lastOffset`, `limit: HISTORY_LIMIT`,
-		`case 4001:`, `case 4003:`, `case 1001:`, `'session ended'`, `'connected'`, `'reconnecting'`, `'disconnected'`,
-		`BACKOFF_MIN_MS = 500`, `BACKOFF_MAX_MS = 30000`, `textContent`,
+		`import { Client } from '/client/wsguard.js';`, `credential: 'session'`, `csrfToken: csrfToken`,
+		`limit: HISTORY_LIMIT`, `'session_ended'`, `'handshake_failed'`,
+		`'session ended'`, `'connected'`, `'reconnecting'`, `'disconnected'`, `textContent`,
 	} {
 		if !strings.Contains(src, want) {
 			t.Errorf("app.js lacks %q", want)
 		}
+	}
+	if served := string(assets["app.js"].body); !strings.Contains(served, `from '`+wsguardjs.VersionedPath()+`'`) {
+		t.Errorf("served app.js does not import %s", wsguardjs.VersionedPath())
+	}
+	client := string(wsguardjs.Source())
+	for _, want := range []string{
+		`'wsguard.v1'`, `'wsguard.csrf.' + csrf`, `'wsguard.ticket.'`, `crypto.getRandomValues`, `fields.since = since`,
+		`backoffMin: 500`, `backoffMax: 30000`, `code === 4003`, `code === 1001`, `code === 4001 && this._cred === 'session'`,
+	} {
+		if !strings.Contains(client, want) {
+			t.Errorf("clients/js/wsguard.js lacks %q", want)
+		}
+	}
+	sinks := regexp.MustCompile(`innerHTML|outerHTML|insertAdjacentHTML|createContextualFragment|DOMParser|document\.write|\beval\s*\(|new\s+Function\s*\(`)
+	if m := sinks.FindString(client); m != "" {
+		t.Errorf("clients/js/wsguard.js uses %q", m)
 	}
 }
 

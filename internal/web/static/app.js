@@ -1,9 +1,14 @@
-// wsguard browser chat client (the protocol: docs/PROTOCOL.md).
+// wsguard browser chat (the protocol: docs/PROTOCOL.md), built on the
+// browser client every node serves at /client/wsguard.js (clients/js): the
+// client owns the socket, reconnects, resumes rooms with since and retries
+// publishes exactly once; this file owns the page.
 //
 // Security rule for this file: every string that came from the server or a
 // user (names, channel names, message text, error messages) reaches the page
 // only through textContent or an attribute set by property. Nothing is ever
 // parsed as HTML, so a message "<img src=x onerror=...>" is shown as text.
+import { Client } from '/client/wsguard.js';
+
 (function () {
   'use strict';
 
@@ -12,9 +17,7 @@
   const HISTORY_LIMIT = 50;
   const KEEP_PER_ROOM = 500; // rendered messages kept per room
   const BUFFER_MAX = 1000; // live pushes held while a room's history loads
-  const BACKOFF_MIN_MS = 500;
-  const BACKOFF_MAX_MS = 30000;
-  const STABLE_MS = 10000; // a connection open this long resets the backoff
+  const PUBLISH_TIMEOUT_MS = 30000; // a message typed during an outage waits this long
 
   const ERRORS = {
     rate_limited: 'You are sending too fast. Wait a moment and try again.',
@@ -22,7 +25,8 @@
     too_large: 'That message is too large.',
     bad_request: 'The server refused that request.',
     not_found: 'Not found.',
-    unavailable: 'The server is busy. Try again in a moment.'
+    unavailable: 'The server is busy. Try again in a moment.',
+    timeout: 'The server did not answer in time. Try again.'
   };
 
   const $ = (id) => document.getElementById(id);
@@ -47,16 +51,11 @@
   const me = el.chat.dataset.user || '';
 
   const channels = new Map(); // name -> room state
-  const requests = new Map(); // request id -> what it was, for its reply
-  const outbox = new Map(); // cid -> unacknowledged publish, in send order
   let current = null;
-  let ws = null;
-  let nextId = 1;
-  let attempt = 0;
-  let retryTimer = 0;
-  let stableTimer = 0;
-  let pendingSubs = 0; // subscribe answers still due before "connected"
-  let stopped = false;
+  let stopped = false; // the page gave up: session ended, origin refused
+  let everConnected = false;
+
+  const client = new Client('/ws', { credential: 'session', csrfToken: csrfToken });
 
   function validChannel(s) {
     const i = s.indexOf(':');
@@ -80,25 +79,6 @@
     return (ERRORS[code] || 'Something went wrong.') + ' (' + code + ')';
   }
 
-  function newCid() {
-    const b = new Uint8Array(12);
-    crypto.getRandomValues(b);
-    return 'c-' + Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
-  }
-
-  function isOpen() {
-    return ws !== null && ws.readyState === WebSocket.OPEN;
-  }
-
-  // request sends one operation and remembers it until its reply arrives.
-  function request(op, fields, ctx) {
-    if (!isOpen()) return false;
-    const id = nextId++;
-    requests.set(id, Object.assign({ op: op }, ctx));
-    ws.send(JSON.stringify(Object.assign({ id: id, op: op }, fields)));
-    return true;
-  }
-
   // ---- rooms ----
 
   function addRoom(name) {
@@ -118,7 +98,7 @@
     el.rooms.append(li);
     const ch = {
       name: name, item: li, button: button, badge: badge,
-      lastOffset: 0, synced: false, loading: false, buffer: [],
+      lastOffset: 0, loading: false, buffer: [], sub: null,
       unread: 0, rendered: [],
       seenBefore: seenOffset(name), newMarked: false
     };
@@ -127,7 +107,7 @@
       if (el.sendInput) el.sendInput.focus();
     });
     channels.set(name, ch);
-    subscribe(ch, false);
+    subscribe(ch);
     return ch;
   }
 
@@ -221,23 +201,6 @@
     }
   }
 
-  function onPush(m) {
-    if (m.push === 'expiring') {
-      showError('Your session ends soon. Sign in again to keep chatting.');
-      return;
-    }
-    if (m.push !== 'message') return;
-    const ch = channels.get(m.channel);
-    if (!ch) return;
-    if (ch.loading) {
-      // History is on its way: hold live pushes so the page stays in order.
-      ch.buffer.push(m);
-      if (ch.buffer.length > BUFFER_MAX) ch.buffer.shift();
-      return;
-    }
-    deliver(ch, m, true);
-  }
-
   function finishLoading(ch) {
     ch.loading = false;
     const held = ch.buffer;
@@ -248,183 +211,114 @@
 
   // ---- protocol ----
 
-  // subscribe (re)joins a room. A room already shown asks for what it
-  // missed with since; a new one reads history once the answer is in.
-  function subscribe(ch, initial) {
-    const fields = { channel: ch.name };
-    if (ch.synced) {
-      fields.since = ch.lastOffset;
-    } else {
-      ch.loading = true;
-    }
-    if (request('subscribe', fields, { channel: ch.name, initial: initial }) && initial) {
-      pendingSubs++;
-    }
+  // subscribe joins a room through the client, which resumes it with
+  // since after every reconnect and hands over each message once, in
+  // order. A new room reads its latest page of history once joined.
+  function subscribe(ch) {
+    ch.loading = true;
+    ch.sub = client.subscribe(ch.name, {
+      onMessage: (m) => {
+        if (ch.loading) {
+          // History is on its way: hold live pushes so the page stays in order.
+          ch.buffer.push(m);
+          if (ch.buffer.length > BUFFER_MAX) ch.buffer.shift();
+          return;
+        }
+        deliver(ch, m, true);
+      },
+      // The gap is older than the server keeps for replay: read the
+      // latest page (duplicates are dropped).
+      onRecover: (r) => { if (!r.recovered) loadHistory(ch); },
+      onError: (e) => {
+        showError(ch.name + ': ' + describe(e));
+        if (channels.get(ch.name) === ch) {
+          removeRoom(ch.name);
+          saveRooms();
+        }
+      }
+    });
+    ch.sub.ready.then(() => loadHistory(ch), () => {});
   }
 
-  function subscribeAnswered(req) {
-    if (req.initial && --pendingSubs === 0) setStatus('connected', 'connected');
-  }
-
-  function sendPublish(p) {
-    request('publish', { channel: p.channel, cid: p.cid, data: { text: p.text } }, { cid: p.cid, text: p.text });
+  function loadHistory(ch) {
+    ch.loading = true;
+    client.history(ch.name, { limit: HISTORY_LIMIT }).then((r) => {
+      if (channels.get(ch.name) !== ch) return;
+      r.messages.forEach((x) => deliver(ch, x, false));
+      finishLoading(ch);
+    }, (e) => {
+      if (channels.get(ch.name) !== ch) return;
+      showError(ch.name + ': ' + describe(e));
+      finishLoading(ch);
+    });
   }
 
   function publish(text) {
     if (!current || stopped) return;
-    // The cid stays with the message across reconnects, so a retry of a
-    // publish whose answer was lost is stored once (exactly-once).
-    const p = { channel: current.name, cid: newCid(), text: text };
-    outbox.set(p.cid, p);
-    sendPublish(p);
-  }
-
-  function onReply(m) {
-    const req = requests.get(m.id);
-    if (!req) {
-      if (m.error) showError(describe(m.error));
-      return;
-    }
-    requests.delete(m.id);
-    const ch = req.channel ? channels.get(req.channel) : null;
-    if (m.error) {
-      onRequestError(req, ch, m.error);
-      return;
-    }
-    const result = m.result || {};
-    switch (req.op) {
-      case 'subscribe':
-        subscribeAnswered(req);
-        if (ch && (!ch.synced || result.recovered === false)) {
-          // New room, or the gap is older than the server keeps for
-          // replay: read the latest page (duplicates are dropped).
-          ch.loading = true;
-          if (!request('history', { channel: ch.name, limit: HISTORY_LIMIT }, { channel: ch.name })) {
-            finishLoading(ch);
-          }
-        }
-        break;
-      case 'history':
-        if (ch) {
-          const list = Array.isArray(result.messages) ? result.messages : [];
-          list.forEach((x) => deliver(ch, x, false));
-          ch.synced = true;
-          finishLoading(ch);
-        }
-        break;
-      case 'publish':
-        outbox.delete(req.cid);
-        showError('');
-        break;
-    }
-  }
-
-  function onRequestError(req, ch, err) {
-    const code = err && err.code;
-    if (req.op === 'publish') {
-      outbox.delete(req.cid);
+    // The client keeps the message's cid across reconnects, so a retry of
+    // a publish whose answer was lost is stored once (exactly-once).
+    client.publish(current.name, { text: text }, { timeout: PUBLISH_TIMEOUT_MS }).then(() => showError(''), (e) => {
+      if (stopped) return;
       // Give the text back so nothing typed is lost.
-      if (el.sendInput && el.sendInput.value === '') el.sendInput.value = req.text;
-      showError(describe(err));
-      return;
-    }
-    if (req.op === 'subscribe') subscribeAnswered(req);
-    showError(req.channel + ': ' + describe(err));
-    if (!ch) return;
-    if (code === 'forbidden' || code === 'bad_request' || code === 'not_found') {
-      removeRoom(ch.name);
-      saveRooms();
-    } else if (req.op === 'history') {
-      finishLoading(ch);
-    }
-  }
-
-  function onFrame(raw) {
-    let m;
-    try {
-      m = JSON.parse(raw);
-    } catch (e) {
-      return;
-    }
-    if (!m || typeof m !== 'object') return;
-    if (typeof m.push === 'string') onPush(m);
-    else if (typeof m.id === 'number') onReply(m);
+      if (el.sendInput && el.sendInput.value === '') el.sendInput.value = text;
+      showError(describe(e));
+    });
   }
 
   // ---- connection ----
 
-  function connect() {
-    clearTimeout(retryTimer);
-    retryTimer = 0;
-    if (stopped || ws !== null) return;
-    const scheme = location.protocol === 'http:' ? 'ws:' : 'wss:';
-    let sock;
-    try {
-      sock = new WebSocket(scheme + '//' + location.host + '/ws', ['wsguard.v1', 'wsguard.csrf.' + csrfToken]);
-    } catch (e) {
-      scheduleReconnect(false);
-      return;
+  client.on('state', (s) => {
+    if (stopped) return;
+    if (s === 'connected') {
+      everConnected = true;
+      // The ping is answered after the subscribes sent before it: the
+      // rooms are joined once it is.
+      const ping = client.ping();
+      ping.then(() => {
+        if (!stopped && client.state === 'connected') setStatus('connected', 'connected');
+      }, () => {});
+    } else if (s === 'connecting' && !everConnected) {
+      setStatus('connecting', 'connecting');
+    } else {
+      setStatus('reconnecting', 'reconnecting');
     }
-    ws = sock;
-    let opened = false;
-    sock.addEventListener('open', () => {
-      if (ws !== sock) return;
-      opened = true;
-      onOpen();
-    });
-    sock.addEventListener('message', (e) => {
-      if (ws === sock && typeof e.data === 'string') onFrame(e.data);
-    });
-    sock.addEventListener('close', (e) => {
-      if (ws === sock) onClose(e, opened);
-    });
-  }
+  });
 
-  function onOpen() {
-    requests.clear();
-    pendingSubs = 0;
-    channels.forEach((ch) => subscribe(ch, true));
-    // Retries go after the subscribes so our own messages come back as pushes.
-    outbox.forEach(sendPublish);
-    if (pendingSubs === 0) setStatus('connected', 'connected');
-    stableTimer = setTimeout(() => { attempt = 0; }, STABLE_MS);
-  }
+  client.on('expiring', () => {
+    showError('Your session ends soon. Sign in again to keep chatting.');
+  });
 
-  function onClose(e, opened) {
-    ws = null;
-    clearTimeout(stableTimer);
-    requests.clear();
-    pendingSubs = 0;
+  client.on('error', (e) => {
+    if (stopped) return;
     switch (e.code) {
-      case 4001: // session ended or credential expired: signing in again is the only way back
+      case 'session_ended': // 4001: signing in again is the only way back
         endSession();
-        return;
-      case 4003: // forbidden: retrying would be refused again
-        stopped = true;
-        setStatus('disconnected', 'disconnected');
-        showError('The server closed the connection. Reload the page to try again. (forbidden)');
-        return;
-      case 1001: // server going away: another node or the restarted one takes us
-        scheduleReconnect(true);
-        return;
-      default: // includes 4008 (rate limited or too slow): back off
-        if (!opened) {
-          probeSession();
-          return;
+        break;
+      case 'forbidden': // 4003: retrying would be refused again
+        if (e.closeCode === 4003) {
+          stopped = true;
+          client.close();
+          setStatus('disconnected', 'disconnected');
+          showError('The server closed the connection. Reload the page to try again. (forbidden)');
         }
-        scheduleReconnect(false);
+        break;
+      case 'handshake_failed': // the browser hides the status: ask the server why
+        probeSession();
+        break;
+      default:
+        // A reply to a frame the server could not read (no request to blame).
+        if (e.closeCode === undefined && !e.op && ERRORS[e.code]) showError(describe(e));
     }
-  }
+  });
 
-  // probeSession runs after a handshake failed (the browser hides its
-  // status): if the page itself now redirects, the session is gone.
+  // probeSession runs after a handshake failed: if the page itself now
+  // redirects, the session is gone. The client keeps retrying meanwhile.
   function probeSession() {
-    setStatus('reconnecting', 'reconnecting');
     fetch('/', { redirect: 'manual', credentials: 'same-origin', cache: 'no-store' })
       .then((r) => {
         if (r.type === 'opaqueredirect' || r.status === 401 || r.status === 403) endSession();
         else probeOrigin();
-      }, () => scheduleReconnect(false));
+      }, () => {});
   }
 
   // probeOrigin asks the server whether it refuses this page's own origin
@@ -436,41 +330,23 @@
       .then((r) => (r.ok ? r.json() : {}))
       .then((v) => {
         const reason = v && typeof v.reason === 'string' ? v.reason : '';
-        if (!/^origin_[a-z_]+$/.test(reason)) {
-          scheduleReconnect(false);
-          return;
-        }
+        if (stopped || !/^origin_[a-z_]+$/.test(reason)) return;
         stopped = true;
+        client.close();
         setStatus('disconnected', 'refused');
         showError('The server refuses this page\'s origin (' + location.origin + '), so the chat cannot connect. ' +
           'Its operator must add it to allowed_origins, or set public_url to it, in the server\'s config. (' + reason + ')');
-      }, () => scheduleReconnect(false));
+      }, () => {});
   }
 
   function endSession() {
+    if (stopped) return;
     stopped = true;
-    clearTimeout(retryTimer);
+    client.close();
     setStatus('ended', 'session ended');
     if (el.ended) el.ended.hidden = false;
     [el.sendInput, el.joinInput].forEach((x) => { if (x) x.disabled = true; });
     document.querySelectorAll('#send-form button, #join-form button').forEach((b) => { b.disabled = true; });
-  }
-
-  // scheduleReconnect waits with exponential backoff and jitter (0.5 s
-  // doubling to 30 s, a random point in the upper half), so a restarted
-  // server is not hit by every client at the same instant.
-  function scheduleReconnect(quick) {
-    if (stopped || retryTimer) return;
-    setStatus('reconnecting', 'reconnecting');
-    let delay;
-    if (quick) {
-      delay = 100 + Math.random() * 500;
-    } else {
-      const cap = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * Math.pow(2, attempt));
-      delay = cap / 2 + Math.random() * (cap / 2);
-    }
-    attempt++;
-    retryTimer = setTimeout(connect, delay);
   }
 
   // ---- saved rooms ----
@@ -511,8 +387,9 @@
   }
 
   function leaveRoom(name) {
-    if (!channels.has(name)) return;
-    request('unsubscribe', { channel: name }, { channel: name });
+    const ch = channels.get(name);
+    if (!ch) return;
+    ch.sub.unsubscribe().catch(() => {});
     removeRoom(name);
     saveRooms();
   }
@@ -614,10 +491,6 @@
     saveRooms();
   });
 
-  window.addEventListener('online', () => {
-    if (!stopped && ws === null) connect();
-  });
-
   // ---- start ----
 
   const initial = (el.rooms.dataset.rooms || '').split(/\s+/).filter(validChannel);
@@ -625,5 +498,4 @@
   initial.forEach(addRoom);
   select(initial[0]);
   setStatus('connecting', 'connecting');
-  connect();
 })();

@@ -7,7 +7,7 @@ import (
 	"log"
 	"os"
 
-	"github.com/wsguard/wsguard/client"
+	client "github.com/wsguard/wsguard/clients/go"
 )
 
 // A backend service subscribes with an API key, trusting the server's CA

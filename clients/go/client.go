@@ -3,6 +3,7 @@ package client
 import (
 	"bytes"
 	"context"
+	crand "crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"crypto/tls"
@@ -25,7 +26,8 @@ import (
 // Subprotocol is the protocol wsguard speaks.
 const Subprotocol = "wsguard.v1"
 
-// Config configures a Client. Exactly one of Token and Ticket must be set.
+// Config configures a Client. Exactly one of Token, Ticket and Session
+// must be set.
 type Config struct {
 	// URL is the WebSocket endpoint, e.g. wss://chat.example.com/ws.
 	URL string
@@ -35,6 +37,18 @@ type Config struct {
 	Token func(ctx context.Context) (string, error)
 	// Ticket returns a fresh one-time ticket for each dial (see TicketFetcher).
 	Ticket func(ctx context.Context) (string, error)
+	// Session returns a signed-in browser session for each dial: the Cookie
+	// header value and the page's CSRF token (its csrf-token meta tag),
+	// sent as the wsguard.csrf.<token> subprotocol. Origin must be set
+	// to an allowed origin, as a browser would send it.
+	Session func(ctx context.Context) (cookie, csrfToken string, err error)
+	// OnState, when set, is told of every change of the connection's
+	// state. It runs on the client's goroutine: return quickly.
+	OnState func(State)
+	// OnError, when set, is told of every connection-level error: each
+	// close by the server (a *CloseError) and each failed reconnect (a
+	// *HandshakeError or a network error). Request errors go to the caller.
+	OnError func(error)
 	// Origin is sent as the Origin header when set: needed for tickets
 	// minted by a browser session, which are bound to their Origin. Zero
 	// means none (a non-browser client).
@@ -69,6 +83,34 @@ type Message struct {
 	// Gap is true on a marker (no data) saying messages were missed beyond
 	// the server's retention on reconnect: read History to catch up.
 	Gap bool `json:"-"`
+}
+
+// State is the connection's state, as OnState reports it.
+type State string
+
+// States.
+const (
+	StateConnecting   State = "connecting"
+	StateConnected    State = "connected"
+	StateDisconnected State = "disconnected"
+)
+
+// CloseError is a close of the connection by the server, with its close
+// code: 1001 going away, 1008 policy, 1009 too big, 4001 session ended or
+// credential expired, 4003 forbidden, 4008 rate limited or slow consumer.
+// After 4003 the client stops (Err returns the CloseError); after any
+// other it reconnects (1008 covers an idle timeout or a failed ping too).
+type CloseError struct {
+	Code   int
+	Reason string
+}
+
+func (e *CloseError) Error() string {
+	return fmt.Sprintf("wsguard: connection closed: %d %s", e.Code, e.Reason)
+}
+
+func (e *CloseError) permanent() bool {
+	return e.Code == 4003
 }
 
 // Error is an error reply from the server; Code is one of bad_request,
@@ -149,8 +191,17 @@ type Client struct {
 // Close or a permanent failure. The first dial's error is returned as is
 // (a *HandshakeError for a refused credential).
 func Dial(ctx context.Context, cfg Config) (*Client, error) {
-	if (cfg.Token == nil) == (cfg.Ticket == nil) {
-		return nil, errors.New("wsguard client: set exactly one of Config.Token and Config.Ticket")
+	n := 0
+	for _, set := range []bool{cfg.Token != nil, cfg.Ticket != nil, cfg.Session != nil} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		return nil, errors.New("wsguard client: set exactly one of Config.Token, Config.Ticket and Config.Session")
+	}
+	if cfg.Session != nil && cfg.Origin == "" {
+		return nil, errors.New("wsguard client: Config.Session needs Config.Origin, an origin the server allows")
 	}
 	u, err := url.Parse(cfg.URL)
 	if err != nil {
@@ -211,8 +262,10 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		pending: map[int64]pending{},
 		subs:    map[string]uint64{},
 	}
+	c.state(StateConnecting)
 	ws, err := c.dial(ctx)
 	if err != nil {
+		c.state(StateDisconnected)
 		return nil, err
 	}
 	c.attach(ws)
@@ -245,6 +298,13 @@ func (c *Client) dial(ctx context.Context) (*websocket.Conn, error) {
 			return nil, fmt.Errorf("wsguard client: token: %w", err)
 		}
 		h.Set("Authorization", "Bearer "+tok)
+	} else if c.cfg.Session != nil {
+		cookie, csrf, err := c.cfg.Session(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("wsguard client: session: %w", err)
+		}
+		h.Set("Cookie", cookie)
+		d.Subprotocols = []string{Subprotocol, "wsguard.csrf." + csrf}
 	} else {
 		t, err := c.cfg.Ticket(ctx)
 		if err != nil {
@@ -274,6 +334,19 @@ func (c *Client) attach(ws *websocket.Conn) {
 	c.connects++
 	close(c.up)
 	c.mu.Unlock()
+	c.state(StateConnected)
+}
+
+func (c *Client) state(s State) {
+	if c.cfg.OnState != nil {
+		c.cfg.OnState(s)
+	}
+}
+
+func (c *Client) report(err error) {
+	if c.cfg.OnError != nil && err != nil {
+		c.cfg.OnError(err)
+	}
 }
 
 // run reads from ws until it drops, then reconnects and resubscribes, until
@@ -282,11 +355,20 @@ func (c *Client) run(ws *websocket.Conn) {
 	// This goroutine (through read) is the only sender on msgs.
 	defer close(c.msgs)
 	for {
-		c.read(ws)
+		cerr := c.read(ws)
 		c.detach()
+		c.state(StateDisconnected)
 		if c.isDone() {
 			return
 		}
+		if cerr != nil {
+			c.report(cerr)
+			if cerr.permanent() {
+				c.fail(cerr)
+				return
+			}
+		}
+		c.state(StateConnecting)
 		var err error
 		ws, err = c.reconnect()
 		if err != nil {
@@ -348,6 +430,7 @@ func (c *Client) reconnect() (*websocket.Conn, error) {
 		if errors.As(err, &he) && he.permanent() {
 			return nil, err
 		}
+		c.report(err)
 		if c.isDone() {
 			return nil, ErrClosed
 		}
@@ -408,12 +491,18 @@ type frame struct {
 	In      int             `json:"in"`
 }
 
-func (c *Client) read(ws *websocket.Conn) {
+// read delivers frames until the connection ends; it returns the server's
+// close, if it sent one.
+func (c *Client) read(ws *websocket.Conn) *CloseError {
 	defer ws.Close()
 	for {
 		_, b, err := ws.ReadMessage()
 		if err != nil {
-			return
+			var ce *websocket.CloseError
+			if errors.As(err, &ce) && ce.Code != websocket.CloseNormalClosure {
+				return &CloseError{Code: ce.Code, Reason: ce.Text}
+			}
+			return nil
 		}
 		var f frame
 		if err := json.Unmarshal(b, &f); err != nil {
@@ -430,7 +519,7 @@ func (c *Client) read(ws *websocket.Conn) {
 			}
 		}
 		if c.isDone() {
-			return
+			return nil
 		}
 	}
 }
@@ -595,18 +684,32 @@ func (c *Client) Unsubscribe(ctx context.Context, channel string) error {
 }
 
 // Publish sends data (any JSON value) to channel and returns its offset
-// once stored. A non-empty cid makes a retry after ErrDisconnected
-// exactly-once: the server answers a repeat with the first offset.
+// once stored. Every publish carries a cid (cid, or a random one when
+// empty): when the connection drops before the answer, Publish sends it
+// again with the same cid after the reconnect, until ctx (or
+// RequestTimeout) ends, and the server stores it exactly once, answering
+// a repeat with the first offset.
 func (c *Client) Publish(ctx context.Context, channel string, data any, cid string) (uint64, error) {
 	raw, err := json.Marshal(data)
 	if err != nil {
 		return 0, err
 	}
-	req := map[string]any{"op": "publish", "channel": channel, "data": json.RawMessage(raw)}
-	if cid != "" {
-		req["cid"] = cid
+	if cid == "" {
+		cid = newCID()
 	}
-	res, err := c.request(ctx, req, "", nil)
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.cfg.RequestTimeout)
+		defer cancel()
+	}
+	var res json.RawMessage
+	for {
+		req := map[string]any{"op": "publish", "channel": channel, "data": json.RawMessage(raw), "cid": cid}
+		res, err = c.request(ctx, req, "", nil)
+		if !errors.Is(err, ErrDisconnected) || ctx.Err() != nil {
+			break
+		}
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -646,6 +749,13 @@ func (c *Client) Presence(ctx context.Context, channel string) ([]string, error)
 	}
 	err = json.Unmarshal(res, &r)
 	return r.Users, err
+}
+
+// newCID returns a random cid: 16 bytes, base64url.
+func newCID() string {
+	var b [16]byte
+	_, _ = crand.Read(b[:])
+	return "go-" + base64.RawURLEncoding.EncodeToString(b[:])
 }
 
 // Messages delivers channel messages in order; it is closed when the
