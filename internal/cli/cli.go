@@ -32,6 +32,9 @@ const usage = `wsguard: real-time messaging over WebSockets, secure by default
 
 Usage:
   wsguard serve [--config FILE]             run the server (default https://localhost:8443)
+  wsguard proxy --upstream ws://127.0.0.1:9000/socket [--config FILE]
+                                            every control of serve in front of an existing
+                                            WebSocket backend (gateway mode)
   wsguard config check [FILE]               check a config as serve would (file and WSGUARD_*)
   wsguard config init [FILE] [--force]      write a commented config with every default
   wsguard user add NAME [--admin] [--password-stdin]
@@ -65,6 +68,8 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer, env []string
 	switch args[0] {
 	case "serve":
 		err = serve(args[1:], stdout, stderr, env)
+	case "proxy":
+		err = proxyCmd(args[1:], stdout, stderr, env)
 	case "config":
 		err = configCmd(args[1:], stdout, env)
 	case "user":
@@ -164,8 +169,44 @@ func serve(args []string, stdout, stderr io.Writer, env []string) error {
 	if err != nil {
 		return err
 	}
+	return runNode(cfg, server.ModeServe, stdout, stderr)
+}
+
+// proxyCmd is `wsguard proxy`: the same configuration, listeners, sign-in
+// and checks as serve, with the upstream relayed at proxy.path.
+func proxyCmd(args []string, stdout, stderr io.Writer, env []string) error {
+	fs, cfgPath := newFlags("proxy")
+	upstream := fs.String("upstream", "", "the backend, ws:// or wss:// (overrides proxy.upstream)")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("wsguard proxy takes no arguments (got %q); the backend is --upstream URL", pos[0])
+	}
+	cfg, err := loadConfig(*cfgPath, env)
+	if err != nil {
+		return err
+	}
+	if *upstream != "" {
+		cfg.Proxy.Upstream = *upstream
+		if err := cfg.Validate(); err != nil {
+			return err
+		}
+	}
+	if err := cfg.RequireUpstream(); err != nil {
+		return usagef("%v", err)
+	}
+	if err := server.CheckConfig(cfg); err != nil {
+		return err
+	}
+	return runNode(cfg, server.ModeProxy, stdout, stderr)
+}
+
+// runNode serves cfg in mode until SIGTERM or Ctrl-C, then drains.
+func runNode(cfg config.Config, mode server.Mode, stdout, stderr io.Writer) error {
 	log := newLogger(stderr, cfg.Log)
-	srv, err := server.New(cfg, server.Options{Logger: log, Stdout: stdout})
+	srv, err := server.New(cfg, server.Options{Logger: log, Stdout: stdout, Mode: mode})
 	if err != nil {
 		return err
 	}

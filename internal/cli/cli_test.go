@@ -88,6 +88,7 @@ func TestHelpAndUsageExitCodes(t *testing.T) {
 		{"serve", "--help"}, {"serve", "-h"}, {"config", "--help"}, {"config", "check", "--help"},
 		{"user", "--help"}, {"apikey", "--help"}, {"session", "--help"}, {"audit", "--help"},
 		{"bench", "--help"}, {"version", "--help"}, {"check", "--help"}, {"help", "check"},
+		{"proxy", "--help"}, {"help", "proxy"},
 	} {
 		code, out, errOut := run(nil, args...)
 		if code != 0 || !strings.Contains(out, "Usage:") || errOut != "" {
@@ -100,11 +101,21 @@ func TestHelpAndUsageExitCodes(t *testing.T) {
 	for _, args := range [][]string{
 		{}, {"frobnicate"}, {"serve", "--nope"}, {"config"}, {"config", "frobnicate"},
 		{"session", "revoke"}, {"version", "extra"}, {"bench", "--conns", "many"},
+		{"proxy"}, {"proxy", "extra"}, {"proxy", "--upstream"},
 	} {
 		code, out, errOut := run(nil, args...)
 		if code != 2 || errOut == "" || out != "" {
 			t.Errorf("wsguard %s: exit %d, stdout %q, stderr %q; want a usage error on stderr, exit 2", strings.Join(args, " "), code, out, errOut)
 		}
+	}
+}
+
+// wsguard proxy refuses a backend URL that is not ws:// or wss://, naming
+// the key.
+func TestProxyBadUpstream(t *testing.T) {
+	code, _, errOut := run(nil, "proxy", "--upstream", "http://127.0.0.1:9000/")
+	if code != 1 || !strings.Contains(errOut, "proxy.upstream") {
+		t.Errorf("proxy --upstream http://...: exit %d, stderr %q; want exit 1 naming proxy.upstream", code, errOut)
 	}
 }
 

@@ -43,6 +43,7 @@ func flagError(fs *flag.FlagSet, err error) error {
 // synopsis is each command's usage line(s), shown by `wsguard CMD --help`.
 var synopsis = map[string]string{
 	"serve":   "wsguard serve [--config FILE]\n\nRuns the server until SIGTERM or Ctrl-C, then drains live sockets.",
+	"proxy":   "wsguard proxy --upstream ws://127.0.0.1:9000/socket [--config FILE]\n\nRuns every control of serve (TLS, sign-in, 2FA, sessions, tickets, JWT, API keys, limits)\nin front of an existing WebSocket backend, relayed at proxy.path (default /ws); the backend\nreceives the verified identity in signed X-Wsguard-* headers (see docs/PROXY.md).",
 	"config":  "wsguard config check [FILE] [--config FILE]\n  wsguard config init [FILE] [--force]\n\ncheck loads FILE (or --config, or WSGUARD_CONFIG) with the WSGUARD_* environment exactly as serve does\nand reports every problem; init writes a commented config with every key at its default\n(default file wsguard.yaml; an existing file is kept unless --force).",
 	"user":    "wsguard user add NAME [--admin] [--password-stdin]\n  wsguard user list | disable NAME | enable NAME | reset-2fa NAME\n  wsguard user roles NAME [ROLE ...]",
 	"apikey":  "wsguard apikey add NAME --scope publish:news:* [--scope ...]\n  wsguard apikey list | revoke NAME",

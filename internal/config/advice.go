@@ -12,6 +12,9 @@ import (
 // the mistakes that otherwise show only as a browser that cannot connect.
 func (c Config) Advice() []string {
 	var a []string
+	if u, err := url.Parse(c.Proxy.Upstream); err == nil && u.Scheme == "ws" && u.Hostname() != "" && !isLoopbackHost(u.Hostname()) {
+		a = append(a, fmt.Sprintf("proxy.upstream: %s is plain ws:// to another host; the identity headers and every message cross that network in clear (use wss:// with proxy.upstream_ca_file, unless the network is private to wsguard and the backend)", c.Proxy.Upstream))
+	}
 	_, listenPort, err := net.SplitHostPort(c.Listen)
 	if err != nil || listenPort == "0" {
 		return nil // Validate reports a bad listen; port 0 is picked at start

@@ -86,6 +86,29 @@ type Config struct {
 	Audit       Audit                `yaml:"audit"`
 	Log         Log                  `yaml:"log"`
 	Hooks       Hooks                `yaml:"hooks"`
+	Proxy       Proxy                `yaml:"proxy"`
+}
+
+// Proxy configures gateway mode (`wsguard proxy`): every control of serve
+// in front of an existing WebSocket backend, which receives the verified
+// identity in signed headers. Unused by `wsguard serve`.
+type Proxy struct {
+	// Upstream is the backend's ws:// or wss:// URL. Required in proxy
+	// mode; `wsguard proxy --upstream` sets it.
+	Upstream string `yaml:"upstream"`
+	// Path is where the proxied WebSocket is served. Default /ws.
+	Path string `yaml:"path"`
+	// IdentitySecretFile holds the raw secret (at least 32 bytes, one
+	// trailing newline ignored) that keys the identity headers' HMAC; the
+	// upstream reads the same file. Default <data_dir>/proxy-identity.key,
+	// created 0600 with 32 random bytes on first start.
+	IdentitySecretFile string `yaml:"identity_secret_file"`
+	// UpstreamCAFile is a PEM bundle that wss:// upstream certificates are
+	// verified against. Default: the system roots.
+	UpstreamCAFile string `yaml:"upstream_ca_file"`
+	// JSONOnly refuses binary frames and text frames that are not one JSON
+	// value, both ways. Default false.
+	JSONOnly bool `yaml:"json_only"`
 }
 
 // Admin configures who the admin listener (admin_listen) answers. It
@@ -256,6 +279,7 @@ func Default() Config {
 		DrainTimeout: Duration(10 * time.Second),
 		TLS:          TLS{Profile: "intermediate"},
 		Log:          Log{Level: "info"},
+		Proxy:        Proxy{Path: "/ws"},
 		Hooks:        Hooks{Timeout: Duration(2 * time.Second), EventsQueue: 10000, EventsAttempts: 5},
 		JWT:          JWT{Leeway: Duration(5 * time.Second)},
 		Identity: Identity{

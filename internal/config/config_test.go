@@ -445,6 +445,9 @@ func TestAdvice(t *testing.T) {
 		{"listen: localhost:8443\npublic_url: https://chat.example.com:8443\ntrusted_proxies: [127.0.0.1]\n", nil},
 		{"listen: localhost:8443\npublic_url: https://chat.example.com:8443\n", []string{"loopback connections only"}},
 		{"listen: 0.0.0.0:8446\n", []string{"development certificate is valid for localhost"}},
+		{"proxy:\n  upstream: ws://app.internal:9000/socket\n", []string{"proxy.upstream: ws://app.internal:9000/socket is plain ws:// to another host"}},
+		{"proxy:\n  upstream: ws://127.0.0.1:9000/socket\n", nil},
+		{"proxy:\n  upstream: wss://app.internal:9000/socket\n", nil},
 		{"listen: \":8446\"\n", []string{"development certificate"}},
 		{"listen: localhost:0\npublic_url: https://localhost:8443\n", nil},
 	} {

@@ -169,6 +169,21 @@ hooks:
 log:
   # Least severe level written: debug, info, warn or error.
   level: info
+
+# Gateway mode (wsguard proxy): the same sign-in, handshake checks and
+# frame limits in front of an existing WebSocket backend.
+proxy:
+  # The backend, ws:// or wss://; wsguard proxy --upstream sets it.
+  upstream: ""
+  # Where the proxied socket is served.
+  path: /ws
+  # Secret (>= 32 bytes) keying the X-Wsguard-Signature header; the
+  # backend reads the same file. Empty: <data_dir>/proxy-identity.key.
+  identity_secret_file: ""
+  # PEM bundle verifying a wss:// backend. Empty: the system roots.
+  upstream_ca_file: ""
+  # Only JSON text frames, one value each, both ways.
+  json_only: false
 `
 
 // Sample returns the commented config `wsguard config init` writes.

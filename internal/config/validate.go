@@ -68,6 +68,7 @@ func (c Config) Validate() error {
 	c.validateNamespaces(&p)
 	c.validateLog(&p)
 	c.validateHooks(&p)
+	c.validateProxy(&p)
 	if len(p) == 0 {
 		return nil
 	}

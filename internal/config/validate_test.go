@@ -145,6 +145,16 @@ func TestValidate(t *testing.T) {
 		{"compression without cap", func(c *Config) { c.Compression.Enabled = true }, "compression.max_decompressed"},
 		{"compression with cap ok", func(c *Config) { c.Compression = Compression{Enabled: true, MaxDecompressed: 1 << 16} }, ""},
 		{"negative cap", func(c *Config) { c.Compression.MaxDecompressed = -1 }, "compression.max_decompressed"},
+		// Proxy.
+		{"proxy upstream ws ok", func(c *Config) { c.Proxy.Upstream = "ws://127.0.0.1:9000/socket" }, ""},
+		{"proxy upstream wss with ca ok", func(c *Config) { c.Proxy.Upstream = "wss://app.internal/ws"; c.Proxy.UpstreamCAFile = "ca.pem" }, ""},
+		{"proxy upstream http", func(c *Config) { c.Proxy.Upstream = "http://127.0.0.1:9000" }, "proxy.upstream"},
+		{"proxy upstream no host", func(c *Config) { c.Proxy.Upstream = "ws:///x" }, "proxy.upstream"},
+		{"proxy upstream userinfo", func(c *Config) { c.Proxy.Upstream = "ws://u:p@h/x" }, "proxy.upstream"},
+		{"proxy ca with ws", func(c *Config) { c.Proxy.Upstream = "ws://h/x"; c.Proxy.UpstreamCAFile = "ca.pem" }, "proxy.upstream_ca_file"},
+		{"proxy path relative", func(c *Config) { c.Proxy.Path = "ws" }, "proxy.path"},
+		{"proxy path reserved", func(c *Config) { c.Proxy.Path = "/login" }, "proxy.path"},
+		{"proxy path api", func(c *Config) { c.Proxy.Path = "/api/v1/x" }, "proxy.path"},
 		// Namespaces.
 		{"namespace uppercase", func(c *Config) { c.Namespaces["News"] = Namespace{} }, "namespaces.News"},
 		{"namespace digit first", func(c *Config) { c.Namespaces["1news"] = Namespace{} }, "namespaces.1news"},

@@ -51,10 +51,15 @@ type Guard struct {
 	// certificate: with mutual TLS configured for API keys, the same key
 	// must not open a socket without one. Nil: no kind needs one.
 	ClientCertKinds []Kind
-	Handshakes      Limiter
-	Bans            Bans
-	Caps            Caps
-	Now             func() time.Time
+	// SubprotocolOptional accepts handshakes that do not offer wsguard.v1:
+	// in gateway mode the socket speaks the upstream's protocol, and only
+	// a browser needs wsguard.v1 (as a protocol the proxy can always
+	// answer). False: wsguard.v1 is required.
+	SubprotocolOptional bool
+	Handshakes          Limiter
+	Bans                Bans
+	Caps                Caps
+	Now                 func() time.Time
 }
 
 // Check runs every handshake check. On success it returns the identity and
@@ -68,7 +73,7 @@ func (g *Guard) Check(r *http.Request) (Identity, func(), *Refusal) {
 	if !isUpgrade(r) {
 		return Identity{}, nil, Refuse(http.StatusBadRequest, "malformed_upgrade", "a WebSocket upgrade request is required", nil)
 	}
-	if !slices.Contains(protocols, Subprotocol) {
+	if !g.SubprotocolOptional && !slices.Contains(protocols, Subprotocol) {
 		return Identity{}, nil, Refuse(http.StatusBadRequest, "subprotocol_missing", "offer subprotocol "+Subprotocol, nil)
 	}
 

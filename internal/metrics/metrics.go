@@ -59,6 +59,8 @@ type Metrics struct {
 	// signed head (truncated, edited, replaced), each set aside for a new
 	// chain (wire audit.Options.OnBreak to its Inc).
 	AuditChainBroken prometheus.Counter
+	// Proxy are gateway mode's collectors (wsguard_proxy_*).
+	Proxy *Proxy
 
 	reg *prometheus.Registry
 }
@@ -97,6 +99,7 @@ func New() *Metrics {
 		AuditChainBroken: f.counter("audit_chain_broken_total",
 			"Audit logs found tampered with or cut short, set aside for a new chain."),
 	}
+	m.Proxy = newProxy(reg)
 	// Runtime and process collectors under their standard, unprefixed
 	// names (go_goroutines, process_open_fds, ...): stock dashboards and
 	// alerts query exactly these.

@@ -423,7 +423,7 @@ func (s *Server) apiInfo(w http.ResponseWriter, r *http.Request) {
 	}
 	subs, chans := s.hub.Subscriptions()
 	n := nodeInfo{ID: self, Started: s.started.UTC().Format(time.RFC3339), Connections: s.hub.Count(),
-		Subscriptions: subs, Channels: chans, Draining: s.draining.Load()}
+		Subscriptions: subs, Channels: chans, Draining: s.sock.draining.Load()}
 	writeJSON(w, http.StatusOK, map[string]any{"node": self, "nodes": []nodeInfo{n}})
 }
 

@@ -16,7 +16,7 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 // draining, nor while the store or broker cannot serve.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	if s.draining.Load() {
+	if s.sock.draining.Load() {
 		http.Error(w, "draining", http.StatusServiceUnavailable)
 		return
 	}

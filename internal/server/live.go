@@ -16,11 +16,18 @@ import (
 // lifetimes are enforced on the server's clock (I6): the connection's own
 // timers run on the wall clock, which a test cannot move.
 type liveConn struct {
-	c       *conn.Conn
+	c       liveSocket
 	started time.Time
 
 	mu   sync.Mutex
 	sess *store.Session // the session's last known state; nil for token clients
+}
+
+// liveSocket is what the server's lifetime and revocation checks need of
+// an open socket, whether a chat connection (conn.Conn) or a proxied pair
+// (proxy.Conn): a way to close it with a code and reason.
+type liveSocket interface {
+	Close(code int, reason string)
 }
 
 // liveSet holds the server's open WebSockets.
@@ -117,7 +124,7 @@ func (s *Server) recheckSession(lc *liveConn) {
 func (s *Server) sweepLive(ctx context.Context) {
 	now := s.clock.Now()
 	lifetime := s.cfg.Limits.ConnLifetime.D()
-	for _, lc := range s.live.list() {
+	for _, lc := range s.sock.live.list() {
 		if lifetime > 0 && !now.Before(lc.started.Add(lifetime)) {
 			lc.c.Close(conn.CloseSessionEnded, "connection lifetime reached")
 			continue

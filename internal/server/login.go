@@ -20,9 +20,9 @@ import (
 // loginFailed is the one message every failed login gets (no enumeration).
 const loginFailed = "Wrong username or password."
 
-func (s *Server) clientIP(r *http.Request) string { return s.proxies.ClientIP(r) }
+func (s *ui) clientIP(r *http.Request) string { return s.proxies.ClientIP(r) }
 
-func (s *Server) loginGet(w http.ResponseWriter, r *http.Request) {
+func (s *ui) loginGet(w http.ResponseWriter, r *http.Request) {
 	if _, _, err := s.fullSession(r); err == nil {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return
@@ -31,7 +31,7 @@ func (s *Server) loginGet(w http.ResponseWriter, r *http.Request) {
 }
 
 // refuseForm answers a form whose CSRF check failed: 403, nothing changed.
-func (s *Server) refuseForm(w http.ResponseWriter, r *http.Request, reason string) {
+func (s *ui) refuseForm(w http.ResponseWriter, r *http.Request, reason string) {
 	s.audit.Record(audit.Event{Type: "form.refused", Reason: reason, IP: s.clientIP(r), Fields: map[string]string{"path": r.URL.Path}})
 	s.metrics.Refusals.WithLabelValues(reason).Inc()
 	s.errorPage(w, r, http.StatusForbidden, "Request refused", "This form has expired or did not come from this site. Reload the page and try again.")
@@ -45,7 +45,7 @@ func retryAfter(w http.ResponseWriter, d time.Duration) {
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
 }
 
-func (s *Server) loginPost(w http.ResponseWriter, r *http.Request) {
+func (s *ui) loginPost(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseForm(); err != nil {
 		http.Error(w, "form too large or malformed", http.StatusRequestEntityTooLarge)
 		return
@@ -145,7 +145,7 @@ func (s *Server) loginPost(w http.ResponseWriter, r *http.Request) {
 // verified the old password while argon2 ran for the change may create its
 // session just after that. Either the change finds this session, or this
 // read sees the change: no session opened with an old password survives.
-func (s *Server) sameCredential(ctx context.Context, u store.User, sess store.Session) (bool, error) {
+func (s *ui) sameCredential(ctx context.Context, u store.User, sess store.Session) (bool, error) {
 	cur, err := s.store.UserByID(ctx, u.ID)
 	if err == nil && !cur.Disabled && cur.PasswordHash == u.PasswordHash {
 		return true, nil
@@ -159,7 +159,7 @@ func (s *Server) sameCredential(ctx context.Context, u store.User, sess store.Se
 
 // reserveLogin reserves one password attempt on the account key and on the
 // IP key, or neither: a refusal by one releases the other.
-func (s *Server) reserveLogin(userKey, ipKey string, now time.Time) (bool, time.Duration) {
+func (s *ui) reserveLogin(userKey, ipKey string, now time.Time) (bool, time.Duration) {
 	ok, wait := s.loginUser.Reserve(userKey, now)
 	if !ok {
 		return false, wait
@@ -173,7 +173,7 @@ func (s *Server) reserveLogin(userKey, ipKey string, now time.Time) (bool, time.
 
 // checkPassword verifies name and password with the same work whether the
 // user exists or not (I2): an unknown or disabled user still costs one hash.
-func (s *Server) checkPassword(ctx context.Context, name, password string) (store.User, bool, error) {
+func (s *ui) checkPassword(ctx context.Context, name, password string) (store.User, bool, error) {
 	if len(password) > 1024 || name == "" || len(name) > 64 {
 		// Refused before hashing: a huge password must not cost argon2 time.
 		// Callers have reserved the attempt, so this counts as a failure
@@ -198,7 +198,7 @@ func (s *Server) checkPassword(ctx context.Context, name, password string) (stor
 	return u, ok, nil
 }
 
-func (s *Server) needs2FA(u store.User) bool {
+func (s *ui) needs2FA(u store.User) bool {
 	switch s.cfg.Identity.Require2FA {
 	case "all":
 		return true
@@ -209,7 +209,7 @@ func (s *Server) needs2FA(u store.User) bool {
 }
 
 // fullSession returns the signed-in session and its user, second factor done.
-func (s *Server) fullSession(r *http.Request) (store.Session, store.User, error) {
+func (s *ui) fullSession(r *http.Request) (store.Session, store.User, error) {
 	sess, u, err := s.anySession(r)
 	if err != nil {
 		return sess, u, err
@@ -224,7 +224,7 @@ var errSecondFactor = errors.New("second factor pending")
 
 // anySession returns the session even when the second factor is pending.
 // An error is a *guard.Refusal: 503 when the store could not tell.
-func (s *Server) anySession(r *http.Request) (store.Session, store.User, error) {
+func (s *ui) anySession(r *http.Request) (store.Session, store.User, error) {
 	sess, u, rf := s.creds.SignedIn(r.Context(), guard.SessionCookie(r))
 	if rf != nil {
 		return sess, u, rf
@@ -240,14 +240,14 @@ func storeDown(err error) bool {
 
 // unavailablePage answers a page whose session the store could not check:
 // a database outage is not a reason to send a signed-in user to /login.
-func (s *Server) unavailablePage(w http.ResponseWriter) {
+func (s *ui) unavailablePage(w http.ResponseWriter) {
 	retryAfter(w, guard.UnavailableRetryAfter)
 	s.pages.Render(w, http.StatusServiceUnavailable, "error", web.PageData{Title: "Try again later", Error: "The server cannot reach its database. Try again in a moment."})
 }
 
 // requirePage finds the full session for a page, or redirects to where the
 // browser must go next and returns false.
-func (s *Server) requirePage(w http.ResponseWriter, r *http.Request) (store.Session, store.User, bool) {
+func (s *ui) requirePage(w http.ResponseWriter, r *http.Request) (store.Session, store.User, bool) {
 	sess, u, err := s.fullSession(r)
 	switch {
 	case err == nil:
@@ -264,7 +264,7 @@ func (s *Server) requirePage(w http.ResponseWriter, r *http.Request) (store.Sess
 	return sess, u, false
 }
 
-func (s *Server) login2FAGet(w http.ResponseWriter, r *http.Request) {
+func (s *ui) login2FAGet(w http.ResponseWriter, r *http.Request) {
 	sess, u, err := s.anySession(r)
 	if err != nil || u.TOTPSecret == "" {
 		http.Redirect(w, r, "/login", http.StatusSeeOther)
@@ -277,7 +277,7 @@ func (s *Server) login2FAGet(w http.ResponseWriter, r *http.Request) {
 	s.pages.Render(w, http.StatusOK, "login_2fa", web.PageData{Title: "Two-factor code", CSRFToken: sess.CSRFSecret})
 }
 
-func (s *Server) login2FAPost(w http.ResponseWriter, r *http.Request) {
+func (s *ui) login2FAPost(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseForm(); err != nil {
 		http.Error(w, "form too large or malformed", http.StatusRequestEntityTooLarge)
 		return
@@ -326,7 +326,7 @@ func (s *Server) login2FAPost(w http.ResponseWriter, r *http.Request) {
 
 // checkSecondFactor accepts a TOTP code (each time step once) or a recovery
 // code (each code once).
-func (s *Server) checkSecondFactor(ctx context.Context, u store.User, code string, now time.Time) (bool, string) {
+func (s *ui) checkSecondFactor(ctx context.Context, u store.User, code string, now time.Time) (bool, string) {
 	if len(code) == 6 {
 		step, ok := identity.CheckTOTP(u.TOTPSecret, code, now, u.TOTPLastStep)
 		if !ok {
@@ -342,7 +342,7 @@ func (s *Server) checkSecondFactor(ctx context.Context, u store.User, code strin
 	return err == nil && used, "recovery"
 }
 
-func (s *Server) logoutPost(w http.ResponseWriter, r *http.Request) {
+func (s *ui) logoutPost(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseForm(); err != nil {
 		http.Error(w, "form too large or malformed", http.StatusRequestEntityTooLarge)
 		return
@@ -363,13 +363,13 @@ func (s *Server) logoutPost(w http.ResponseWriter, r *http.Request) {
 }
 
 // endSession deletes a session and closes its live sockets on every node.
-func (s *Server) endSession(ctx context.Context, sess store.Session, reason, ip string) {
+func (s *ui) endSession(ctx context.Context, sess store.Session, reason, ip string) {
 	_ = s.store.DeleteSession(ctx, sess.IDHash)
 	_ = s.hub.Revoke(ctx, sess.PublicID, "", reason)
 	s.audit.Record(audit.Event{Type: "session.revoked", Reason: reason, IP: ip, User: sess.Username, Fields: map[string]string{"session": sess.PublicID}})
 }
 
-func (s *Server) serverError(w http.ResponseWriter, r *http.Request, err error) {
+func (s *ui) serverError(w http.ResponseWriter, r *http.Request, err error) {
 	s.log.Error("request failed", "path", r.URL.Path, "err", err)
 	s.errorPage(w, r, http.StatusInternalServerError, "Something went wrong", "The server could not complete this request. Try again.")
 }
@@ -377,7 +377,7 @@ func (s *Server) serverError(w http.ResponseWriter, r *http.Request, err error) 
 // errorPage answers an error page that keeps the navigation and the
 // signed-in user when the request carries a full session, so a wrong link
 // or an expired form does not look like being signed out.
-func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, status int, title, msg string) {
+func (s *ui) errorPage(w http.ResponseWriter, r *http.Request, status int, title, msg string) {
 	data := web.PageData{Title: title, Error: msg}
 	if sess, u, err := s.fullSession(r); err == nil {
 		data.User, data.Admin, data.CSRFToken = u.Name, u.Admin, sess.CSRFSecret

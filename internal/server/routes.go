@@ -14,8 +14,26 @@ import (
 // bytes, and a 1 MB password must be refused before anything reads it (I7).
 const maxFormBytes = 16 << 10
 
-// Handler returns the public HTTPS handler.
+// Handler returns the public HTTPS handler: the browser pages, the
+// WebSocket endpoint and the service API of the node's mode, each route
+// list written once below.
 func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	s.pageRoutes(mux)
+	s.socketRoutes(mux)
+	s.apiRoutes(mux)
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.errorPage(w, r, http.StatusNotFound, "Not found", "There is nothing at this address.")
+	})
+	return tlsconf.Headers(mux, s.cfg.TLS.HSTSPreload)
+}
+
+// pageRoutes are the browser pages: sign-in, 2FA, settings, setup, and
+// the home page (the chat in serve mode; in proxy mode who is signed in).
+// Every form post passes Go's CrossOriginProtection before its handler.
+func (s *Server) pageRoutes(mux *http.ServeMux) {
 	forms := http.NewServeMux()
 	forms.HandleFunc("POST /login", s.loginPost)
 	forms.HandleFunc("POST /login/2fa", s.login2FAPost)
@@ -37,7 +55,6 @@ func (s *Server) Handler() http.Handler {
 	}))
 	protected := cop.Handler(limitBody(forms))
 
-	mux := http.NewServeMux()
 	mux.Handle("POST /login", protected)
 	mux.Handle("POST /login/2fa", protected)
 	mux.Handle("POST /logout", protected)
@@ -46,21 +63,37 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /login", s.loginGet)
 	mux.HandleFunc("GET /login/2fa", s.login2FAGet)
 	mux.HandleFunc("GET /setup", s.setupGet)
-	mux.HandleFunc("GET /{$}", s.chatGet)
+	if s.mode == ModeProxy {
+		mux.HandleFunc("GET /{$}", s.gatewayGet)
+		mux.HandleFunc("GET /session", s.sessionJSON) // the socket's CSRF token for the application's pages
+	} else {
+		mux.HandleFunc("GET /{$}", s.chatGet)
+	}
 	mux.HandleFunc("GET /settings/2fa", s.settings2FAGet)
 	mux.HandleFunc("GET /settings/sessions", s.sessionsGet)
 	mux.HandleFunc("GET /settings/password", s.passwordGet)
 	mux.Handle("GET /static/", http.StripPrefix("/static/", web.Static()))
 	mux.Handle(wsguardjs.Path, wsguardjs.Handler()) // the browser client (clients/js); GET and HEAD
-	mux.HandleFunc("GET /ws", s.serveWS)
+}
+
+// socketRoutes is the WebSocket endpoint: the chat at /ws, or in proxy
+// mode the upstream relayed at proxy.path.
+func (s *Server) socketRoutes(mux *http.ServeMux) {
+	if s.mode == ModeProxy {
+		mux.Handle("GET "+s.cfg.Proxy.Path, s.proxyEndpoint()) // proxyws.go
+	} else {
+		mux.Handle("GET /ws", s.chatEndpoint()) // ws.go
+	}
 	mux.HandleFunc("POST /ws/origin", s.originProbe) // why a page's handshake fails (originprobe.go)
-	mux.Handle("/api/v1/", s.apiHandler())           // bearer or session + X-CSRF-Token; see api.go
-	mux.HandleFunc("GET /healthz", s.healthz)
-	mux.HandleFunc("GET /readyz", s.readyz)
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		s.errorPage(w, r, http.StatusNotFound, "Not found", "There is nothing at this address.")
-	})
-	return tlsconf.Headers(mux, s.cfg.TLS.HSTSPreload)
+}
+
+// apiRoutes is the service API: bearer or session + X-CSRF-Token (api.go).
+func (s *Server) apiRoutes(mux *http.ServeMux) {
+	if s.mode == ModeProxy {
+		mux.Handle("/api/v1/", s.proxyAPIHandler())
+		return
+	}
+	mux.Handle("/api/v1/", s.apiHandler())
 }
 
 func limitBody(next http.Handler) http.Handler {

@@ -54,6 +54,9 @@ func (s *Server) Run(ctx context.Context, ls Listeners, reload <-chan os.Signal)
 		errc <- err
 	}()
 	s.log.Info("wsguard serving", "listen", ls.Public.Addr().String(), "public_url", s.cfg.PublicURL, "tls", tlsCfg != nil)
+	if s.gateway != nil {
+		s.log.Info("gateway mode: relaying the upstream behind sign-in and the handshake guard", "path", s.cfg.Proxy.Path, "upstream", s.gateway.label)
+	}
 
 	var admin *http.Server
 	if s.cfg.AdminListen != "" || ls.Admin != nil {
@@ -105,11 +108,11 @@ func (s *Server) Run(ctx context.Context, ls Listeners, reload <-chan os.Signal)
 		break
 	}
 	started := time.Now()
-	open := len(s.live.list())
+	open := len(s.sock.live.list())
 	s.log.Info("draining: telling every socket to reconnect elsewhere", "sockets", open, "timeout", s.cfg.DrainTimeout.D().String())
 	dctx, cancel := context.WithTimeout(context.Background(), s.cfg.DrainTimeout.D())
 	defer cancel()
-	s.draining.Store(true)
+	s.sock.draining.Store(true)
 	_ = public.Shutdown(dctx) // stops accepting; hijacked sockets are ours to drain
 	s.Drain(dctx)
 	if admin != nil {
@@ -120,7 +123,7 @@ func (s *Server) Run(ctx context.Context, ls Listeners, reload <-chan os.Signal)
 	}
 	// The last line of a run: what the drain achieved, so an operator (or a
 	// rolling deploy's log) sees whether drain_timeout was long enough.
-	left := len(s.live.list())
+	left := len(s.sock.live.list())
 	s.log.Info("wsguard stopped", "sockets_drained", max(0, open-left), "sockets_left_at_timeout", left,
 		"took", time.Since(started).Round(time.Millisecond).String())
 	return nil

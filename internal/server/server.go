@@ -13,7 +13,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -46,10 +45,16 @@ type Options struct {
 	// which carries a secret and so never goes to Logger. Zero means
 	// os.Stdout.
 	Stdout io.Writer
+	// Mode is what the WebSocket endpoint serves. Zero means ModeServe.
+	Mode Mode
 }
 
 // Server is one wsguard node.
 type Server struct {
+	// ui is the browser pages (sign-in, 2FA, settings, setup), with only
+	// what they use; its handlers are promoted onto Server for the routes.
+	*ui
+
 	cfg      config.Config
 	log      *slog.Logger
 	clock    clock.Clock
@@ -71,33 +76,24 @@ type Server struct {
 
 	adminPolicy *admin.Policy // who admin_listen answers (admin.*)
 
-	loginRate ratelimit.Limiter // every login attempt per IP (limits.logins_per_minute)
-	loginIP   *ratelimit.Throttle
-	loginUser *ratelimit.Throttle
-	totpUser  *ratelimit.Throttle
-	bans      *ratelimit.Bans
-	caps      ratelimit.Counter
-	userMsgs  ratelimit.Limiter
-	replays   *conn.ReplayGate // replays and history answers in progress per user
-	ipMsgs    ratelimit.Limiter
+	bans     *ratelimit.Bans
+	caps     ratelimit.Counter
+	userMsgs ratelimit.Limiter
+	replays  *conn.ReplayGate // replays and history answers in progress per user
+	ipMsgs   ratelimit.Limiter
 
-	upgrader    websocket.Upgrader
-	connCtx     context.Context
-	cancelConns context.CancelFunc
-	conns       sync.WaitGroup
-	drainMu     sync.Mutex // orders conns.Add after the draining check against Drain's Wait
-	draining    atomic.Bool
-	stopHub     func()
-	stopPoll    context.CancelFunc
-
-	live liveSet // open WebSockets, for lifetimes on the server's clock
+	upgrader websocket.Upgrader
+	sock     *sockets // open WebSockets, for lifetimes on the server's clock, and the drain
+	stopHub  func()
+	stopPoll context.CancelFunc
 
 	refusals refusalLog // handshake refusals on the terminal, rate-limited
 
-	setupMu    sync.Mutex
-	setupToken string
-	stdout     io.Writer // the setup banner (Options.Stdout)
-	started    time.Time // for /api/v1/info
+	mode    Mode
+	gateway *gateway // proxy mode only
+
+	stdout  io.Writer // the setup banner (Options.Stdout)
+	started time.Time // for /api/v1/info
 
 	hooks     *hooks.Hooks // the application's backend in the loop; nil without hooks.* (hooks.go)
 	stopHooks func()
@@ -109,7 +105,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, clock: opts.Clock, log: opts.Logger, stdout: opts.Stdout, started: time.Now()}
+	s := &Server{cfg: cfg, clock: opts.Clock, log: opts.Logger, stdout: opts.Stdout, mode: opts.Mode, started: time.Now()}
 	if s.stdout == nil {
 		s.stdout = os.Stdout
 	}
@@ -134,6 +130,11 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	}
 	if s.adminPolicy, err = adminPolicy(cfg.Admin); err != nil {
 		return nil, err
+	}
+	if s.mode == ModeProxy {
+		if s.gateway, err = s.newGateway(cfg); err != nil {
+			return nil, err
+		}
 	}
 	s.metrics = metrics.New()
 	for _, w := range cfg.Warnings() {
@@ -182,10 +183,6 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	s.hasher = identity.NewHasher(identity.HasherOptions{MaxConcurrent: cfg.Identity.MaxHashing})
 
 	lim := cfg.Limits
-	s.loginRate = ratelimit.NewLocal(lim.LoginsPerMinute/60, max(1, int(lim.LoginsPerMinute)))
-	s.loginIP = ratelimit.NewThrottle()
-	s.loginUser = ratelimit.NewThrottle()
-	s.totpUser = ratelimit.NewThrottle()
 	s.bans = ratelimit.NewBans(lim.BanAfterFailures, time.Minute, lim.BanDuration.D())
 	s.caps = ratelimit.NewLocalCounter()
 	s.userMsgs = ratelimit.NewLocal(lim.UserMessagesPerSecond, int(lim.UserMessagesPerSecond*2))
@@ -200,6 +197,8 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		Bans:       s.bans,
 		Caps:       s.acquireConn,
 		Now:        s.clock.Now,
+		// The upstream's own protocol needs no wsguard.v1 (proxyws.go).
+		SubprotocolOptional: s.mode == ModeProxy,
 	}
 	if err := s.wireCredentials(); err != nil {
 		s.stopHub()
@@ -220,10 +219,11 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 			http.Error(w, "websocket upgrade failed", status)
 		},
 	}
-	s.connCtx, s.cancelConns = context.WithCancel(context.Background())
+	s.sock = newSockets()
 	var pollCtx context.Context
 	pollCtx, s.stopPoll = context.WithCancel(context.Background())
 	go s.pollRevocations(pollCtx)
+	s.ui = s.newUI()
 	s.setupIfNoAdmin()
 	for _, w := range cfg.Warnings() {
 		s.log.Warn("insecure setting enabled", "setting", w)
@@ -307,37 +307,14 @@ func (s *Server) Store() store.Store { return s.store }
 // Metrics returns the server's metrics.
 func (s *Server) Metrics() *metrics.Metrics { return s.metrics }
 
-// enterConn counts a connection in unless the server is draining; a
-// connection counted in must call s.conns.Done.
-func (s *Server) enterConn() bool {
-	s.drainMu.Lock()
-	defer s.drainMu.Unlock()
-	if s.draining.Load() {
-		return false
-	}
-	s.conns.Add(1)
-	return true
-}
-
 // Drain stops accepting work, tells every client to reconnect elsewhere
 // (1001) and waits for connections to end, at most until ctx is done.
-func (s *Server) Drain(ctx context.Context) {
-	s.drainMu.Lock()
-	s.draining.Store(true)
-	s.drainMu.Unlock()
-	s.cancelConns()
-	done := make(chan struct{})
-	go func() { s.conns.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
-	}
-}
+func (s *Server) Drain(ctx context.Context) { s.sock.drain(ctx) }
 
 // Close releases the store, broker and audit log. Publishes acknowledged
 // before Close are durable.
 func (s *Server) Close() error {
-	s.cancelConns()
+	s.sock.cancel()
 	s.stopPoll()
 	if s.stopHub != nil {
 		s.stopHub()

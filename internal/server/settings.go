@@ -33,7 +33,7 @@ func (s *Server) chatGet(w http.ResponseWriter, r *http.Request) {
 
 // enrolSession returns the session for 2FA enrolment: a full session, or
 // one whose second factor is pending because the user has none enrolled yet.
-func (s *Server) enrolSession(w http.ResponseWriter, r *http.Request) (store.Session, store.User, bool) {
+func (s *ui) enrolSession(w http.ResponseWriter, r *http.Request) (store.Session, store.User, bool) {
 	sess, u, err := s.anySession(r)
 	if err != nil {
 		http.Redirect(w, r, "/login", http.StatusSeeOther)
@@ -46,7 +46,7 @@ func (s *Server) enrolSession(w http.ResponseWriter, r *http.Request) (store.Ses
 	return sess, u, true
 }
 
-func (s *Server) settings2FAGet(w http.ResponseWriter, r *http.Request) {
+func (s *ui) settings2FAGet(w http.ResponseWriter, r *http.Request) {
 	sess, u, ok := s.enrolSession(w, r)
 	if !ok {
 		return
@@ -76,7 +76,7 @@ const enrolmentTTL = 10 * time.Minute
 
 // pendingEnrolment returns the user's enrolment key: the one kept from an
 // earlier visit while it lasts, else a new one, kept from now on.
-func (s *Server) pendingEnrolment(ctx context.Context, u store.User) (*otp.Key, error) {
+func (s *ui) pendingEnrolment(ctx context.Context, u store.User) (*otp.Key, error) {
 	fresh, err := identity.NewTOTPSecret("wsguard", u.Name)
 	if err != nil {
 		return nil, err
@@ -101,7 +101,7 @@ func enrolmentKey(name, secret string) (*otp.Key, error) {
 }
 
 // renderEnrolment shows the enrolment page again with the kept secret.
-func (s *Server) renderEnrolment(w http.ResponseWriter, r *http.Request, status int, u store.User, data web.PageData) {
+func (s *ui) renderEnrolment(w http.ResponseWriter, r *http.Request, status int, u store.User, data web.PageData) {
 	key, err := s.pendingEnrolment(r.Context(), u)
 	if err == nil {
 		err = s.fillEnrolment(&data, key)
@@ -113,7 +113,7 @@ func (s *Server) renderEnrolment(w http.ResponseWriter, r *http.Request, status 
 	s.pages.Render(w, status, "settings_2fa", data)
 }
 
-func (s *Server) fillEnrolment(data *web.PageData, key *otp.Key) error {
+func (s *ui) fillEnrolment(data *web.PageData, key *otp.Key) error {
 	png, err := identity.QRPNG(key)
 	if err != nil {
 		return err
@@ -141,7 +141,7 @@ func recoveryFile(user string, codes []string) template.URL {
 // settings2FAPost confirms enrolment: the code must come from the secret
 // the server kept for this user (pendingEnrolment), which is stored as the
 // user's only once a code from it verifies.
-func (s *Server) settings2FAPost(w http.ResponseWriter, r *http.Request) {
+func (s *ui) settings2FAPost(w http.ResponseWriter, r *http.Request) {
 	sess, u, ok := s.sessionForm(w, r, s.enrolSession)
 	if !ok {
 		return
@@ -215,7 +215,7 @@ func (s *Server) settings2FAPost(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-func (s *Server) sessionsGet(w http.ResponseWriter, r *http.Request) {
+func (s *ui) sessionsGet(w http.ResponseWriter, r *http.Request) {
 	sess, u, ok := s.requirePage(w, r)
 	if !ok {
 		return
@@ -239,7 +239,7 @@ func (s *Server) sessionsGet(w http.ResponseWriter, r *http.Request) {
 	s.pages.Render(w, http.StatusOK, "settings_sessions", web.PageData{Title: "Sessions", CSRFToken: sess.CSRFSecret, User: u.Name, Admin: u.Admin, Sessions: rows})
 }
 
-func (s *Server) revokeSessionPost(w http.ResponseWriter, r *http.Request) {
+func (s *ui) revokeSessionPost(w http.ResponseWriter, r *http.Request) {
 	sess, u, ok := s.sessionForm(w, r, s.requirePage)
 	if !ok {
 		return
@@ -265,7 +265,7 @@ func (s *Server) revokeSessionPost(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/settings/sessions", http.StatusSeeOther)
 }
 
-func (s *Server) passwordGet(w http.ResponseWriter, r *http.Request) {
+func (s *ui) passwordGet(w http.ResponseWriter, r *http.Request) {
 	sess, u, ok := s.requirePage(w, r)
 	if !ok {
 		return
@@ -275,7 +275,7 @@ func (s *Server) passwordGet(w http.ResponseWriter, r *http.Request) {
 
 // passwordPost changes the password after checking the current one, and
 // ends every other session of the user, live sockets included.
-func (s *Server) passwordPost(w http.ResponseWriter, r *http.Request) {
+func (s *ui) passwordPost(w http.ResponseWriter, r *http.Request) {
 	sess, u, ok := s.sessionForm(w, r, s.requirePage)
 	if !ok {
 		return
@@ -349,7 +349,7 @@ func (s *Server) passwordPost(w http.ResponseWriter, r *http.Request) {
 // the old id's live sockets (4001): that id no longer exists. When sess
 // ended while the request ran (signed out, revoked, user disabled) nothing
 // is created and the browser is sent to sign in. On false it has answered.
-func (s *Server) rotateSession(w http.ResponseWriter, r *http.Request, sess store.Session, u store.User, why string) (store.Session, bool) {
+func (s *ui) rotateSession(w http.ResponseWriter, r *http.Request, sess store.Session, u store.User, why string) (store.Session, bool) {
 	value, ns, err := s.sessions.Rotate(r.Context(), sess, u, true)
 	if errors.Is(err, session.ErrUnknown) {
 		session.ClearCookie(w)
@@ -371,7 +371,7 @@ func (s *Server) rotateSession(w http.ResponseWriter, r *http.Request, sess stor
 // it parses the (size-capped) body, finds the session with lookup
 // (requirePage, or enrolSession for the 2FA enrolment a user may still
 // owe), and checks the synchronizer token. On false it has answered.
-func (s *Server) sessionForm(w http.ResponseWriter, r *http.Request,
+func (s *ui) sessionForm(w http.ResponseWriter, r *http.Request,
 	lookup func(http.ResponseWriter, *http.Request) (store.Session, store.User, bool)) (store.Session, store.User, bool) {
 	if err := r.ParseForm(); err != nil {
 		http.Error(w, "form too large or malformed", http.StatusRequestEntityTooLarge)

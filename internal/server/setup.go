@@ -14,7 +14,7 @@ import (
 )
 
 // setupTokenOK reports whether tok is the live one-time setup token.
-func (s *Server) setupTokenOK(ctx context.Context, tok string) bool {
+func (s *ui) setupTokenOK(ctx context.Context, tok string) bool {
 	s.setupMu.Lock()
 	defer s.setupMu.Unlock()
 	return s.setupOpenLocked(ctx) && subtle.ConstantTimeCompare([]byte(tok), []byte(s.setupToken)) == 1
@@ -26,7 +26,7 @@ func (s *Server) setupTokenOK(ctx context.Context, tok string) bool {
 // node), and the URL printed at start must not then create another, so the
 // token is cleared for good. A store error refuses this request only.
 // s.setupMu is held.
-func (s *Server) setupOpenLocked(ctx context.Context) bool {
+func (s *ui) setupOpenLocked(ctx context.Context) bool {
 	if s.setupToken == "" {
 		return false
 	}
@@ -41,7 +41,7 @@ func (s *Server) setupOpenLocked(ctx context.Context) bool {
 	return true
 }
 
-func (s *Server) setupGet(w http.ResponseWriter, r *http.Request) {
+func (s *ui) setupGet(w http.ResponseWriter, r *http.Request) {
 	tok := r.URL.Query().Get("token")
 	if !s.setupTokenOK(r.Context(), tok) {
 		s.errorPage(w, r, http.StatusNotFound, "Setup", "This setup link is not valid or was already used.")
@@ -52,7 +52,7 @@ func (s *Server) setupGet(w http.ResponseWriter, r *http.Request) {
 
 // setupPost creates the first admin; the token works once, and only while
 // no admin exists. The new admin must enrol two-factor before anything else.
-func (s *Server) setupPost(w http.ResponseWriter, r *http.Request) {
+func (s *ui) setupPost(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseForm(); err != nil {
 		http.Error(w, "form too large or malformed", http.StatusRequestEntityTooLarge)
 		return

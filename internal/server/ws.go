@@ -5,8 +5,18 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"github.com/gorilla/websocket"
+
 	"github.com/wsguard/wsguard/internal/audit"
+	"github.com/wsguard/wsguard/internal/authz"
+	"github.com/wsguard/wsguard/internal/clock"
+	"github.com/wsguard/wsguard/internal/config"
 	"github.com/wsguard/wsguard/internal/conn"
+	"github.com/wsguard/wsguard/internal/guard"
+	"github.com/wsguard/wsguard/internal/hub"
+	"github.com/wsguard/wsguard/internal/metrics"
+	"github.com/wsguard/wsguard/internal/ratelimit"
+	"github.com/wsguard/wsguard/internal/store"
 )
 
 // testHookHandshakeChecked, set only by tests, runs between the guard's
@@ -14,41 +24,64 @@ import (
 // revocation matches no socket (see recheckSession).
 var testHookHandshakeChecked atomic.Pointer[func()]
 
-// serveWS runs the handshake guard and, when it passes, the connection.
-func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
-	if !s.enterConn() {
-		w.Header().Set("Retry-After", "1")
-		http.Error(w, "server draining, reconnect elsewhere", http.StatusServiceUnavailable)
+// chatEndpoint is serve mode's WebSocket endpoint (/ws): the handshake
+// guard and, when it passes, a chat connection. It holds what the chat
+// socket needs and nothing of the pages or the service API.
+type chatEndpoint struct {
+	sock       *sockets
+	admit      func(http.ResponseWriter, *http.Request) (guard.Identity, func(), bool)
+	clientIP   func(*http.Request) string
+	clock      clock.Clock
+	upgrader   *websocket.Upgrader
+	hub        *hub.Hub
+	store      store.Store
+	rules      *authz.Rules
+	limits     config.Limits
+	readLimit  int64 // the largest client message (Server.readLimit)
+	compressed bool  // permessage-deflate negotiated when offered
+	replays    *conn.ReplayGate
+	userMsgs   ratelimit.Limiter
+	ipMsgs     ratelimit.Limiter
+	bans       *ratelimit.Bans
+	metrics    *metrics.Metrics
+	audit      *audit.Log
+	activity   func(*liveConn) // a request on the socket uses its session (live.go)
+	recheck    func(*liveConn) // the session read again once registered (live.go)
+	// The application's backend in the loop (hooks.go): asked before the
+	// upgrade, consulted by the connection, told of the close.
+	hookConnect func(http.ResponseWriter, *http.Request, *guard.Identity, string) bool
+	backend     conn.Backend
+	hookClosed  func(user string, code int, reason string)
+}
+
+// chatEndpoint builds serve mode's WebSocket endpoint from the node.
+func (s *Server) chatEndpoint() *chatEndpoint {
+	return &chatEndpoint{
+		sock: s.sock, admit: s.admit, clientIP: s.clientIP, clock: s.clock, upgrader: &s.upgrader,
+		hub: s.hub, store: s.store, rules: s.rules, limits: s.cfg.Limits, readLimit: s.readLimit(),
+		compressed: s.cfg.Compression.Enabled, replays: s.replays, userMsgs: s.userMsgs, ipMsgs: s.ipMsgs,
+		bans: s.bans, metrics: s.metrics, audit: s.audit, activity: s.sessionActivity, recheck: s.recheckSession,
+		hookConnect: s.hookConnect, backend: s.connBackend(), hookClosed: s.hookClosed,
+	}
+}
+
+// ServeHTTP runs the handshake guard and, when it passes, the connection.
+func (e *chatEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !e.sock.enter(w) {
 		return
 	}
 	handedOff := false
 	defer func() {
 		if !handedOff {
-			s.conns.Done()
+			e.sock.done()
 		}
 	}()
-	id, release, refusal := s.guard.Check(r)
-	ip := s.clientIP(r)
-	if refusal != nil {
-		s.audit.Record(audit.Event{Type: "handshake.refused", Reason: refusal.Reason, IP: ip,
-			Fields: map[string]string{"origin": r.Header.Get("Origin")}})
-		s.metrics.Handshakes.WithLabelValues("refused").Inc()
-		s.metrics.Refusals.WithLabelValues(refusal.Reason).Inc()
-		s.logRefusal(r, refusal)
-		s.warnRefusal(r, refusal.Reason)
-		if countsTowardBan(refusal.Status, refusal.Reason) {
-			if s.bans.Fail(ip, s.clock.Now()) {
-				s.metrics.Bans.Inc()
-				s.audit.Record(audit.Event{Type: "ip.banned", IP: ip, Reason: refusal.Reason})
-			}
-		}
-		if refusal.RetryAfter > 0 {
-			retryAfter(w, refusal.RetryAfter)
-		}
-		http.Error(w, refusal.Message, refusal.Status)
+	id, release, ok := e.admit(w, r)
+	if !ok {
 		return
 	}
-	if !s.hookConnect(w, r, &id, ip) { // the application's backend, after every check of ours (hooks.go)
+	ip := e.clientIP(r)
+	if !e.hookConnect(w, r, &id, ip) { // the application's backend, after every check of ours (hooks.go)
 		release()
 		return
 	}
@@ -57,86 +90,115 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	// The lifetime starts before the 101 goes out: the client may act on
 	// the open socket (and a test move the clock) as soon as it has it.
-	lc := &liveConn{started: s.clock.Now()}
+	lc := &liveConn{started: e.clock.Now()}
 	if id.Session != nil {
 		sess := *id.Session
 		lc.sess = &sess
 	}
-	ws, err := s.upgrader.Upgrade(w, r, nil)
+	ws, err := e.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		release()
-		s.metrics.Handshakes.WithLabelValues("upgrade_failed").Inc()
+		e.metrics.Handshakes.WithLabelValues("upgrade_failed").Inc()
 		return
 	}
-	s.metrics.Handshakes.WithLabelValues("accepted").Inc()
-	s.metrics.Connections.Inc()
+	e.metrics.Handshakes.WithLabelValues("accepted").Inc()
+	e.metrics.Connections.Inc()
 	sessionID := ""
 	if id.Session != nil {
 		sessionID = id.Session.PublicID
 	}
-	lim := s.cfg.Limits
-	c := conn.New(ws, s.hub, s.store, s.rules, conn.Options{
+	lim := e.limits
+	c := conn.New(ws, e.hub, e.store, e.rules, conn.Options{
 		Principal:         id.Principal,
 		SessionID:         sessionID,
 		IP:                ip,
 		Expires:           id.Expires,
 		Refresh:           id.Refresh,
-		MaxMessageBytes:   s.readLimit(),
+		MaxMessageBytes:   e.readLimit,
 		SendQueue:         lim.SendQueue,
 		SendQueueBytes:    lim.SendQueueBytes,
-		Replays:           s.replays,
+		Replays:           e.replays,
 		MessagesPerSecond: lim.MessagesPerSecond,
 		MessageBurst:      lim.MessageBurst,
-		UserLimit:         s.userMsgs,
-		IPLimit:           s.ipMsgs,
+		UserLimit:         e.userMsgs,
+		IPLimit:           e.ipMsgs,
 		IdleTimeout:       lim.IdleTimeout.D(),
 		PingInterval:      lim.PingInterval.D(),
 		WriteTimeout:      lim.WriteTimeout.D(),
 		Lifetime:          lim.ConnLifetime.D(),
-		Compressed:        s.cfg.Compression.Enabled,
-		Backend:           s.connBackend(),
+		Compressed:        e.compressed,
+		Backend:           e.backend,
 		Hooks: conn.Hooks{
-			Closed: func(code int, reason string) { s.hookClosed(id.Principal.Name, code, reason) },
+			Closed: func(code int, reason string) { e.hookClosed(id.Principal.Name, code, reason) },
 			MessageIn: func() {
-				s.metrics.MessagesIn.Inc()
-				s.sessionActivity(lc)
+				e.metrics.MessagesIn.Inc()
+				e.activity(lc)
 			},
-			RateLimited: func(l string) { s.metrics.RateLimited.WithLabelValues(l).Inc() },
+			RateLimited: func(l string) { e.metrics.RateLimited.WithLabelValues(l).Inc() },
 			Cut: func(reason string) {
 				switch reason {
 				case "slow_consumer":
-					s.metrics.SlowConsumerCuts.Inc()
-					s.metrics.QueueDrops.Inc() // the frame that found the queue full
+					e.metrics.SlowConsumerCuts.Inc()
+					e.metrics.QueueDrops.Inc() // the frame that found the queue full
 				case "write_timeout": // a reader too slow for the write deadline
-					s.metrics.SlowConsumerCuts.Inc()
+					e.metrics.SlowConsumerCuts.Inc()
 				}
-				s.audit.Record(audit.Event{Type: "connection.cut", Reason: reason, IP: ip, User: id.Principal.Name})
+				e.audit.Record(audit.Event{Type: "connection.cut", Reason: reason, IP: ip, User: id.Principal.Name})
 			},
-			Registered: func() { s.recheckSession(lc) },
+			Registered: func() { e.recheck(lc) },
 			BadFrame: func(ip string) {
-				if s.bans.Fail(ip, s.clock.Now()) {
-					s.metrics.Bans.Inc()
+				if e.bans.Fail(ip, e.clock.Now()) {
+					e.metrics.Bans.Inc()
 				}
 			},
 		},
 	})
 	lc.c = c
-	s.live.add(lc)
+	e.sock.live.add(lc)
 	// The connection runs on a goroutine of its own and this handler
 	// returns: net/http then frees what it kept for the request (its
 	// buffered writer, the request and response, the handler's grown stack),
 	// several KiB that an idle socket would otherwise hold for its lifetime.
-	// The goroutine inherits the handler's place in s.conns.
+	// The goroutine inherits the handler's place in the sockets' count.
 	handedOff = true
 	go func() {
 		defer func() {
-			s.live.remove(lc)
+			e.sock.live.remove(lc)
 			release()
-			s.metrics.Connections.Dec()
-			s.conns.Done()
+			e.metrics.Connections.Dec()
+			e.sock.done()
 		}()
-		c.Serve(s.connCtx)
+		c.Serve(e.sock.ctx)
 	}()
+}
+
+// admit runs the handshake guard, the one gate in front of every
+// WebSocket endpoint (the chat socket in serve mode, the relay in proxy
+// mode). A refusal is audited, counted, logged, may earn the IP a ban, and
+// is answered here; ok is then false. On success the caller owns release.
+func (s *Server) admit(w http.ResponseWriter, r *http.Request) (id guard.Identity, release func(), ok bool) {
+	id, release, refusal := s.guard.Check(r)
+	if refusal == nil {
+		return id, release, true
+	}
+	ip := s.clientIP(r)
+	s.audit.Record(audit.Event{Type: "handshake.refused", Reason: refusal.Reason, IP: ip,
+		Fields: map[string]string{"origin": r.Header.Get("Origin")}})
+	s.metrics.Handshakes.WithLabelValues("refused").Inc()
+	s.metrics.Refusals.WithLabelValues(refusal.Reason).Inc()
+	s.logRefusal(r, refusal)
+	s.warnRefusal(r, refusal.Reason)
+	if countsTowardBan(refusal.Status, refusal.Reason) {
+		if s.bans.Fail(ip, s.clock.Now()) {
+			s.metrics.Bans.Inc()
+			s.audit.Record(audit.Event{Type: "ip.banned", IP: ip, Reason: refusal.Reason})
+		}
+	}
+	if refusal.RetryAfter > 0 {
+		retryAfter(w, refusal.RetryAfter)
+	}
+	http.Error(w, refusal.Message, refusal.Status)
+	return guard.Identity{}, nil, false
 }
 
 // countsTowardBan reports whether a refusal is a failure of the client's
