@@ -329,24 +329,32 @@ func (h *Hub) deliver(channel string, fs []*Frame, presence bool) {
 	}
 	list := h.shard(channel).list(channel)
 	parts := min(runtime.GOMAXPROCS(0), len(list)/fanoutChunk)
-	var n atomic.Int64
+	var n int
 	if parts <= 1 {
-		n.Store(int64(deliverTo(list, channel, fs, presence)))
+		n = deliverTo(list, channel, fs, presence)
 	} else {
-		var wg sync.WaitGroup
-		size := (len(list) + parts - 1) / parts
-		for lo := size; lo < len(list); lo += size {
-			part := list[lo:min(lo+size, len(list))]
-			wg.Go(func() { n.Add(int64(deliverTo(part, channel, fs, presence))) })
-		}
-		n.Add(int64(deliverTo(list[:size], channel, fs, presence)))
-		wg.Wait()
+		n = deliverSplit(list, parts, channel, fs, presence)
 	}
-	if h.OnDeliver != nil && n.Load() > 0 {
+	if h.OnDeliver != nil && n > 0 {
 		for _, f := range fs {
-			h.OnDeliver(f, int(n.Load()))
+			h.OnDeliver(f, n)
 		}
 	}
+}
+
+// deliverSplit delivers to parts slices of list at once, the first on
+// the caller's goroutine, and returns once all are done.
+func deliverSplit(list []member, parts int, channel string, fs []*Frame, presence bool) int {
+	var wg sync.WaitGroup
+	var n atomic.Int64
+	size := (len(list) + parts - 1) / parts
+	for lo := size; lo < len(list); lo += size {
+		part := list[lo:min(lo+size, len(list))]
+		wg.Go(func() { n.Add(int64(deliverTo(part, channel, fs, presence))) })
+	}
+	first := deliverTo(list[:size], channel, fs, presence)
+	wg.Wait()
+	return first + int(n.Load())
 }
 
 // fanoutChunk is the fewest subscribers a fan-out goroutine is started
