@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -147,8 +148,12 @@ type Conn struct {
 	rules *authz.Rules
 	opt   Options
 
-	out     outbox
-	done    chan struct{}
+	out  outbox
+	done chan struct{}
+	// closed is set just before done is closed: the flusher asks it once
+	// per batch, and an atomic in the connection is cheaper there than a
+	// receive from a channel allocated apart (a cache miss per delivery).
+	closed  atomic.Bool
 	closing sync.Once
 	limiter *rate.Limiter
 
@@ -200,6 +205,7 @@ func (c *Conn) Done() <-chan struct{} { return c.done }
 // writer) and closes the socket.
 func (c *Conn) Close(code int, reason string) {
 	c.closing.Do(func() {
+		c.closed.Store(true)
 		close(c.done)
 		c.tmu.Lock()
 		for _, t := range []*time.Timer{c.lifeTimer, c.noticeTimer, c.expiryTimer, c.pingTimer} {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/wsguard/wsguard/internal/authz"
@@ -159,7 +160,7 @@ func (c *Conn) subscribe(ctx context.Context, req Request) {
 		c.fail(req.ID, code, msg)
 		return
 	}
-	c.ok(req.ID, map[string]any{"offset": latest, "recovered": recovered})
+	c.send(subscribeAnswer(req.ID, latest, recovered))
 
 	last := latest
 	if req.Since != nil && recovered {
@@ -409,4 +410,19 @@ func (c *Conn) refresh(ctx context.Context, req Request) {
 	c.mu.Unlock()
 	c.armExpiry(exp, gen)
 	c.ok(req.ID, map[string]any{"expires": exp.UTC().Format(time.RFC3339)})
+}
+
+// subscribeAnswer encodes the answer to a subscribe, byte for byte what
+// encodeReply makes of {"offset": latest, "recovered": recovered}, without
+// reflection: every connection's first request is a subscribe, so a crowd
+// joining pays it once per user.
+func subscribeAnswer(id int64, latest uint64, recovered bool) []byte {
+	b := make([]byte, 0, 80)
+	b = append(b, `{"id":`...)
+	b = strconv.AppendInt(b, id, 10)
+	b = append(b, `,"ok":true,"result":{"offset":`...)
+	b = strconv.AppendUint(b, latest, 10)
+	b = append(b, `,"recovered":`...)
+	b = strconv.AppendBool(b, recovered)
+	return append(b, "}}"...)
 }

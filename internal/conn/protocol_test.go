@@ -73,3 +73,17 @@ func FuzzParseRequest(f *testing.F) {
 		}
 	})
 }
+
+// The subscribe answer, encoded by hand, is what encodeReply makes of it.
+func TestSubscribeAnswerMatchesEncodeReply(t *testing.T) {
+	for _, c := range []struct {
+		id        int64
+		latest    uint64
+		recovered bool
+	}{{1, 0, true}, {9007199254740993, 18446744073709551615, false}, {42, 7, true}} {
+		want := encodeReply(reply{ID: c.id, OK: true, Result: map[string]any{"offset": c.latest, "recovered": c.recovered}})
+		if got := subscribeAnswer(c.id, c.latest, c.recovered); string(got) != string(want) {
+			t.Fatalf("subscribeAnswer = %s, want %s", got, want)
+		}
+	}
+}

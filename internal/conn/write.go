@@ -189,14 +189,7 @@ func (c *Conn) cutSlow() {
 	c.Close(CloseRateLimited, "slow consumer: send queue full")
 }
 
-func (c *Conn) isClosed() bool {
-	select {
-	case <-c.done:
-		return true
-	default:
-		return false
-	}
-}
+func (c *Conn) isClosed() bool { return c.closed.Load() }
 
 // flush writes what is queued, batch after batch, until the queue is
 // empty. It is the only writer on the socket.

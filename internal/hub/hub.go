@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"hash/maphash"
 	"log/slog"
+	"runtime"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -54,6 +55,17 @@ type shard struct {
 	// pending holds the joins and leaves of this shard's channels not yet
 	// pushed; flushPresence takes it whole.
 	pending map[string]*presenceChange
+	// lists holds each channel's subscribers as a slice for fan-out, made
+	// from subs at the first delivery after a change and never modified
+	// after: a fan-out walks it without the lock, and a crowd joining costs
+	// no copy per join (a join only forgets the list).
+	lists map[string][]member
+}
+
+// member is one entry of a channel's fan-out list.
+type member struct {
+	s            Subscriber
+	seesPresence bool
 }
 
 // Hub is the node's live state.
@@ -110,6 +122,7 @@ func New(st store.Log, b broker.Broker) *Hub {
 		h.shards[i].subs = map[string]map[Subscriber]bool{}
 		h.shards[i].presence = map[string]map[string]int{}
 		h.shards[i].pending = map[string]*presenceChange{}
+		h.shards[i].lists = map[string][]member{}
 	}
 	return h
 }
@@ -169,6 +182,7 @@ func (h *Hub) Subscribe(channel string, s Subscriber, user string, seesPresence 
 		sh.subs[channel] = set
 	}
 	set[s] = seesPresence
+	delete(sh.lists, channel)
 	users := sh.presence[channel]
 	if users == nil {
 		users = map[string]int{}
@@ -196,6 +210,7 @@ func (h *Hub) Unsubscribe(channel string, s Subscriber, user string) {
 		return
 	}
 	delete(set, s)
+	delete(sh.lists, channel)
 	if len(set) == 0 {
 		delete(sh.subs, channel)
 	}
@@ -313,27 +328,85 @@ func (h *Hub) onEvent(e broker.Event) {
 }
 
 // deliver hands fs to the channel's local subscribers; presence frames only
-// to those holding the presence right.
+// to those holding the presence right. A channel of many subscribers is
+// split over every core (fanoutChunk each at least), so that the first and
+// the last subscriber wait less for their turn. Deliver never blocks (the
+// connection's queue is bounded and a full one cuts it), so no subscriber
+// holds up the others. deliver returns once every subscriber has the
+// frames: the next batch of the channel must not overtake them.
 func (h *Hub) deliver(channel string, fs []*Frame, presence bool) {
 	if len(fs) == 0 {
 		return
 	}
-	sh := h.shard(channel)
-	sh.mu.RLock()
-	n := 0
-	for s, seesPresence := range sh.subs[channel] {
-		if presence && !seesPresence {
-			continue
-		}
-		s.Deliver(channel, fs)
-		n++
+	list := h.shard(channel).list(channel)
+	parts := min(runtime.GOMAXPROCS(0), len(list)/fanoutChunk)
+	var n int
+	if parts <= 1 {
+		n = deliverTo(list, channel, fs, presence)
+	} else {
+		n = deliverSplit(list, parts, channel, fs, presence)
 	}
-	sh.mu.RUnlock()
 	if h.OnDeliver != nil && n > 0 {
 		for _, f := range fs {
 			h.OnDeliver(f, n)
 		}
 	}
+}
+
+// deliverSplit delivers to parts slices of list at once, the first on
+// the caller's goroutine, and returns once all are done.
+func deliverSplit(list []member, parts int, channel string, fs []*Frame, presence bool) int {
+	var wg sync.WaitGroup
+	var n atomic.Int64
+	size := (len(list) + parts - 1) / parts
+	for lo := size; lo < len(list); lo += size {
+		part := list[lo:min(lo+size, len(list))]
+		wg.Go(func() { n.Add(int64(deliverTo(part, channel, fs, presence))) })
+	}
+	first := deliverTo(list[:size], channel, fs, presence)
+	wg.Wait()
+	return first + int(n.Load())
+}
+
+// fanoutChunk is the fewest subscribers a fan-out goroutine is started
+// for: below it, starting one costs more than it saves.
+const fanoutChunk = 512
+
+func deliverTo(list []member, channel string, fs []*Frame, presence bool) int {
+	n := 0
+	for _, m := range list {
+		if presence && !m.seesPresence {
+			continue
+		}
+		m.s.Deliver(channel, fs)
+		n++
+	}
+	return n
+}
+
+// list returns channel's fan-out list, making it when a change forgot it.
+func (sh *shard) list(channel string) []member {
+	sh.mu.RLock()
+	l, ok := sh.lists[channel]
+	sh.mu.RUnlock()
+	if ok {
+		return l
+	}
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if l, ok := sh.lists[channel]; ok {
+		return l
+	}
+	set := sh.subs[channel]
+	if len(set) == 0 {
+		return nil // not kept: a channel without subscribers holds nothing
+	}
+	l = make([]member, 0, len(set))
+	for s, sees := range set {
+		l = append(l, member{s: s, seesPresence: sees})
+	}
+	sh.lists[channel] = l
+	return l
 }
 
 func (h *Hub) closeMatching(sessionID, user, reason string) {

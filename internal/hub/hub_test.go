@@ -2,7 +2,10 @@ package hub
 
 import (
 	"encoding/json"
+	"runtime"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -115,5 +118,58 @@ func TestPresencePushOnlyWithTheRight(t *testing.T) {
 	}
 	if len(blind.calls) != 1 {
 		t.Fatalf("blind subscriber got %v, want only the message", blind.calls)
+	}
+}
+
+// counter is a subscriber that counts its frames, safe for concurrent use.
+type counter struct{ frames, presence atomic.Int64 }
+
+func (c *counter) Deliver(_ string, fs []*Frame) {
+	for _, f := range fs {
+		if f.Offset == 0 {
+			c.presence.Add(1)
+		} else {
+			c.frames.Add(1)
+		}
+	}
+}
+
+// TestFanoutSplitReachesEachOnce: a channel large enough to be split over
+// the cores gets every message to every subscriber exactly once, in one
+// call per batch, and presence pushes only to those with the right; a
+// subscriber that left gets nothing more and one that joined gets the
+// next message.
+func TestFanoutSplitReachesEachOnce(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4)) // split even on one core
+	h := New(nil, broker.NewMemory())
+	h.PresencePushes = func(string) bool { return false } // only the push sent below
+	defer h.Start()()
+	const n = 3*fanoutChunk + 7
+	subs := make([]*counter, n)
+	for i := range subs {
+		subs[i] = &counter{}
+		h.Subscribe("room:big", subs[i], "u"+strconv.Itoa(i), i%2 == 0)
+	}
+	h.publishCommitted([]store.Message{msg("room:big", 1), msg("room:big", 2)})
+	h.onEvent(broker.Event{Kind: broker.KindPresence, Channel: "room:big", Frame: []byte(`{}`)})
+	h.Unsubscribe("room:big", subs[0], "u0")
+	late := &counter{}
+	h.Subscribe("room:big", late, "late", false)
+	h.publishCommitted([]store.Message{msg("room:big", 3)})
+	for i, s := range subs {
+		wantFrames, wantPresence := int64(3), int64(0)
+		if i == 0 {
+			wantFrames = 2
+		}
+		if i%2 == 0 {
+			wantPresence = 1
+		}
+		if s.frames.Load() != wantFrames || s.presence.Load() != wantPresence {
+			t.Fatalf("subscriber %d got %d messages and %d presence pushes; want %d and %d",
+				i, s.frames.Load(), s.presence.Load(), wantFrames, wantPresence)
+		}
+	}
+	if late.frames.Load() != 1 {
+		t.Fatalf("the late subscriber got %d messages, want 1", late.frames.Load())
 	}
 }

@@ -105,6 +105,8 @@ type SQLite struct {
 	wconn      *sql.Conn
 	lastPrune  time.Time
 	sweepAfter string // the retention sweep resumes after this channel
+
+	latest latestCache // each channel's last offset, for Latest
 }
 
 var _ Store = (*SQLite)(nil)

@@ -268,6 +268,8 @@ func (s *SQLite) writeBatch(batch []*pubReq) (results []PublishResult, stored []
 		return nil, nil, err
 	}
 	committed = true
+	// Before OnCommit: see latestCache.
+	s.latest.committed(chans)
 	return results, stored, nil
 }
 
@@ -382,16 +384,21 @@ func (s *SQLite) History(ctx context.Context, channel string, before uint64, lim
 	return msgs, nil
 }
 
-// Latest returns the channel's last offset (0 when empty).
+// Latest returns the channel's last offset (0 when empty). Every subscribe
+// asks for it, so it is answered from memory once known (latestCache).
 func (s *SQLite) Latest(ctx context.Context, channel string) (uint64, error) {
-	var last uint64
+	last, ok, gen := s.latest.get(channel)
+	if ok {
+		return last, nil
+	}
 	err := s.db.QueryRowContext(ctx, `SELECT last_offset FROM channels WHERE name = ?`, channel).Scan(&last)
 	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
+		last, err = 0, nil
 	}
 	if err != nil {
 		return 0, dbErr("latest", err)
 	}
+	s.latest.fill(channel, last, gen)
 	return last, nil
 }
 
