@@ -65,6 +65,10 @@ type SQLiteOptions struct {
 	// PruneInterval is how often the retention sweep runs. Zero means one
 	// minute.
 	PruneInterval time.Duration
+	// OtherWriters says that another process may publish into the same
+	// file. A server owns its SQLite database, so Latest is answered from
+	// memory once known; with OtherWriters it always reads the database.
+	OtherWriters bool
 	// BusyTimeout is how long a write waits for a lock held by another
 	// connection or process before failing with ErrUnavailable. Zero means 5 s.
 	BusyTimeout time.Duration

@@ -388,7 +388,7 @@ func (s *SQLite) History(ctx context.Context, channel string, before uint64, lim
 // asks for it, so it is answered from memory once known (latestCache).
 func (s *SQLite) Latest(ctx context.Context, channel string) (uint64, error) {
 	last, ok, gen := s.latest.get(channel)
-	if ok {
+	if ok && !s.opts.OtherWriters {
 		return last, nil
 	}
 	err := s.db.QueryRowContext(ctx, `SELECT last_offset FROM channels WHERE name = ?`, channel).Scan(&last)

@@ -60,7 +60,9 @@ func TestConformance(t *testing.T) {
 func TestTwoOpenersOneFile(t *testing.T) {
 	storetest.RunShared(t, func(t *testing.T, o storetest.Options) (store.Store, store.Store) {
 		path := filepath.Join(t.TempDir(), "shared.db")
-		return openTest(t, path, store.SQLiteOptions{Clock: o.Clock}), openTest(t, path, store.SQLiteOptions{Clock: o.Clock})
+		// Both publish here, which a server that owns its file never sees.
+		so := store.SQLiteOptions{Clock: o.Clock, OtherWriters: true}
+		return openTest(t, path, so), openTest(t, path, so)
 	})
 }
 
