@@ -31,7 +31,8 @@ allowed_origins: []
 insecure_dev: false
 # Empty for SQLite in data_dir, or sqlite:PATH.
 store: ""
-# Empty or memory: in-process.
+# Empty or memory: in-process. redis://HOST:6379/N[?prefix=P] (or rediss://)
+# joins a cluster: every node on one Redis and one shared store.
 broker: ""
 # CIDRs whose X-Forwarded-* headers are believed (your reverse proxies).
 trusted_proxies: []

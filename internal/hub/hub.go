@@ -54,14 +54,20 @@ type shard struct {
 	// pending holds the joins and leaves of this shard's channels not yet
 	// pushed; flushPresence takes it whole.
 	pending map[string]*presenceChange
+	// state holds, per channel with local subscribers, what orders its
+	// broker events (ordered.go).
+	state map[string]*chanState
 }
 
 // Hub is the node's live state.
 type Hub struct {
 	store  store.Store
 	broker broker.Broker
-	seed   maphash.Seed
-	shards [shardCount]shard
+	// ordered is whether events must be ordered and gaps filled here
+	// (a broker between nodes; see ordered.go).
+	ordered bool
+	seed    maphash.Seed
+	shards  [shardCount]shard
 
 	mu      sync.Mutex
 	members map[Member]struct{}
@@ -99,9 +105,10 @@ const fanoutBacklog = 64
 // New returns a hub publishing through st and fanning out through b. It
 // subscribes to b at once; Close unsubscribes.
 func New(st store.Store, b broker.Broker) *Hub {
-	h := &Hub{store: st, broker: b, seed: maphash.MakeSeed(), members: map[Member]struct{}{},
+	h := &Hub{store: st, broker: b, ordered: broker.Distributed(b), seed: maphash.MakeSeed(), members: map[Member]struct{}{},
 		committed: make(chan []store.Message, fanoutBacklog), stopped: make(chan struct{})}
 	for i := range h.shards {
+		h.shards[i].state = map[string]*chanState{}
 		h.shards[i].subs = map[string]map[Subscriber]bool{}
 		h.shards[i].presence = map[string]map[string]int{}
 		h.shards[i].pending = map[string]*presenceChange{}
@@ -159,9 +166,15 @@ func (h *Hub) Subscribe(channel string, s Subscriber, user string, seesPresence 
 	sh := h.shard(channel)
 	sh.mu.Lock()
 	set := sh.subs[channel]
+	var fresh *chanState
 	if set == nil {
 		set = map[Subscriber]bool{}
 		sh.subs[channel] = set
+		// Locked before anyone else can see it: events and a later
+		// Unsubscribe wait until the broker listens.
+		fresh = &chanState{}
+		fresh.mu.Lock()
+		sh.state[channel] = fresh
 	}
 	set[s] = seesPresence
 	users := sh.presence[channel]
@@ -176,6 +189,9 @@ func (h *Hub) Subscribe(channel string, s Subscriber, user string, seesPresence 
 		h.notePresence(sh, channel, user, true)
 	}
 	sh.mu.Unlock()
+	if fresh != nil {
+		h.listen(channel, fresh)
+	}
 }
 
 // Unsubscribe removes s from channel.
@@ -188,8 +204,11 @@ func (h *Hub) Unsubscribe(channel string, s Subscriber, user string) {
 		return
 	}
 	delete(set, s)
+	var gone *chanState
 	if len(set) == 0 {
 		delete(sh.subs, channel)
+		gone = sh.state[channel]
+		delete(sh.state, channel)
 	}
 	if users := sh.presence[channel]; users != nil {
 		users[user]--
@@ -202,6 +221,9 @@ func (h *Hub) Unsubscribe(channel string, s Subscriber, user string) {
 		}
 	}
 	sh.mu.Unlock()
+	if gone != nil {
+		h.unlisten(channel, gone)
+	}
 }
 
 // Members lists the users present in channel on this node, sorted.
@@ -288,6 +310,10 @@ func (h *Hub) Revoke(ctx context.Context, sessionID, user, reason string) error 
 func (h *Hub) onEvent(e broker.Event) {
 	switch e.Kind {
 	case broker.KindMessage:
+		if h.ordered {
+			h.deliverOrdered(e.Channel, e.Batch)
+			return
+		}
 		now := time.Now()
 		fs := make([]*Frame, len(e.Batch))
 		for i, m := range e.Batch {
@@ -298,6 +324,10 @@ func (h *Hub) onEvent(e broker.Event) {
 		h.deliver(e.Channel, []*Frame{{Channel: e.Channel, Data: e.Frame, Sent: time.Now()}}, true)
 	case broker.KindRevoke, broker.KindKick:
 		h.closeMatching(e.SessionID, e.User, e.Reason)
+	case broker.KindResync:
+		if h.ordered {
+			go h.resync()
+		}
 	}
 }
 

@@ -342,7 +342,11 @@ func openBroker(cfg config.Config) (broker.Broker, error) {
 	case "", "memory":
 		return broker.NewMemory(), nil
 	}
-	return nil, fmt.Errorf("broker: %q is not supported yet (allowed: memory)", cfg.Broker)
+	b, err := broker.NewRedis(cfg.Broker, broker.RedisOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("broker: %w", err)
+	}
+	return b, nil
 }
 
 // openStore opens the store the config names and says on log what a first
