@@ -71,10 +71,11 @@ type Server struct {
 	adminPolicy *admin.Policy // who admin_listen answers (admin.*)
 
 	loginRate ratelimit.Limiter // every login attempt per IP (limits.logins_per_minute)
-	loginIP   *ratelimit.Throttle
-	loginUser *ratelimit.Throttle
-	totpUser  *ratelimit.Throttle
-	bans      *ratelimit.Bans
+	loginIP   ratelimit.Throttler
+	loginUser ratelimit.Throttler
+	totpUser  ratelimit.Throttler
+	bans      ratelimit.BanList
+	limits    *ratelimit.Cluster // the Redis-backed limits, nil in process
 	caps      ratelimit.Counter
 	userMsgs  ratelimit.Limiter
 	replays   *conn.ReplayGate // replays and history answers in progress per user
@@ -173,21 +174,14 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	s.hasher = identity.NewHasher(identity.HasherOptions{MaxConcurrent: cfg.Identity.MaxHashing})
 
 	lim := cfg.Limits
-	s.loginRate = ratelimit.NewLocal(lim.LoginsPerMinute/60, max(1, int(lim.LoginsPerMinute)))
-	s.loginIP = ratelimit.NewThrottle()
-	s.loginUser = ratelimit.NewThrottle()
-	s.totpUser = ratelimit.NewThrottle()
-	s.bans = ratelimit.NewBans(lim.BanAfterFailures, time.Minute, lim.BanDuration.D())
-	s.caps = ratelimit.NewLocalCounter()
-	s.userMsgs = ratelimit.NewLocal(lim.UserMessagesPerSecond, int(lim.UserMessagesPerSecond*2))
+	handshakes := s.wireLimits()
 	s.replays = conn.NewReplayGate(lim.ReplaysPerUser)
-	s.ipMsgs = ratelimit.NewLocal(lim.IPMessagesPerSecond, int(lim.IPMessagesPerSecond*2))
 
 	s.guard = &guard.Guard{
 		Origins:    s.origins,
 		Proxies:    s.proxies,
 		RequireTLS: cfg.TLSEnabled(),
-		Handshakes: ratelimit.NewLocal(lim.HandshakesPerSecond, lim.HandshakeBurst),
+		Handshakes: handshakes,
 		Bans:       s.bans,
 		Caps:       s.acquireConn,
 		Now:        s.clock.Now,
@@ -333,7 +327,7 @@ func (s *Server) Close() error {
 	if s.stopHub != nil {
 		s.stopHub()
 	}
-	err := errors.Join(s.store.Close(), s.broker.Close())
+	err := errors.Join(s.closeLimits(), s.store.Close(), s.broker.Close())
 	return errors.Join(err, s.audit.Close())
 }
 
