@@ -87,6 +87,11 @@ type Hub struct {
 	// PresencePushes, when set, says whether a channel's joins and leaves
 	// are pushed at all (presence requests still answer). Nil means all are.
 	PresencePushes func(channel string) bool
+	// Roster, when set, keeps presence for the whole cluster: Members
+	// asks it, and the hub tells it each user's first arrival in and last
+	// departure from a channel on this node. Its Join and Leave must not
+	// block. Nil means presence is this node's alone.
+	Roster Roster
 	// presenceArmed is whether a flushPresence is due; the timer exists
 	// only while something is pending.
 	presenceArmed atomic.Bool
@@ -184,6 +189,9 @@ func (h *Hub) Subscribe(channel string, s Subscriber, user string, seesPresence 
 	}
 	users[user]++
 	if users[user] == 1 {
+		if h.Roster != nil {
+			h.Roster.Join(channel, user)
+		}
 		// Noted under the shard lock, so a leave and a join of one user
 		// are gathered in the order they happened.
 		h.notePresence(sh, channel, user, true)
@@ -214,6 +222,9 @@ func (h *Hub) Unsubscribe(channel string, s Subscriber, user string) {
 		users[user]--
 		if users[user] <= 0 {
 			delete(users, user)
+			if h.Roster != nil {
+				h.Roster.Leave(channel, user)
+			}
 			h.notePresence(sh, channel, user, false)
 		}
 		if len(users) == 0 {
@@ -226,8 +237,25 @@ func (h *Hub) Unsubscribe(channel string, s Subscriber, user string) {
 	}
 }
 
-// Members lists the users present in channel on this node, sorted.
+// Roster is cluster-wide presence (see Hub.Roster).
+type Roster interface {
+	Join(channel, user string)
+	Leave(channel, user string)
+	Members(ctx context.Context, channel string) ([]string, error)
+}
+
+// Members lists the users present in channel, sorted: on every node when
+// the hub has a Roster (this node's alone if the roster cannot answer).
 func (h *Hub) Members(channel string) []string {
+	if h.Roster != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		users, err := h.Roster.Members(ctx, channel)
+		if err == nil {
+			return users
+		}
+		slog.Warn("cluster presence unavailable; answering with this node's members", "channel", channel, "err", err)
+	}
 	sh := h.shard(channel)
 	sh.mu.RLock()
 	out := make([]string, 0, len(sh.presence[channel]))

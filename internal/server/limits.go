@@ -1,9 +1,11 @@
 package server
 
 import (
+	"errors"
 	"time"
 
 	"github.com/wsguard/wsguard/internal/broker"
+	"github.com/wsguard/wsguard/internal/hub"
 	"github.com/wsguard/wsguard/internal/ratelimit"
 )
 
@@ -38,11 +40,26 @@ func (s *Server) wireLimits() ratelimit.Limiter {
 	return c.Limiter("handshakes", lim.HandshakesPerSecond, lim.HandshakeBurst)
 }
 
-// closeLimits stops the cluster limits' heartbeat, giving up this node's
-// connection slots.
-func (s *Server) closeLimits() error {
-	if s.limits == nil {
+// clusterPresence is the hub's Roster: presence kept in Redis when the
+// broker is Redis, so that a presence request lists every node's members.
+func (s *Server) clusterPresence() hub.Roster {
+	rb, ok := s.broker.(*broker.Redis)
+	if !ok {
 		return nil
 	}
-	return s.limits.Close()
+	s.presence = broker.NewRedisPresence(rb, broker.PresenceOptions{})
+	return s.presence
+}
+
+// closeLimits stops the cluster limits' and presence's heartbeats, giving
+// up this node's connection slots and members at once.
+func (s *Server) closeLimits() error {
+	var err error
+	if s.limits != nil {
+		err = s.limits.Close()
+	}
+	if s.presence != nil {
+		err = errors.Join(err, s.presence.Close())
+	}
+	return err
 }

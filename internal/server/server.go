@@ -75,7 +75,8 @@ type Server struct {
 	loginUser ratelimit.Throttler
 	totpUser  ratelimit.Throttler
 	bans      ratelimit.BanList
-	limits    *ratelimit.Cluster // the Redis-backed limits, nil in process
+	limits    *ratelimit.Cluster    // the Redis-backed limits, nil in process
+	presence  *broker.RedisPresence // cluster-wide presence, nil in process
 	caps      ratelimit.Counter
 	userMsgs  ratelimit.Limiter
 	replays   *conn.ReplayGate // replays and history answers in progress per user
@@ -166,6 +167,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		}
 	}
 	h.PresencePushes = presencePushes(cfg.Namespaces)
+	h.Roster = s.clusterPresence()
 	s.hub = h
 	s.stopHub = h.Start()
 
