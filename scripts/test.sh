@@ -5,8 +5,10 @@
 # tests are never skipped.
 #
 # What it fetches, only when missing, and says so as it does:
-#   - Debian packages chromium (browser tests) and python3-websockets
-#     (interop tests), with apt-get when run as root;
+#   - Debian packages chromium (browser tests), python3-websockets
+#     (interop tests) and redis-server (broker and cluster-limit tests),
+#     with apt-get when run as root; it starts redis-server when none
+#     answers on 127.0.0.1:6379 and it may;
 #   - the npm packages locked in each package-lock.json of the repository
 #     (Node `ws` and friends for the interop tests), with npm ci;
 #   - the Go modules of go.mod (the server and its tests) and of tools.mod
@@ -47,6 +49,33 @@ fi
 # client nobody here wrote.
 if ! /usr/bin/python3 -c 'import websockets' >/dev/null 2>&1; then
   apt_install python3-websockets "the interop tests"
+fi
+
+# Redis carries events and limits between nodes; its tests use the Redis at
+# 127.0.0.1:6379 (or WSGUARD_TEST_REDIS=HOST:PORT), each under a prefix of
+# its own, and start private redis-server processes for outage tests.
+redis_addr="${WSGUARD_TEST_REDIS:-127.0.0.1:6379}"
+redis_host="${redis_addr%:*}"
+redis_port="${redis_addr##*:}"
+redis_up() {
+  command -v redis-cli >/dev/null 2>&1 &&
+    [ "$(redis-cli -h "$redis_host" -p "$redis_port" ping 2>/dev/null)" = PONG ]
+}
+if ! command -v redis-server >/dev/null 2>&1; then
+  apt_install redis-server "the Redis broker and cluster-limit tests"
+fi
+if ! redis_up; then
+  if [ -z "${WSGUARD_TEST_REDIS:-}" ] && [ "$(id -u)" = 0 ]; then
+    echo "== starting redis-server on 127.0.0.1:6379 (no persistence) for the tests"
+    redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no >/dev/null
+    for _ in $(seq 50); do redis_up && break; sleep 0.1; done
+  fi
+  if ! redis_up; then
+    echo "Redis does not answer at $redis_addr: start one (Debian: sudo apt-get install redis-server;" \
+      "redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save '' --appendonly no)" \
+      "or set WSGUARD_TEST_REDIS=HOST:PORT, and run again" >&2
+    exit 1
+  fi
 fi
 
 # Node packages that tests use as clients and servers nobody here wrote

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sort"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,7 +34,7 @@ type RedisPresence struct {
 	opt    PresenceOptions
 
 	ops      chan presenceOp
-	overflow atomic.Bool // ops were dropped: rewrite everything
+	overflow atomic.Bool // ops were dropped or Redis forgot this node: rewrite everything
 
 	mu    sync.Mutex
 	local map[string]map[string]struct{} // what this node has: channel -> users
@@ -146,12 +147,21 @@ func (p *RedisPresence) call(ctx context.Context) (context.Context, context.Canc
 	return context.WithTimeout(ctx, time.Second)
 }
 
-// beat refreshes this node's deadline.
+// beat refreshes this node's deadline. A node Redis did not know (it lost
+// its data, or a long outage made the node look dead and its members were
+// forgotten) is marked for a rewrite.
 func (p *RedisPresence) beat(ctx context.Context) bool {
 	ctx, cancel := p.call(ctx)
 	defer cancel()
 	deadline := time.Now().Add(p.opt.NodeTTL).UnixMicro()
-	return p.client.ZAdd(ctx, p.nodesKey(), redis.Z{Score: float64(deadline), Member: p.node}).Err() == nil
+	added, err := p.client.ZAdd(ctx, p.nodesKey(), redis.Z{Score: float64(deadline), Member: p.node}).Result()
+	if err != nil {
+		return false
+	}
+	if added == 1 {
+		p.overflow.Store(true)
+	}
+	return true
 }
 
 func (p *RedisPresence) write(ctx context.Context, op presenceOp) bool {
@@ -226,7 +236,10 @@ func (p *RedisPresence) Members(ctx context.Context, channel string) ([]string, 
 			live = append(live, p.setKey(channel, n))
 			continue
 		}
-		// Dead (or never seen): forget its members.
+		// Dead (or never seen): forget its members, and the node, so
+		// that should it only have been late its next heartbeat finds
+		// itself unknown and writes its members again.
+		p.client.ZRemRangeByScore(ctx, p.nodesKey(), "-inf", strconv.FormatFloat(now, 'f', 0, 64))
 		p.client.SRem(ctx, p.indexKey(channel), n)
 		p.client.Del(ctx, p.setKey(channel, n))
 	}

@@ -120,13 +120,20 @@ func (c *Cluster) beat() {
 	ctx, cancel := context.WithTimeout(c.ctx, c.opt.Timeout)
 	defer cancel()
 	deadline := time.Now().Add(c.opt.NodeTTL).UnixMicro()
-	if !c.ok(c.client.ZAdd(ctx, c.prefix+"nodes", redis.Z{Score: float64(deadline), Member: c.node}).Err()) {
+	added, err := c.client.ZAdd(ctx, c.prefix+"nodes", redis.Z{Score: float64(deadline), Member: c.node}).Result()
+	if !c.ok(err) {
 		return
 	}
 	c.mu.Lock()
 	counters := append([]*RedisCounter(nil), c.counters...)
 	c.mu.Unlock()
 	for _, rc := range counters {
+		if added == 1 {
+			// Redis did not know this node: it lost its data (a restart
+			// without persistence) or declared the node dead. Write every
+			// slot this node holds again.
+			rc.markAllDirty()
+		}
 		rc.writeBack(ctx)
 	}
 }
@@ -315,6 +322,14 @@ func (rc *RedisCounter) Release(key string) {
 		rc.mu.Lock()
 		rc.dirty[key] = struct{}{}
 		rc.mu.Unlock()
+	}
+}
+
+func (rc *RedisCounter) markAllDirty() {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	for key := range rc.held {
+		rc.dirty[key] = struct{}{}
 	}
 }
 

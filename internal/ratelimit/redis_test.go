@@ -261,3 +261,34 @@ func TestRedisLimitsDecideLocallyWhenRedisDown(t *testing.T) {
 		t.Fatal("after release the slot was still taken")
 	}
 }
+
+// TestRedisCounterRebuiltAfterRedisLosesData: Redis restarted without
+// persistence forgets the slots held; the node writes its own back with its
+// next heartbeat, so the cap holds again for connections opened before.
+func TestRedisCounterRebuiltAfterRedisLosesData(t *testing.T) {
+	srv := brokertest.StartRedis(t)
+	o, prefix, err := broker.ParseRedisURL(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := redis.NewClient(o)
+	defer client.Close()
+	c := NewCluster(client, prefix, ClusterOptions{Heartbeat: 50 * time.Millisecond, Timeout: 200 * time.Millisecond})
+	defer c.Close()
+	cn := c.Counter()
+	if !cn.Acquire("global", 2) || !cn.Acquire("global", 2) {
+		t.Fatal("two slots under a cap of 2 refused")
+	}
+	srv.Stop()
+	srv.Start()
+	deadline := time.Now().Add(5 * time.Second)
+	for cn.Count("global") != 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("after Redis lost its data the count is %d, want the 2 slots held", cn.Count("global"))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if cn.Acquire("global", 2) {
+		t.Fatal("the cap was exceeded after Redis lost its data")
+	}
+}
