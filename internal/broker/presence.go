@@ -216,7 +216,9 @@ func (p *RedisPresence) rewrite(ctx context.Context) bool {
 	return err == nil
 }
 
-// Members lists the users present in channel on live nodes, sorted.
+// Members lists the users present in channel on the other live nodes,
+// sorted (the hub knows its own members better than Redis: it writes them
+// a moment after they change).
 func (p *RedisPresence) Members(ctx context.Context, channel string) ([]string, error) {
 	nodes, err := p.client.SMembers(ctx, p.indexKey(channel)).Result()
 	if err != nil {
@@ -232,6 +234,9 @@ func (p *RedisPresence) Members(ctx context.Context, channel string) ([]string, 
 	now := float64(time.Now().UnixMicro())
 	var live []string
 	for i, n := range nodes {
+		if n == p.node {
+			continue
+		}
 		if deadlines[i] > now {
 			live = append(live, p.setKey(channel, n))
 			continue

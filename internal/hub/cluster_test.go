@@ -207,3 +207,59 @@ func TestThreeNodesConcurrentPublishersInOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterPresence: with a Redis roster each node's presence request
+// lists the members of every node; a node's own joins show at once, and
+// a node that stops takes its members with it.
+func TestClusterPresence(t *testing.T) {
+	u := brokertest.RedisURL(t)
+	node := func() (*Hub, *broker.RedisPresence) {
+		br, err := broker.NewRedis(u, broker.RedisOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := New(nil, br)
+		p := broker.NewRedisPresence(br, broker.PresenceOptions{Heartbeat: 50 * time.Millisecond, NodeTTL: 300 * time.Millisecond})
+		h.Roster = p
+		stop := h.Start()
+		t.Cleanup(func() { stop(); _ = br.Close() })
+		return h, p
+	}
+	a, pa := node()
+	b, pb := node()
+	defer pb.Close()
+	ra := &recorder{got: make(chan struct{}, 64)}
+	rb := &recorder{got: make(chan struct{}, 64)}
+	a.Subscribe("room:a", ra, "alice", true)
+	if got := a.Members("room:a"); len(got) != 1 || got[0] != "alice" {
+		t.Fatalf("own join not listed at once: %v", got)
+	}
+	b.Subscribe("room:a", rb, "bob", true)
+	wait := func(h *Hub, want string) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			got := h.Members("room:a")
+			s := ""
+			for i, m := range got {
+				if i > 0 {
+					s += ","
+				}
+				s += m
+			}
+			if s == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("members %q, want %q", s, want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	wait(a, "alice,bob")
+	wait(b, "alice,bob")
+	if err := pa.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wait(b, "bob")
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"hash/maphash"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -241,30 +242,35 @@ func (h *Hub) Unsubscribe(channel string, s Subscriber, user string) {
 type Roster interface {
 	Join(channel, user string)
 	Leave(channel, user string)
+	// Members lists the users present in channel on the other nodes.
 	Members(ctx context.Context, channel string) ([]string, error)
 }
 
 // Members lists the users present in channel, sorted: on every node when
 // the hub has a Roster (this node's alone if the roster cannot answer).
 func (h *Hub) Members(channel string) []string {
+	var others []string
 	if h.Roster != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		users, err := h.Roster.Members(ctx, channel)
-		if err == nil {
-			return users
+		var err error
+		others, err = h.Roster.Members(ctx, channel)
+		cancel()
+		if err != nil {
+			slog.Warn("cluster presence unavailable; answering with this node's members", "channel", channel, "err", err)
 		}
-		slog.Warn("cluster presence unavailable; answering with this node's members", "channel", channel, "err", err)
 	}
+	// This node's own members come from its own state, always current
+	// (the roster learns of joins and leaves a moment later).
 	sh := h.shard(channel)
 	sh.mu.RLock()
-	out := make([]string, 0, len(sh.presence[channel]))
+	out := make([]string, 0, len(sh.presence[channel])+len(others))
 	for u := range sh.presence[channel] {
 		out = append(out, u)
 	}
 	sh.mu.RUnlock()
+	out = append(out, others...)
 	sort.Strings(out)
-	return out
+	return slices.Compact(out)
 }
 
 // Publish stores a message and returns once it is durable; delivery follows
