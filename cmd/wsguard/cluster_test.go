@@ -1,0 +1,362 @@
+package main
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/wsguard/wsguard/internal/broker/brokertest"
+	"github.com/wsguard/wsguard/internal/store/pgtest"
+)
+
+// The cluster test runs three real `wsguard serve` processes as one
+// cluster: one PostgreSQL database made for the test (dropped after), one
+// Redis under a prefix of its own, one sealing key file and one TLS
+// certificate that all three present, as a deployment behind a load
+// balancer would. The client trusts that certificate and talks to each
+// node on its own port.
+
+const clusterPassword = "correct horse battery staple"
+
+type clusterNode struct {
+	name  string
+	port  int
+	admin int
+	env   []string
+	cmd   *exec.Cmd
+	log   *syncBuf
+	done  chan struct{}
+	base  string // https://localhost:PORT
+	roots *x509.CertPool
+}
+
+type cluster struct {
+	bin   string
+	nodes []*clusterNode
+	roots *x509.CertPool
+}
+
+// newCluster prepares n nodes sharing store, broker, key and certificate.
+func newCluster(t *testing.T, n int) *cluster {
+	t.Helper()
+	dbURL := pgtest.NewDatabase(t)     // fails saying what to install when PostgreSQL is missing
+	redisURL := brokertest.RedisURL(t) // likewise for Redis; a prefix of this test's own
+	shared := t.TempDir()
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(shared, "secrets.key")
+	if err := os.WriteFile(keyFile, []byte(base64.StdEncoding.EncodeToString(key)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	certFile, tlsKeyFile, roots := clusterCert(t, shared)
+
+	c := &cluster{bin: binary(t), roots: roots}
+	var origins []string
+	for i := 0; i < n; i++ {
+		nd := &clusterNode{name: fmt.Sprintf("node %d", i+1), port: freePort(t), admin: freePort(t), roots: roots}
+		nd.base = fmt.Sprintf("https://localhost:%d", nd.port)
+		origins = append(origins, nd.base)
+		c.nodes = append(c.nodes, nd)
+	}
+	for _, nd := range c.nodes {
+		nd.env = append(os.Environ(),
+			"WSGUARD_LISTEN=127.0.0.1:"+fmt.Sprint(nd.port),
+			"WSGUARD_PUBLIC_URL="+nd.base,
+			"WSGUARD_ALLOWED_ORIGINS="+strings.Join(origins, ","),
+			"WSGUARD_DATA_DIR="+t.TempDir(),
+			"WSGUARD_ADMIN_LISTEN=127.0.0.1:"+fmt.Sprint(nd.admin),
+			"WSGUARD_STORE="+dbURL,
+			"WSGUARD_BROKER="+redisURL,
+			"WSGUARD_SECRETS_KEY_FILE="+keyFile,
+			"WSGUARD_TLS_CERT_FILE="+certFile,
+			"WSGUARD_TLS_KEY_FILE="+tlsKeyFile,
+			"WSGUARD_LIMITS_CONNS_PER_USER=4",
+			"WSGUARD_LIMITS_HANDSHAKES_PER_SECOND=1000",
+			"WSGUARD_LIMITS_HANDSHAKE_BURST=1000",
+			"WSGUARD_LIMITS_LOGINS_PER_MINUTE=1000",
+			"WSGUARD_LIMITS_MESSAGES_PER_SECOND=100000",
+			"WSGUARD_LIMITS_MESSAGE_BURST=100000",
+			"WSGUARD_LIMITS_USER_MESSAGES_PER_SECOND=100000",
+			"WSGUARD_LIMITS_IP_MESSAGES_PER_SECOND=100000",
+		)
+	}
+	return c
+}
+
+// clusterCert writes one self-signed certificate for localhost and
+// 127.0.0.1 that every node presents, and returns the pool that trusts it.
+func clusterCert(t *testing.T, dir string) (certFile, keyFile string, roots *x509.CertPool) {
+	t.Helper()
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "wsguard cluster test"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		DNSNames:              []string{"localhost"},
+		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &priv.PublicKey, priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkcs8, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	if err := os.WriteFile(certFile, certPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	roots = x509.NewCertPool()
+	roots.AppendCertsFromPEM(certPEM)
+	return certFile, keyFile, roots
+}
+
+// cli runs a wsguard command with node nd's configuration (the shared store).
+func (c *cluster) cli(t *testing.T, nd *clusterNode, stdin string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(c.bin, args...)
+	cmd.Env = nd.env
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("wsguard %v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+// start runs `wsguard serve` for nd and waits until its /readyz answers 200
+// (store and Redis reached).
+func (c *cluster) start(t *testing.T, nd *clusterNode) {
+	t.Helper()
+	nd.cmd = exec.Command(c.bin, "serve")
+	nd.cmd.Env = nd.env
+	nd.log = &syncBuf{}
+	nd.cmd.Stdout = io.Discard
+	nd.cmd.Stderr = nd.log
+	nd.done = make(chan struct{})
+	if err := nd.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	cmd, log, done := nd.cmd, nd.log, nd.done
+	go func() { _ = cmd.Wait(); close(done) }()
+	name := nd.name
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-done
+		if t.Failed() {
+			t.Logf("%s stderr:\n%s", name, log.String())
+		}
+	})
+	ready := fmt.Sprintf("http://127.0.0.1:%d/readyz", nd.admin)
+	hc := &http.Client{Timeout: 2 * time.Second}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		select {
+		case <-done:
+			t.Fatalf("%s exited at start:\n%s", nd.name, log.String())
+		default:
+		}
+		if resp, err := hc.Get(ready); err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not ready within 30 s:\n%s", nd.name, log.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// browser is one signed-in user agent (its own cookie jar) trusting the
+// cluster's certificate. Cookies are kept per host, not port, so a session
+// made on one node is sent to all of them, as behind one public name.
+type browser struct {
+	t    *testing.T
+	http *http.Client
+	csrf string // the signed-in page's CSRF token
+}
+
+func (c *cluster) newBrowser(t *testing.T) *browser {
+	jar, _ := cookiejar.New(nil)
+	return &browser{t: t, http: &http.Client{
+		Jar:           jar,
+		Timeout:       10 * time.Second,
+		Transport:     &http.Transport{TLSClientConfig: &tls.Config{RootCAs: c.roots}},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
+}
+
+// signIn posts the login form on nd and reads the page's CSRF token there.
+func (b *browser) signIn(nd *clusterNode, user string) {
+	t := b.t
+	t.Helper()
+	m := formTok.FindStringSubmatch(get(t, b.http, nd.base+"/login"))
+	if m == nil {
+		t.Fatalf("%s: no login form", nd.name)
+	}
+	resp := postForm(t, b.http, nd.base, "/login", url.Values{"username": {user}, "password": {clusterPassword}, "csrf_token": {m[1]}})
+	text := readAll(t, resp)
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("%s: login %s: %d %s", nd.name, user, resp.StatusCode, text)
+	}
+	mt := metaTok.FindStringSubmatch(get(t, b.http, nd.base+"/"))
+	if mt == nil {
+		t.Fatalf("%s: no CSRF token on the signed-in page", nd.name)
+	}
+	b.csrf = mt[1]
+}
+
+// dial opens the chat socket on nd with the session cookie, sending
+// origin; the HTTP status of a refusal is returned with the error.
+func (b *browser) dial(nd *clusterNode, origin string, protocols ...string) (*websocket.Conn, int, error) {
+	h := http.Header{"Origin": {origin}}
+	u, _ := url.Parse(nd.base)
+	for _, ck := range b.http.Jar.Cookies(u) {
+		h.Add("Cookie", ck.Name+"="+ck.Value)
+	}
+	d := websocket.Dialer{TLSClientConfig: &tls.Config{RootCAs: nd.roots}, Subprotocols: append([]string{"wsguard.v1"}, protocols...), HandshakeTimeout: 10 * time.Second}
+	ws, resp, err := d.Dial("wss://"+strings.TrimPrefix(nd.base, "https://")+"/ws", h)
+	status := 0
+	if resp != nil {
+		status = resp.StatusCode
+		if resp.Body != nil {
+			_ = resp.Body.Close()
+		}
+	}
+	return ws, status, err
+}
+
+// session opens the chat socket on nd with the session and CSRF token.
+func (b *browser) session(nd *clusterNode) *websocket.Conn {
+	b.t.Helper()
+	ws, status, err := b.dial(nd, nd.base, "wsguard.csrf."+b.csrf)
+	if err != nil {
+		b.t.Fatalf("%s: session socket: %v (HTTP %d)", nd.name, err, status)
+	}
+	b.t.Cleanup(func() { _ = ws.Close() })
+	return ws
+}
+
+// ticket asks nd for a one-time ticket, from nd's origin.
+func (b *browser) ticket(nd *clusterNode) string {
+	t := b.t
+	t.Helper()
+	req, _ := http.NewRequest("POST", nd.base+"/api/v1/tickets", strings.NewReader("{}"))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Origin", nd.base)
+	req.Header.Set("X-CSRF-Token", b.csrf)
+	resp, err := b.http.Do(req)
+	text := body(t, resp, err)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("%s: ticket: %d %s", nd.name, resp.StatusCode, text)
+	}
+	var r struct {
+		Ticket string `json:"ticket"`
+	}
+	if err := json.Unmarshal([]byte(text), &r); err != nil || r.Ticket == "" {
+		t.Fatalf("%s: ticket answer %s", nd.name, text)
+	}
+	return r.Ticket
+}
+
+// request sends one request on ws and returns its answer, skipping pushes.
+func request(t *testing.T, ws *websocket.Conn, v map[string]any) frame {
+	t.Helper()
+	b, _ := json.Marshal(v)
+	_ = ws.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	if err := ws.WriteMessage(websocket.TextMessage, b); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_ = ws.SetReadDeadline(deadline)
+		_, msg, err := ws.ReadMessage()
+		if err != nil {
+			t.Fatalf("waiting for the answer to %s: %v", b, err)
+		}
+		var f frame
+		if err := json.Unmarshal(msg, &f); err != nil {
+			t.Fatalf("frame %s: %v", msg, err)
+		}
+		if f.Push == "" && f.ID == v["id"] {
+			if !f.OK {
+				t.Fatalf("%s failed: %s", b, msg)
+			}
+			return f
+		}
+	}
+}
+
+func TestCluster(t *testing.T) {
+	c := newCluster(t, 3)
+	n1, n2, n3 := c.nodes[0], c.nodes[1], c.nodes[2]
+	// Users are made by the CLI against the shared store, before any node runs.
+	for _, u := range []string{"alice", "bob", "carol", "dave"} {
+		c.cli(t, n1, clusterPassword+"\n", "user", "add", u, "--password-stdin")
+	}
+	for _, nd := range c.nodes {
+		c.start(t, nd)
+	}
+
+	// (a) A user the CLI created signs in on node 2 and connects there.
+	t.Run("CLIUserOnNode2", func(t *testing.T) {
+		b := c.newBrowser(t)
+		b.signIn(n2, "alice")
+		ws := b.session(n2)
+		f := request(t, ws, map[string]any{"id": 1, "op": "subscribe", "channel": "room:a"})
+		var r struct {
+			Offset uint64 `json:"offset"`
+		}
+		if err := json.Unmarshal(f.Result, &r); err != nil || r.Offset != 0 {
+			t.Fatalf("subscribe answer %s", f.Result)
+		}
+		// The user's side: a wrong password is refused on another node too.
+		other := c.newBrowser(t)
+		m := formTok.FindStringSubmatch(get(t, other.http, n3.base+"/login"))
+		if m == nil {
+			t.Fatal("no login form")
+		}
+		resp := postForm(t, other.http, n3.base, "/login", url.Values{"username": {"alice"}, "password": {"not the password"}, "csrf_token": {m[1]}})
+		if text := readAll(t, resp); resp.StatusCode == http.StatusSeeOther {
+			t.Fatalf("node 3 signed alice in with a wrong password: %d %s", resp.StatusCode, text)
+		}
+	})
+}
