@@ -21,6 +21,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -244,13 +245,16 @@ func (b *browser) signIn(nd *clusterNode, user string) {
 	b.csrf = mt[1]
 }
 
-// dial opens the chat socket on nd with the session cookie, sending
-// origin; the HTTP status of a refusal is returned with the error.
-func (b *browser) dial(nd *clusterNode, origin string, protocols ...string) (*websocket.Conn, int, error) {
+// dial opens the chat socket on nd sending origin, with the session
+// cookie when cookies is set; the HTTP status of a refusal is returned
+// with the error.
+func (b *browser) dial(nd *clusterNode, origin string, cookies bool, protocols ...string) (*websocket.Conn, int, error) {
 	h := http.Header{"Origin": {origin}}
 	u, _ := url.Parse(nd.base)
 	for _, ck := range b.http.Jar.Cookies(u) {
-		h.Add("Cookie", ck.Name+"="+ck.Value)
+		if cookies {
+			h.Add("Cookie", ck.Name+"="+ck.Value)
+		}
 	}
 	d := websocket.Dialer{TLSClientConfig: &tls.Config{RootCAs: nd.roots}, Subprotocols: append([]string{"wsguard.v1"}, protocols...), HandshakeTimeout: 10 * time.Second}
 	ws, resp, err := d.Dial("wss://"+strings.TrimPrefix(nd.base, "https://")+"/ws", h)
@@ -267,7 +271,7 @@ func (b *browser) dial(nd *clusterNode, origin string, protocols ...string) (*we
 // session opens the chat socket on nd with the session and CSRF token.
 func (b *browser) session(nd *clusterNode) *websocket.Conn {
 	b.t.Helper()
-	ws, status, err := b.dial(nd, nd.base, "wsguard.csrf."+b.csrf)
+	ws, status, err := b.dial(nd, nd.base, true, "wsguard.csrf."+b.csrf)
 	if err != nil {
 		b.t.Fatalf("%s: session socket: %v (HTTP %d)", nd.name, err, status)
 	}
@@ -357,6 +361,99 @@ func TestCluster(t *testing.T) {
 		resp := postForm(t, other.http, n3.base, "/login", url.Values{"username": {"alice"}, "password": {"not the password"}, "csrf_token": {m[1]}})
 		if text := readAll(t, resp); resp.StatusCode == http.StatusSeeOther {
 			t.Fatalf("node 3 signed alice in with a wrong password: %d %s", resp.StatusCode, text)
+		}
+	})
+	// (b) Three nodes publish into one channel at once; a subscriber on
+	// each node receives 1..N in order, no gap, no duplicate.
+	t.Run("OrderAcrossNodes", func(t *testing.T) {
+		b := c.newBrowser(t)
+		b.signIn(n1, "bob")
+		const perNode = 60
+		const total = perNode * 3
+		socks := make([]*websocket.Conn, len(c.nodes))
+		for i, nd := range c.nodes {
+			socks[i] = b.session(nd)
+			f := request(t, socks[i], map[string]any{"id": 1, "op": "subscribe", "channel": "room:order"})
+			var r struct {
+				Offset uint64 `json:"offset"`
+			}
+			if err := json.Unmarshal(f.Result, &r); err != nil || r.Offset != 0 {
+				t.Fatalf("%s: subscribe answer %s", nd.name, f.Result)
+			}
+		}
+		type seen struct {
+			pushes, acks []uint64
+			err          error
+		}
+		results := make([]seen, len(socks))
+		deadline := time.Now().Add(60 * time.Second)
+		var wg sync.WaitGroup
+		for i, ws := range socks {
+			wg.Add(2)
+			go func() { // publisher: all at once, pipelined
+				defer wg.Done()
+				for k := 0; k < perNode; k++ {
+					msg, _ := json.Marshal(map[string]any{"id": 100 + k, "op": "publish", "channel": "room:order", "data": map[string]any{"text": fmt.Sprintf("node %d #%d", i+1, k)}})
+					_ = ws.SetWriteDeadline(deadline)
+					if err := ws.WriteMessage(websocket.TextMessage, msg); err != nil {
+						return // the reader reports the socket's end
+					}
+				}
+			}()
+			go func() { // reader: acks of its own publishes, pushes of everyone's
+				defer wg.Done()
+				r := &results[i]
+				for len(r.pushes) < total || len(r.acks) < perNode {
+					_ = ws.SetReadDeadline(deadline)
+					_, msg, err := ws.ReadMessage()
+					if err != nil {
+						r.err = err
+						return
+					}
+					var f frame
+					if err := json.Unmarshal(msg, &f); err != nil {
+						r.err = fmt.Errorf("frame %s: %w", msg, err)
+						return
+					}
+					switch {
+					case f.Push == "message" && f.Channel == "room:order":
+						r.pushes = append(r.pushes, f.Offset)
+					case f.Push == "" && f.ID >= 100:
+						var a struct {
+							Offset uint64 `json:"offset"`
+						}
+						if !f.OK || json.Unmarshal(f.Result, &a) != nil || a.Offset == 0 {
+							r.err = fmt.Errorf("publish answer %s", msg)
+							return
+						}
+						r.acks = append(r.acks, a.Offset)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		acked := map[uint64]string{}
+		for i, r := range results {
+			name := c.nodes[i].name
+			if r.err != nil {
+				t.Fatalf("%s: after %d pushes and %d acknowledgements: %v", name, len(r.pushes), len(r.acks), r.err)
+			}
+			for _, off := range r.acks {
+				if other, dup := acked[off]; dup {
+					t.Fatalf("offset %d acknowledged on %s and on %s", off, other, name)
+				}
+				acked[off] = name
+			}
+			for k, off := range r.pushes {
+				if off != uint64(k+1) {
+					t.Fatalf("%s: push %d has offset %d, want %d (order, gap or duplicate): %v", name, k, off, k+1, r.pushes)
+				}
+			}
+		}
+		for off := uint64(1); off <= total; off++ {
+			if _, ok := acked[off]; !ok {
+				t.Fatalf("offset %d was never acknowledged (acknowledged: %d)", off, len(acked))
+			}
 		}
 	})
 }
