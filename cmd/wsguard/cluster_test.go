@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"math/big"
@@ -454,6 +455,93 @@ func TestCluster(t *testing.T) {
 			if _, ok := acked[off]; !ok {
 				t.Fatalf("offset %d was never acknowledged (acknowledged: %d)", off, len(acked))
 			}
+		}
+	})
+	// (c) A ticket minted on node 1 is redeemed on node 2 and refused the
+	// second time, on node 3 and on node 2 alike.
+	t.Run("TicketOnceInCluster", func(t *testing.T) {
+		b := c.newBrowser(t)
+		b.signIn(n1, "alice")
+		tk := b.ticket(n1)
+		ws, status, err := b.dial(n2, n1.base, false, "wsguard.ticket."+tk)
+		if err != nil {
+			t.Fatalf("node 2 refused a ticket minted on node 1: %v (HTTP %d)", err, status)
+		}
+		defer ws.Close()
+		request(t, ws, map[string]any{"id": 1, "op": "subscribe", "channel": "room:ticket"})
+		for _, nd := range []*clusterNode{n3, n2} {
+			if ws, status, err := b.dial(nd, n1.base, false, "wsguard.ticket."+tk); err == nil {
+				ws.Close()
+				t.Fatalf("%s accepted a ticket already used on node 2", nd.name)
+			} else if status != http.StatusUnauthorized {
+				t.Fatalf("%s: a used ticket got HTTP %d (%v), want 401", nd.name, status, err)
+			}
+		}
+	})
+
+	// (d) Logout on node 1 closes the session's socket on node 3 within 1 s.
+	t.Run("LogoutClosesOtherNode", func(t *testing.T) {
+		b := c.newBrowser(t)
+		b.signIn(n1, "dave")
+		ws := b.session(n3)
+		request(t, ws, map[string]any{"id": 1, "op": "subscribe", "channel": "room:logout"})
+		resp := postForm(t, b.http, n1.base, "/logout", url.Values{"csrf_token": {b.csrf}})
+		if text := readAll(t, resp); resp.StatusCode >= 400 {
+			t.Fatalf("logout on node 1: %d %s", resp.StatusCode, text)
+		}
+		loggedOut := time.Now()
+		_ = ws.SetReadDeadline(loggedOut.Add(time.Second))
+		for {
+			_, _, err := ws.ReadMessage()
+			if err == nil {
+				continue // a presence push, say
+			}
+			var ce *websocket.CloseError
+			if !errors.As(err, &ce) || ce.Code != 4001 {
+				t.Fatalf("node 3 socket after logout on node 1: %v (want close 4001 within 1 s)", err)
+			}
+			t.Logf("closed %v after the logout answer: %q", time.Since(loggedOut).Round(time.Millisecond), ce.Text)
+			break
+		}
+		// The ended session opens nothing anywhere.
+		if ws, status, err := b.dial(n2, n2.base, true, "wsguard.csrf."+b.csrf); err == nil {
+			ws.Close()
+			t.Fatal("node 2 opened a socket for a session logged out on node 1")
+		} else if status != http.StatusUnauthorized {
+			t.Fatalf("node 2: a logged-out session got HTTP %d (%v), want 401", status, err)
+		}
+	})
+
+	// (e) A user's connection cap (limits.conns_per_user: 4) holds for the
+	// cluster, not per node.
+	t.Run("ConnCapAcrossNodes", func(t *testing.T) {
+		b := c.newBrowser(t)
+		b.signIn(n1, "carol")
+		var open []*websocket.Conn
+		for _, nd := range []*clusterNode{n1, n2, n3, n1} {
+			open = append(open, b.session(nd))
+		}
+		for _, nd := range []*clusterNode{n2, n3} {
+			if ws, status, err := b.dial(nd, nd.base, true, "wsguard.csrf."+b.csrf); err == nil {
+				ws.Close()
+				t.Fatalf("%s opened carol's 5th socket across the cluster (cap 4)", nd.name)
+			} else if status != http.StatusTooManyRequests {
+				t.Fatalf("%s: 5th socket got HTTP %d (%v), want 429", nd.name, status, err)
+			}
+		}
+		// Closing one frees its slot for the whole cluster.
+		_ = open[1].Close()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			ws, status, err := b.dial(n3, n3.base, true, "wsguard.csrf."+b.csrf)
+			if err == nil {
+				ws.Close()
+				break
+			}
+			if status != http.StatusTooManyRequests || time.Now().After(deadline) {
+				t.Fatalf("node 3 after one of carol's sockets closed: HTTP %d (%v)", status, err)
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
 	})
 }
