@@ -335,7 +335,7 @@ func TestCluster(t *testing.T) {
 	c := newCluster(t, 3)
 	n1, n2, n3 := c.nodes[0], c.nodes[1], c.nodes[2]
 	// Users are made by the CLI against the shared store, before any node runs.
-	for _, u := range []string{"alice", "bob", "carol", "dave"} {
+	for _, u := range []string{"alice", "bob", "carol", "dave", "erin"} {
 		c.cli(t, n1, clusterPassword+"\n", "user", "add", u, "--password-stdin")
 	}
 	for _, nd := range c.nodes {
@@ -511,6 +511,39 @@ func TestCluster(t *testing.T) {
 		} else if status != http.StatusUnauthorized {
 			t.Fatalf("node 2: a logged-out session got HTTP %d (%v), want 401", status, err)
 		}
+	})
+
+	// (d, by the CLI) `wsguard user disable`, run against the shared store
+	// on no node at all, closes the user's sockets on every node within 1 s;
+	// enabled again, the user signs in and connects.
+	t.Run("CLIDisableClosesEverywhere", func(t *testing.T) {
+		b := c.newBrowser(t)
+		b.signIn(n2, "erin")
+		socks := []*websocket.Conn{b.session(n1), b.session(n3)}
+		for _, ws := range socks {
+			request(t, ws, map[string]any{"id": 1, "op": "subscribe", "channel": "room:disable"})
+		}
+		c.cli(t, n1, "", "user", "disable", "erin")
+		disabled := time.Now()
+		for i, ws := range socks {
+			_ = ws.SetReadDeadline(disabled.Add(time.Second))
+			for {
+				_, _, err := ws.ReadMessage()
+				if err == nil {
+					continue
+				}
+				var ce *websocket.CloseError
+				if !errors.As(err, &ce) || ce.Code != 4001 {
+					t.Fatalf("socket %d after user disable: %v (want close 4001 within 1 s)", i, err)
+				}
+				break
+			}
+		}
+		t.Logf("both sockets closed %v after the CLI returned", time.Since(disabled).Round(time.Millisecond))
+		c.cli(t, n1, "", "user", "enable", "erin")
+		again := c.newBrowser(t)
+		again.signIn(n3, "erin")
+		request(t, again.session(n2), map[string]any{"id": 1, "op": "subscribe", "channel": "room:disable"})
 	})
 
 	// (e) A user's connection cap (limits.conns_per_user: 4) holds for the
