@@ -199,7 +199,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	}
 	if err := s.wireCredentials(); err != nil {
 		s.stopHub()
-		return nil, errors.Join(err, st.Close(), s.broker.Close())
+		return nil, errors.Join(err, s.closeLimits(), st.Close(), s.broker.Close())
 	}
 	s.upgrader = websocket.Upgrader{
 		HandshakeTimeout:  lim.HandshakeTimeout.D(),
