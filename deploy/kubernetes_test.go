@@ -14,7 +14,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -180,52 +179,18 @@ func mountOf(t *testing.T, sts obj, vol string) string {
 	return ""
 }
 
-// loadMounted loads the mounted config as the pod would. While this build
-// refuses postgres:// and redis:// ("not supported by this build yet"),
-// those two problems alone are tolerated, reported, and the rest checked
-// without them; once the build accepts them the whole config must pass.
+// loadMounted loads the mounted config as the pod would, with its
+// environment (the shared store and broker URLs among it): the whole
+// config must pass.
 func loadMounted(t *testing.T, text string, env []string, dir string) config.Config {
 	t.Helper()
-	if !slices.Contains(config.EnvNames(), "WSGUARD_SECRETS_KEY_FILE") {
-		// A build from before secrets_key_file reads the sealing key from
-		// <data_dir>/secrets.key, which is where the config points it.
-		var kept []string
-		for _, line := range strings.Split(text, "\n") {
-			if strings.HasPrefix(strings.TrimSpace(line), "secrets_key_file:") {
-				t.Logf("this build has no secrets_key_file key; checked the config without it: %s", strings.TrimSpace(line))
-				continue
-			}
-			kept = append(kept, line)
-		}
-		text = strings.Join(kept, "\n")
-	}
 	f := filepath.Join(dir, "wsguard.yaml")
 	if err := os.WriteFile(f, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cfg, err := config.LoadValid(f, env)
-	if err == nil {
-		return cfg
-	}
-	var ve *config.ValidationError
-	if !errors.As(err, &ve) {
-		t.Fatalf("the mounted config: %v", err)
-	}
-	for _, p := range ve.Problems {
-		if !(strings.HasPrefix(p, "store: ") || strings.HasPrefix(p, "broker: ")) || !strings.Contains(p, "not supported by this build yet") {
-			t.Fatalf("the mounted config: %v", err)
-		}
-		t.Logf("this build refuses a shared store or broker; checked the rest without them: %s", p)
-	}
-	var rest []string
-	for _, kv := range env {
-		if !strings.HasPrefix(kv, "WSGUARD_STORE=") && !strings.HasPrefix(kv, "WSGUARD_BROKER=") {
-			rest = append(rest, kv)
-		}
-	}
-	cfg, err = config.LoadValid(f, rest)
 	if err != nil {
-		t.Fatalf("the mounted config without store and broker: %v", err)
+		t.Fatalf("the mounted config: %v", err)
 	}
 	return cfg
 }

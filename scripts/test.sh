@@ -7,9 +7,10 @@
 # What it fetches, only when missing, and says so as it does:
 #   - Debian packages chromium (browser tests), python3-websockets
 #     (interop tests), postgresql (store tests; started, and opened to
-#     user postgres from 127.0.0.1, only when this script installed it)
-#     and systemd (systemd-analyze checks the unit in deploy/), with
-#     apt-get when run as root;
+#     user postgres from 127.0.0.1, only when this script installed it),
+#     redis-server (broker and cluster-limit tests; started when none
+#     answers on 127.0.0.1:6379 and it may) and systemd (systemd-analyze
+#     checks the unit in deploy/), with apt-get when run as root;
 #   - the npm packages locked in each package-lock.json of the repository
 #     (Node `ws` and friends for the interop tests), with npm ci;
 #   - the Go modules of go.mod (the server and its tests) and of tools.mod
@@ -88,6 +89,33 @@ if ! pg_ok; then
     echo "  install and start it (Debian: sudo apt-get install postgresql; sudo pg_ctlcluster --skip-systemctl-redirect \$(ls /etc/postgresql) main start)," >&2
     echo "  let user postgres connect from 127.0.0.1 (pg_hba.conf: host all all 127.0.0.1/32 trust)," >&2
     echo "  or set WSGUARD_TEST_POSTGRES to the admin URL of a server the tests may create databases on" >&2
+    exit 1
+  fi
+fi
+
+# Redis carries events and limits between nodes; its tests use the Redis at
+# 127.0.0.1:6379 (or WSGUARD_TEST_REDIS=HOST:PORT), each under a prefix of
+# its own, and start private redis-server processes for outage tests.
+redis_addr="${WSGUARD_TEST_REDIS:-127.0.0.1:6379}"
+redis_host="${redis_addr%:*}"
+redis_port="${redis_addr##*:}"
+redis_up() {
+  command -v redis-cli >/dev/null 2>&1 &&
+    [ "$(redis-cli -h "$redis_host" -p "$redis_port" ping 2>/dev/null)" = PONG ]
+}
+if ! command -v redis-server >/dev/null 2>&1; then
+  apt_install redis-server "the Redis broker and cluster-limit tests"
+fi
+if ! redis_up; then
+  if [ -z "${WSGUARD_TEST_REDIS:-}" ] && [ "$(id -u)" = 0 ]; then
+    echo "== starting redis-server on 127.0.0.1:6379 (no persistence) for the tests"
+    redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no >/dev/null
+    for _ in $(seq 50); do redis_up && break; sleep 0.1; done
+  fi
+  if ! redis_up; then
+    echo "Redis does not answer at $redis_addr: start one (Debian: sudo apt-get install redis-server;" \
+      "redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save '' --appendonly no)" \
+      "or set WSGUARD_TEST_REDIS=HOST:PORT, and run again" >&2
     exit 1
   fi
 fi

@@ -21,6 +21,10 @@ const (
 	KindRevoke   Kind = "revoke"   // close live sockets of a session or user
 	KindKick     Kind = "kick"     // close sockets of a user by admin or API (same effect, other reason)
 	KindPresence Kind = "presence" // a join/leave push for a channel's subscribers
+	// KindResync is never published: a broker delivers it to its own
+	// handlers after its link to the other nodes was lost and is back, since
+	// events published meanwhile are gone. Handlers catch up from the store.
+	KindResync Kind = "resync"
 )
 
 // Encoded is one committed message, encoded once: every subscriber
@@ -49,35 +53,86 @@ type Event struct {
 type Handler func(Event)
 
 // Broker publishes events to every node, this one included.
+//
+// Message and presence events of a channel reach a node's handlers only
+// while the node listens to that channel (Listen), so that a node carries
+// only the channels its sockets subscribe to. Revocations and kicks reach
+// every node.
 type Broker interface {
 	Publish(ctx context.Context, e Event) error
 	// Subscribe registers h for every event; the returned func unregisters it.
 	Subscribe(h Handler) (cancel func())
+	// Listen starts delivering channel's message and presence events to
+	// this node's handlers. Calls nest: each Listen needs one Unlisten.
+	// When Listen returns nil, every event published afterwards on any
+	// node is delivered; on error, the broker keeps trying and tells its
+	// handlers KindResync once it has caught up.
+	Listen(ctx context.Context, channel string) error
+	// Unlisten undoes one Listen.
+	Unlisten(channel string)
 	// Ping reports whether the broker can carry events (readiness).
 	Ping(ctx context.Context) error
 	Close() error
 }
 
+// Distributed reports whether b carries events between nodes, where
+// events of one channel published on two nodes may arrive out of offset
+// order (a receiver then orders them and fills gaps from the store).
+func Distributed(b Broker) bool {
+	d, ok := b.(interface{ Distributed() bool })
+	return ok && d.Distributed()
+}
+
+// ChannelEvent reports whether events of kind k belong to one channel
+// (delivered only where that channel is listened to).
+func ChannelEvent(k Kind) bool { return k == KindMessage || k == KindPresence }
+
 // Memory is the in-process broker: Publish calls every handler in order,
 // on the caller's goroutine. Events published by one goroutine are delivered
 // in publish order.
 type Memory struct {
-	mu       sync.RWMutex
-	next     int
-	handlers map[int]Handler
+	mu        sync.RWMutex
+	next      int
+	handlers  map[int]Handler
+	listening map[string]int
 }
 
 // NewMemory returns an empty in-process broker.
-func NewMemory() *Memory { return &Memory{handlers: map[int]Handler{}} }
+func NewMemory() *Memory {
+	return &Memory{handlers: map[int]Handler{}, listening: map[string]int{}}
+}
 
-// Publish delivers e to every handler.
+// Publish delivers e to every handler; a channel's events only while the
+// channel is listened to.
 func (m *Memory) Publish(_ context.Context, e Event) error {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
+	if ChannelEvent(e.Kind) && m.listening[e.Channel] == 0 {
+		return nil
+	}
 	for _, h := range m.handlers {
 		h(e)
 	}
 	return nil
+}
+
+// Listen counts one listener of channel.
+func (m *Memory) Listen(_ context.Context, channel string) error {
+	m.mu.Lock()
+	m.listening[channel]++
+	m.mu.Unlock()
+	return nil
+}
+
+// Unlisten undoes one Listen.
+func (m *Memory) Unlisten(channel string) {
+	m.mu.Lock()
+	if m.listening[channel] <= 1 {
+		delete(m.listening, channel)
+	} else {
+		m.listening[channel]--
+	}
+	m.mu.Unlock()
 }
 
 // Subscribe registers h.

@@ -282,7 +282,8 @@ func openNode(cfgPath string, env []string) (st store.Store, al *audit.Log, clos
 		_ = st.Close()
 		return nil, nil, nil, err
 	}
-	return st, al, func() error { return errors.Join(al.Close(), st.Close()) }, nil
+	st, closeBroker := withAnnouncer(cfg, st)
+	return st, al, func() error { return errors.Join(al.Close(), st.Close(), closeBroker()) }, nil
 }
 
 // openStore opens the node's store with the key that seals its TOTP

@@ -36,7 +36,7 @@ func TestConfigCheckAgreesWithServe(t *testing.T) {
 		want string
 	}{
 		{"postgres store without the shared key", write("pg.yaml", "store: postgres://wsguard:secret@db/wsguard\n"), nil, "secrets_key_file"},
-		{"redis broker", write("redis.yaml", "broker: redis://cache:6379\n"), nil, "Redis is not supported"},
+		{"redis broker bad prefix", write("redis.yaml", "broker: redis://:secret@cache:6379/0?prefix=a%20b\n"), nil, "prefix"},
 		{"override from the environment", good, []string{"WSGUARD_LIMITS_SEND_QUEUE=0"}, "limits.send_queue"},
 		{"store from the environment", good, []string{"WSGUARD_STORE=postgres://db/wsguard"}, "secrets_key_file"},
 		{"unknown variable", good, []string{"WSGUARD_LISTN=localhost:1"}, "WSGUARD_LISTN"},

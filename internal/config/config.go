@@ -66,7 +66,7 @@ type Config struct {
 	AllowedOrigins []string `yaml:"allowed_origins"` // Exact scheme://host[:port]. Default: the origin of public_url.
 	InsecureDev    bool     `yaml:"insecure_dev"`    // Allows plain ws on loopback only; warns at every start. Default false.
 	Store          string   `yaml:"store"`           // "" or sqlite:PATH, or postgres://... shared by every node. Default SQLite in data_dir.
-	Broker         string   `yaml:"broker"`          // "" or "memory"; redis://... later. Default in-process.
+	Broker         string   `yaml:"broker"`          // "" or "memory" (in-process, the default), or redis://HOST:6379/N[?prefix=P] / rediss://...
 	TrustedProxies []string `yaml:"trusted_proxies"` // CIDRs whose X-Forwarded-* headers are believed. Default none.
 	AdminListen    string   `yaml:"admin_listen"`    // Metrics, health and profiles (plain HTTP). Default localhost:9443.
 	DrainTimeout   Duration `yaml:"drain_timeout"`   // SIGTERM drain budget. Default 10s.

@@ -32,7 +32,8 @@ insecure_dev: false
 # Empty for SQLite in data_dir, sqlite:PATH, or postgres://USER@HOST:5432/DB?sslmode=verify-full
 # for a database every node shares.
 store: ""
-# Empty or memory: in-process.
+# Empty or memory: in-process. redis://HOST:6379/N[?prefix=P] (or rediss://)
+# joins a cluster: every node on one Redis and one shared store.
 broker: ""
 # CIDRs whose X-Forwarded-* headers are believed (your reverse proxies).
 trusted_proxies: []

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/wsguard/wsguard/internal/broker"
 )
 
 // ValidationError lists every problem found, each "key: what is wrong
@@ -124,9 +126,11 @@ func (c Config) validateNetwork(p *problems) {
 	switch {
 	case c.Broker == "", c.Broker == "memory":
 	case strings.HasPrefix(c.Broker, "redis://"), strings.HasPrefix(c.Broker, "rediss://"):
-		p.add("broker", "%q: Redis is not supported by this build yet (allowed: empty or memory for in-process)", redactURL(c.Broker))
+		if _, _, err := broker.ParseRedisURL(c.Broker); err != nil {
+			p.add("broker", "%q: %v (allowed: redis://[USER:PASSWORD@]HOST[:PORT][/DB][?prefix=P] or rediss://...)", redactURL(c.Broker), err)
+		}
 	default:
-		p.add("broker", "%q is not a broker (allowed: empty or memory for in-process)", redactURL(c.Broker))
+		p.add("broker", "%q is not a broker (allowed: empty or memory for in-process, redis://HOST:6379/N or rediss://...)", redactURL(c.Broker))
 	}
 	if c.DrainTimeout <= 0 {
 		p.add("drain_timeout", "must be positive (allowed: a duration such as 10s)")

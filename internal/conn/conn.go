@@ -481,10 +481,12 @@ func (c *Conn) isCut() bool {
 // (see hub.Subscriber). A frame at or below the offset already sent is
 // dropped on purpose: the broker may hand a message twice, and one the
 // subscribe answer or a replay already covered comes again live. A frame
-// past the next offset is a gap (commits of several nodes may arrive out of
-// order): the subscription holds it and what follows, as while replaying,
-// and a goroutine sends the missing messages from the store, then the held
-// frames (goLive), so the client sees every offset once, in order.
+// past the next offset is a gap (the hub orders a cluster's events and
+// fills their gaps, so this is the safety net: a gap past the hub's bound,
+// or one the hub could not read): the subscription holds it and what
+// follows, as while replaying, and a goroutine sends the missing messages
+// from the store, then the held frames (goLive), so the client sees every
+// offset once, in order.
 func (c *Conn) Deliver(channel string, fs []*hub.Frame) {
 	c.mu.Lock()
 	s := c.subs[channel]

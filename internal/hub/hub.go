@@ -6,6 +6,7 @@ import (
 	"hash/maphash"
 	"log/slog"
 	"runtime"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -60,6 +61,9 @@ type shard struct {
 	// after: a fan-out walks it without the lock, and a crowd joining costs
 	// no copy per join (a join only forgets the list).
 	lists map[string][]member
+	// state holds, per channel with local subscribers, what orders its
+	// broker events (ordered.go).
+	state map[string]*chanState
 }
 
 // member is one entry of a channel's fan-out list.
@@ -72,8 +76,11 @@ type member struct {
 type Hub struct {
 	store  store.Log
 	broker broker.Broker
-	seed   maphash.Seed
-	shards [shardCount]shard
+	// ordered is whether events must be ordered and gaps filled here
+	// (a broker between nodes; see ordered.go).
+	ordered bool
+	seed    maphash.Seed
+	shards  [shardCount]shard
 
 	mu      sync.Mutex
 	members map[Member]struct{}
@@ -98,6 +105,11 @@ type Hub struct {
 	// gone). It runs under a shard lock, so it must only queue, never block
 	// (internal/hooks queues a webhook).
 	OnPresence func(channel, user string, joined bool)
+	// Roster, when set, keeps presence for the whole cluster: Members
+	// asks it, and the hub tells it each user's first arrival in and last
+	// departure from a channel on this node. Its Join and Leave must not
+	// block. Nil means presence is this node's alone.
+	Roster Roster
 	// presenceArmed is whether a flushPresence is due; the timer exists
 	// only while something is pending.
 	presenceArmed atomic.Bool
@@ -116,9 +128,10 @@ const fanoutBacklog = 64
 // New returns a hub publishing through st and fanning out through b. It
 // subscribes to b at once; Close unsubscribes.
 func New(st store.Log, b broker.Broker) *Hub {
-	h := &Hub{store: st, broker: b, seed: maphash.MakeSeed(), members: map[Member]struct{}{},
+	h := &Hub{store: st, broker: b, ordered: broker.Distributed(b), seed: maphash.MakeSeed(), members: map[Member]struct{}{},
 		committed: make(chan []store.Message, fanoutBacklog), stopped: make(chan struct{})}
 	for i := range h.shards {
+		h.shards[i].state = map[string]*chanState{}
 		h.shards[i].subs = map[string]map[Subscriber]bool{}
 		h.shards[i].presence = map[string]map[string]int{}
 		h.shards[i].pending = map[string]*presenceChange{}
@@ -177,9 +190,15 @@ func (h *Hub) Subscribe(channel string, s Subscriber, user string, seesPresence 
 	sh := h.shard(channel)
 	sh.mu.Lock()
 	set := sh.subs[channel]
+	var fresh *chanState
 	if set == nil {
 		set = map[Subscriber]bool{}
 		sh.subs[channel] = set
+		// Locked before anyone else can see it: events and a later
+		// Unsubscribe wait until the broker listens.
+		fresh = &chanState{}
+		fresh.mu.Lock()
+		sh.state[channel] = fresh
 	}
 	set[s] = seesPresence
 	delete(sh.lists, channel)
@@ -190,6 +209,9 @@ func (h *Hub) Subscribe(channel string, s Subscriber, user string, seesPresence 
 	}
 	users[user]++
 	if users[user] == 1 {
+		if h.Roster != nil {
+			h.Roster.Join(channel, user)
+		}
 		// Noted under the shard lock, so a leave and a join of one user
 		// are gathered in the order they happened.
 		h.notePresence(sh, channel, user, true)
@@ -198,6 +220,9 @@ func (h *Hub) Subscribe(channel string, s Subscriber, user string, seesPresence 
 		}
 	}
 	sh.mu.Unlock()
+	if fresh != nil {
+		h.listen(channel, fresh)
+	}
 }
 
 // Unsubscribe removes s from channel.
@@ -211,13 +236,19 @@ func (h *Hub) Unsubscribe(channel string, s Subscriber, user string) {
 	}
 	delete(set, s)
 	delete(sh.lists, channel)
+	var gone *chanState
 	if len(set) == 0 {
 		delete(sh.subs, channel)
+		gone = sh.state[channel]
+		delete(sh.state, channel)
 	}
 	if users := sh.presence[channel]; users != nil {
 		users[user]--
 		if users[user] <= 0 {
 			delete(users, user)
+			if h.Roster != nil {
+				h.Roster.Leave(channel, user)
+			}
 			h.notePresence(sh, channel, user, false)
 			if h.OnPresence != nil {
 				h.OnPresence(channel, user, false)
@@ -228,19 +259,44 @@ func (h *Hub) Unsubscribe(channel string, s Subscriber, user string) {
 		}
 	}
 	sh.mu.Unlock()
+	if gone != nil {
+		h.unlisten(channel, gone)
+	}
 }
 
-// Members lists the users present in channel on this node, sorted.
+// Roster is cluster-wide presence (see Hub.Roster).
+type Roster interface {
+	Join(channel, user string)
+	Leave(channel, user string)
+	// Members lists the users present in channel on the other nodes.
+	Members(ctx context.Context, channel string) ([]string, error)
+}
+
+// Members lists the users present in channel, sorted: on every node when
+// the hub has a Roster (this node's alone if the roster cannot answer).
 func (h *Hub) Members(channel string) []string {
+	var others []string
+	if h.Roster != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		var err error
+		others, err = h.Roster.Members(ctx, channel)
+		cancel()
+		if err != nil {
+			slog.Warn("cluster presence unavailable; answering with this node's members", "channel", channel, "err", err)
+		}
+	}
+	// This node's own members come from its own state, always current
+	// (the roster learns of joins and leaves a moment later).
 	sh := h.shard(channel)
 	sh.mu.RLock()
-	out := make([]string, 0, len(sh.presence[channel]))
+	out := make([]string, 0, len(sh.presence[channel])+len(others))
 	for u := range sh.presence[channel] {
 		out = append(out, u)
 	}
 	sh.mu.RUnlock()
+	out = append(out, others...)
 	sort.Strings(out)
-	return out
+	return slices.Compact(out)
 }
 
 // Publish stores a message and returns once it is durable; delivery follows
@@ -314,6 +370,10 @@ func (h *Hub) Revoke(ctx context.Context, sessionID, user, reason string) error 
 func (h *Hub) onEvent(e broker.Event) {
 	switch e.Kind {
 	case broker.KindMessage:
+		if h.ordered {
+			h.deliverOrdered(e.Channel, e.Batch)
+			return
+		}
 		now := time.Now()
 		fs := make([]*Frame, len(e.Batch))
 		for i, m := range e.Batch {
@@ -324,6 +384,10 @@ func (h *Hub) onEvent(e broker.Event) {
 		h.deliver(e.Channel, []*Frame{{Channel: e.Channel, Data: e.Frame, Sent: time.Now()}}, true)
 	case broker.KindRevoke, broker.KindKick:
 		h.closeMatching(e.SessionID, e.User, e.Reason)
+	case broker.KindResync:
+		if h.ordered {
+			go h.resync()
+		}
 	}
 }
 

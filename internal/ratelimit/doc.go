@@ -16,8 +16,9 @@
 // (100 000 by default) inside one refill period, and a key that is actively
 // misbehaving is touched on every use, so it stays near the front.
 //
-// Limiter and Counter are interfaces so that a shared Redis can enforce the
-// same limits cluster-wide later; the Local types here are the in-process
+// Limiter, Counter, Throttler and BanList are interfaces so that a shared
+// Redis can enforce the same limits cluster-wide (Cluster, redis.go); the
+// Local types, Throttle and Bans are the in-process
 // implementations.
 //
 // # Time

@@ -76,11 +76,17 @@ type Server struct {
 
 	adminPolicy *admin.Policy // who admin_listen answers (admin.*)
 
-	bans     *ratelimit.Bans
-	caps     ratelimit.Counter
-	userMsgs ratelimit.Limiter
-	replays  *conn.ReplayGate // replays and history answers in progress per user
-	ipMsgs   ratelimit.Limiter
+	loginRate ratelimit.Limiter // every login attempt per IP (limits.logins_per_minute)
+	loginIP   ratelimit.Throttler
+	loginUser ratelimit.Throttler
+	totpUser  ratelimit.Throttler
+	bans      ratelimit.BanList
+	limits    *ratelimit.Cluster    // the Redis-backed limits, nil in process
+	presence  *broker.RedisPresence // cluster-wide presence, nil in process
+	caps      ratelimit.Counter
+	userMsgs  ratelimit.Limiter
+	replays   *conn.ReplayGate // replays and history answers in progress per user
+	ipMsgs    ratelimit.Limiter
 
 	upgrader websocket.Upgrader
 	sock     *sockets // open WebSockets, for lifetimes on the server's clock, and the drain
@@ -174,6 +180,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		}
 	}
 	h.PresencePushes = presencePushes(cfg.Namespaces)
+	h.Roster = s.clusterPresence()
 	s.hub = h
 	s.stopHub = h.Start()
 	s.startHooks()
@@ -183,17 +190,14 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	s.hasher = identity.NewHasher(identity.HasherOptions{MaxConcurrent: cfg.Identity.MaxHashing})
 
 	lim := cfg.Limits
-	s.bans = ratelimit.NewBans(lim.BanAfterFailures, time.Minute, lim.BanDuration.D())
-	s.caps = ratelimit.NewLocalCounter()
-	s.userMsgs = ratelimit.NewLocal(lim.UserMessagesPerSecond, int(lim.UserMessagesPerSecond*2))
+	handshakes := s.wireLimits()
 	s.replays = conn.NewReplayGate(lim.ReplaysPerUser)
-	s.ipMsgs = ratelimit.NewLocal(lim.IPMessagesPerSecond, int(lim.IPMessagesPerSecond*2))
 
 	s.guard = &guard.Guard{
 		Origins:    s.origins,
 		Proxies:    s.proxies,
 		RequireTLS: cfg.TLSEnabled(),
-		Handshakes: ratelimit.NewLocal(lim.HandshakesPerSecond, lim.HandshakeBurst),
+		Handshakes: handshakes,
 		Bans:       s.bans,
 		Caps:       s.acquireConn,
 		Now:        s.clock.Now,
@@ -202,7 +206,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	}
 	if err := s.wireCredentials(); err != nil {
 		s.stopHub()
-		return nil, errors.Join(err, st.Close(), s.broker.Close())
+		return nil, errors.Join(err, s.closeLimits(), st.Close(), s.broker.Close())
 	}
 	s.upgrader = websocket.Upgrader{
 		HandshakeTimeout:  lim.HandshakeTimeout.D(),
@@ -322,7 +326,7 @@ func (s *Server) Close() error {
 	if s.stopHooks != nil {
 		s.stopHooks()
 	}
-	err := errors.Join(s.store.Close(), s.broker.Close())
+	err := errors.Join(s.closeLimits(), s.store.Close(), s.broker.Close())
 	return errors.Join(err, s.audit.Close())
 }
 
@@ -331,7 +335,11 @@ func openBroker(cfg config.Config) (broker.Broker, error) {
 	case "", "memory":
 		return broker.NewMemory(), nil
 	}
-	return nil, fmt.Errorf("broker: %q is not supported yet (allowed: memory)", cfg.Broker)
+	b, err := broker.NewRedis(cfg.Broker, broker.RedisOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("broker: %w", err)
+	}
+	return b, nil
 }
 
 // openStore opens the store the config names and says on log what a first

@@ -40,9 +40,9 @@ type ui struct {
 	hub revoker
 
 	loginRate ratelimit.Limiter // every login attempt per IP (limits.logins_per_minute)
-	loginIP   *ratelimit.Throttle
-	loginUser *ratelimit.Throttle
-	totpUser  *ratelimit.Throttle
+	loginIP   ratelimit.Throttler
+	loginUser ratelimit.Throttler
+	totpUser  ratelimit.Throttler
 
 	setupMu    sync.Mutex
 	setupToken string // the one-time first-admin setup token; "" once used
@@ -54,16 +54,12 @@ type revoker interface {
 	Revoke(ctx context.Context, sessionID, user, reason string) error
 }
 
-// newUI gives the pages their parts from the node, and their own login
-// throttles.
+// newUI gives the pages their parts from the node, with the login
+// throttles wireLimits chose (in process, or the cluster's in Redis).
 func (s *Server) newUI() *ui {
-	lim := s.cfg.Limits
 	return &ui{
 		cfg: s.cfg, log: s.log, clock: s.clock, store: s.store, sessions: s.sessions, hasher: s.hasher,
 		pages: s.pages, audit: s.audit, metrics: s.metrics, creds: s.creds, proxies: s.proxies, hub: s.hub,
-		loginRate: ratelimit.NewLocal(lim.LoginsPerMinute/60, max(1, int(lim.LoginsPerMinute))),
-		loginIP:   ratelimit.NewThrottle(),
-		loginUser: ratelimit.NewThrottle(),
-		totpUser:  ratelimit.NewThrottle(),
+		loginRate: s.loginRate, loginIP: s.loginIP, loginUser: s.loginUser, totpUser: s.totpUser,
 	}
 }

@@ -42,7 +42,7 @@ type chatEndpoint struct {
 	replays    *conn.ReplayGate
 	userMsgs   ratelimit.Limiter
 	ipMsgs     ratelimit.Limiter
-	bans       *ratelimit.Bans
+	bans       ratelimit.BanList
 	metrics    *metrics.Metrics
 	audit      *audit.Log
 	activity   func(*liveConn) // a request on the socket uses its session (live.go)

@@ -1,0 +1,296 @@
+package ratelimit
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/wsguard/wsguard/internal/broker"
+	"github.com/wsguard/wsguard/internal/broker/brokertest"
+)
+
+// nodes returns n Cluster instances on one Redis and one prefix: n nodes
+// of one cluster, as far as the limits can tell.
+func nodes(t *testing.T, n int, opt ClusterOptions) []*Cluster {
+	t.Helper()
+	o, prefix, err := broker.ParseRedisURL(brokertest.RedisURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cs []*Cluster
+	for range n {
+		client := redis.NewClient(o)
+		c := NewCluster(client, prefix+"rl:", opt)
+		t.Cleanup(func() { _ = c.Close(); _ = client.Close() })
+		cs = append(cs, c)
+	}
+	return cs
+}
+
+// TestRedisLimiterSharedByNodes: three nodes hitting one key in parallel
+// get the burst once between them, not three times; the bucket refills at
+// the configured rate for all of them.
+func TestRedisLimiterSharedByNodes(t *testing.T) {
+	cs := nodes(t, 3, ClusterOptions{})
+	ls := []*RedisLimiter{cs[0].Limiter("msg", 1, 10), cs[1].Limiter("msg", 1, 10), cs[2].Limiter("msg", 1, 10)}
+	now := time.Now()
+	var mu sync.Mutex
+	allowed := 0
+	var wg sync.WaitGroup
+	for _, l := range ls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 20 {
+				if ok, _ := l.Allow("user:alice", now); ok {
+					mu.Lock()
+					allowed++
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if allowed != 10 {
+		t.Fatalf("three nodes allowed %d of 60, want the burst of 10 in all", allowed)
+	}
+	ok, wait := ls[1].Allow("user:alice", now)
+	if ok || wait <= 0 || wait > time.Second {
+		t.Fatalf("after the burst: ok=%v wait=%v, want refused for at most 1 s", ok, wait)
+	}
+	if ok, _ := ls[2].Allow("user:alice", now.Add(time.Second)); !ok {
+		t.Fatal("one second later the refilled token was refused")
+	}
+	if ok, _ := ls[0].Allow("user:bob", now); !ok {
+		t.Fatal("another key was refused: buckets leak between keys")
+	}
+}
+
+// TestRedisCounterCapsClusterAndFreesDeadNode: a cap of 5 holds across
+// three nodes; released slots free; the slots of a node that stops its
+// heartbeat (died) free after NodeTTL without any release; Close frees at once.
+func TestRedisCounterCapsClusterAndFreesDeadNode(t *testing.T) {
+	cs := nodes(t, 3, ClusterOptions{Heartbeat: 50 * time.Millisecond, NodeTTL: 300 * time.Millisecond})
+	cn := []*RedisCounter{cs[0].Counter(), cs[1].Counter(), cs[2].Counter()}
+	got := 0
+	for i := range 9 {
+		if cn[i%3].Acquire("user:alice", 5) {
+			got++
+		}
+	}
+	if got != 5 {
+		t.Fatalf("three nodes granted %d slots under a cap of 5", got)
+	}
+	if cn[0].Count("user:alice") != 5 {
+		t.Fatalf("Count = %d, want 5", cn[0].Count("user:alice"))
+	}
+	cn[1].Release("user:alice")
+	if !cn[2].Acquire("user:alice", 5) {
+		t.Fatal("a released slot was not free for another node")
+	}
+	if cn[2].Acquire("user:alice", 5) {
+		t.Fatal("cap exceeded after release and acquire")
+	}
+	if cn[0].Acquire("user:alice", 0) {
+		t.Fatal("a cap of zero granted a slot")
+	}
+
+	// Node 0 dies: its heartbeat stops, nobody releases its slots.
+	held0 := 0
+	cn[0].mu.Lock()
+	held0 = cn[0].held["user:alice"]
+	cn[0].mu.Unlock()
+	if held0 == 0 {
+		t.Fatal("test setup: node 0 holds no slot")
+	}
+	cs[0].cancel()
+	<-cs[0].done
+	deadline := time.Now().Add(5 * time.Second)
+	for !cn[1].Acquire("user:alice", 5) {
+		if time.Now().After(deadline) {
+			t.Fatal("the slots of a dead node never freed")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	// Close gives up a node's slots at once.
+	for cn[2].Acquire("user:bob", 2) {
+	}
+	if err := cs[2].Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !cn[1].Acquire("user:bob", 2) {
+		t.Fatal("a closed node's slots were still counted")
+	}
+}
+
+// TestRedisThrottleSharedAndSurvivesRestart: the free failures are shared
+// by three nodes, a lock reached through several nodes holds on all and
+// on a node started afterwards, and success clears it for everyone.
+func TestRedisThrottleSharedAndSurvivesRestart(t *testing.T) {
+	cs := nodes(t, 4, ClusterOptions{})
+	pol := WithPolicy(Policy{FreeFailures: 3, LockAfter: 6, BaseDelay: time.Millisecond, MaxDelay: time.Millisecond, LockFor: time.Hour})
+	ts := []*RedisThrottle{cs[0].Throttle("login", pol), cs[1].Throttle("login", pol), cs[2].Throttle("login", pol)}
+	now := time.Now()
+	// Parallel reservations on three nodes: only the free ones pass.
+	var mu sync.Mutex
+	passed := 0
+	var wg sync.WaitGroup
+	for _, th := range ts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 5 {
+				if ok, _ := th.Reserve("user:alice", now); ok {
+					mu.Lock()
+					passed++
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if passed != 3 {
+		t.Fatalf("%d parallel attempts passed on three nodes, want the 3 free ones", passed)
+	}
+	lockedNow := false
+	for i := range 6 {
+		at := now.Add(time.Duration(i) * time.Second)
+		th := ts[i%3]
+		if i >= 3 {
+			if ok, wait := th.Reserve("user:alice", at); !ok {
+				t.Fatalf("attempt %d refused (wait %v) after the delay passed", i, wait)
+			}
+		}
+		lockedNow = th.Failure("user:alice", at) || lockedNow
+	}
+	if !lockedNow {
+		t.Fatal("6 failures across nodes did not report the lock")
+	}
+	later := now.Add(10 * time.Second)
+	restarted := cs[3].Throttle("login", pol) // a node started afterwards
+	if !restarted.Locked("user:alice", later) {
+		t.Fatal("the lock did not hold on a new node")
+	}
+	if ok, wait := restarted.Reserve("user:alice", later); ok || wait < 50*time.Minute {
+		t.Fatalf("locked key reserved: ok=%v wait=%v", ok, wait)
+	}
+	if ok, _ := ts[0].Check("user:bob", later); !ok {
+		t.Fatal("another key refused")
+	}
+	restarted.Reset("user:alice")
+	if ok, _ := ts[1].Reserve("user:alice", later); !ok {
+		t.Fatal("after reset the owner was refused")
+	}
+	ts[1].Success("user:alice")
+	if ts[2].Locked("user:alice", later) {
+		t.Fatal("still locked after success")
+	}
+}
+
+// TestRedisBansClusterWide: failures from three nodes add up to one ban,
+// enforced on every node and on a node started afterwards; Unban lifts it.
+func TestRedisBansClusterWide(t *testing.T) {
+	cs := nodes(t, 4, ClusterOptions{})
+	bs := []*RedisBans{cs[0].Bans(6, time.Minute, time.Hour), cs[1].Bans(6, time.Minute, time.Hour), cs[2].Bans(6, time.Minute, time.Hour)}
+	now := time.Now()
+	started := 0
+	for i := range 6 {
+		if bs[i%3].Fail("192.0.2.7", now) {
+			started++
+		}
+	}
+	if started != 1 {
+		t.Fatalf("6 failures across nodes started %d bans, want 1", started)
+	}
+	for _, b := range append(bs, cs[3].Bans(6, time.Minute, time.Hour)) {
+		if banned, wait := b.Banned("192.0.2.7", now.Add(time.Minute)); !banned || wait < 58*time.Minute {
+			t.Fatalf("banned=%v wait=%v on a node, want banned about an hour", banned, wait)
+		}
+	}
+	if banned, _ := bs[0].Banned("192.0.2.8", now); banned {
+		t.Fatal("an innocent IP is banned")
+	}
+	if banned, _ := bs[0].Banned("192.0.2.7", now.Add(2*time.Hour)); banned {
+		t.Fatal("the ban outlived its duration")
+	}
+	bs[2].Unban("192.0.2.7")
+	if banned, _ := bs[1].Banned("192.0.2.7", now); banned {
+		t.Fatal("unban on one node did not lift the ban on another")
+	}
+}
+
+// TestRedisLimitsDecideLocallyWhenRedisDown: with Redis gone the limits
+// still hold, on this node alone, and slots taken meanwhile are written
+// back when Redis returns, so that releasing them later frees them.
+func TestRedisLimitsDecideLocallyWhenRedisDown(t *testing.T) {
+	srv := brokertest.StartRedis(t)
+	o, prefix, err := broker.ParseRedisURL(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := redis.NewClient(o)
+	defer client.Close()
+	c := NewCluster(client, prefix, ClusterOptions{Heartbeat: 50 * time.Millisecond, Timeout: 200 * time.Millisecond})
+	defer c.Close()
+	l := c.Limiter("msg", 1, 2)
+	cn := c.Counter()
+	srv.Stop()
+	now := time.Now()
+	a, _ := l.Allow("k", now)
+	b, _ := l.Allow("k", now)
+	third, _ := l.Allow("k", now)
+	if !a || !b || third {
+		t.Fatalf("with Redis down: %v %v %v, want the burst of 2 then a refusal", a, b, third)
+	}
+	if !cn.Acquire("user:alice", 1) || cn.Acquire("user:alice", 1) {
+		t.Fatal("with Redis down the cap of 1 did not hold on this node")
+	}
+	srv.Start()
+	deadline := time.Now().Add(5 * time.Second)
+	for cn.Count("user:alice") != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the slot taken while Redis was down was never written back")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cn.Release("user:alice")
+	if !cn.Acquire("user:alice", 1) {
+		t.Fatal("after release the slot was still taken")
+	}
+}
+
+// TestRedisCounterRebuiltAfterRedisLosesData: Redis restarted without
+// persistence forgets the slots held; the node writes its own back with its
+// next heartbeat, so the cap holds again for connections opened before.
+func TestRedisCounterRebuiltAfterRedisLosesData(t *testing.T) {
+	srv := brokertest.StartRedis(t)
+	o, prefix, err := broker.ParseRedisURL(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := redis.NewClient(o)
+	defer client.Close()
+	c := NewCluster(client, prefix, ClusterOptions{Heartbeat: 50 * time.Millisecond, Timeout: 200 * time.Millisecond})
+	defer c.Close()
+	cn := c.Counter()
+	for i := range 2 {
+		if !cn.Acquire("global", 2) {
+			t.Fatalf("slot %d under a cap of 2 refused", i+1)
+		}
+	}
+	srv.Stop()
+	srv.Start()
+	deadline := time.Now().Add(5 * time.Second)
+	for cn.Count("global") != 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("after Redis lost its data the count is %d, want the 2 slots held", cn.Count("global"))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if cn.Acquire("global", 2) {
+		t.Fatal("the cap was exceeded after Redis lost its data")
+	}
+}
