@@ -45,7 +45,7 @@ const (
 // a JWT sub, at most 256 bytes).
 const maxUserParam = 256
 
-func (s *Server) apiHandler() http.Handler {
+func (s *serviceAPI) apiHandler() http.Handler {
 	mux := http.NewServeMux()
 	routes := s.registerAPIRoutes(mux) // every route, from apiRoutes (api_more.go)
 	mux.HandleFunc("/api/v1/", func(w http.ResponseWriter, r *http.Request) {
@@ -96,7 +96,7 @@ func statusCode(status int) string {
 
 // apiRefuse answers a refused API request and records one audit event. msg
 // is what the client sees; reason and user go to the audit log only.
-func (s *Server) apiRefuse(w http.ResponseWriter, r *http.Request, status int, reason, msg, user string) {
+func (s *serviceAPI) apiRefuse(w http.ResponseWriter, r *http.Request, status int, reason, msg, user string) {
 	ip := s.clientIP(r)
 	s.audit.Record(audit.Event{Type: "api.refused", Reason: reason, IP: ip, User: user,
 		Fields: map[string]string{"path": r.URL.Path, "origin": r.Header.Get("Origin")}})
@@ -115,7 +115,7 @@ func (s *Server) apiRefuse(w http.ResponseWriter, r *http.Request, status int, r
 
 // apiRefusal answers a refused credential or Origin. Its underlying error
 // goes to the server's log, never to the client.
-func (s *Server) apiRefusal(w http.ResponseWriter, r *http.Request, rf *guard.Refusal, user string) {
+func (s *serviceAPI) apiRefusal(w http.ResponseWriter, r *http.Request, rf *guard.Refusal, user string) {
 	s.logRefusal(r, rf)
 	if rf.RetryAfter > 0 {
 		retryAfter(w, rf.RetryAfter)
@@ -140,7 +140,7 @@ func apiBearerToken(r *http.Request) (raw string, present bool) {
 // apiOrigin checks the Origin header: absent is fine for bearer requests
 // (servers send none), present must be in the allowlist, and a browser's
 // Sec-Fetch-Site: cross-site is refused.
-func (s *Server) apiOrigin(r *http.Request, required bool) *guard.Refusal {
+func (s *serviceAPI) apiOrigin(r *http.Request, required bool) *guard.Refusal {
 	o := r.Header.Get("Origin")
 	if o != "" || required {
 		if err := s.origins.Check(o); err != nil {
@@ -161,7 +161,7 @@ func (s *Server) apiOrigin(r *http.Request, required bool) *guard.Refusal {
 }
 
 // apiAuth authenticates a bearer-only endpoint.
-func (s *Server) apiAuth(w http.ResponseWriter, r *http.Request) (guard.Identity, bool) {
+func (s *serviceAPI) apiAuth(w http.ResponseWriter, r *http.Request) (guard.Identity, bool) {
 	if !s.apiClientCert(w, r) {
 		return guard.Identity{}, false
 	}
@@ -213,7 +213,7 @@ func decodeBody(r *http.Request, v any, allowEmpty bool) (status int, msg string
 // apiTickets mints a one-time ticket: POST /api/v1/tickets with either a
 // bearer JWT, or the session cookie and X-CSRF-Token. The ticket is bound
 // to the subject and to the requesting Origin (when one was sent).
-func (s *Server) apiTickets(w http.ResponseWriter, r *http.Request) {
+func (s *serviceAPI) apiTickets(w http.ResponseWriter, r *http.Request) {
 	raw, hasBearer := apiBearerToken(r)
 	// 1. Origin: required for the cookie path (it is a browser's).
 	if rf := s.apiOrigin(r, !hasBearer); rf != nil {
@@ -253,8 +253,8 @@ func (s *Server) apiTickets(w http.ResponseWriter, r *http.Request) {
 	}
 	// 4. Limits: tickets share the handshake budget of the IP.
 	ip := s.clientIP(r)
-	if s.guard.Handshakes != nil {
-		if ok, wait := s.guard.Handshakes.Allow("ticket:"+ip, s.clock.Now()); !ok {
+	if s.handshakes != nil {
+		if ok, wait := s.handshakes.Allow("ticket:"+ip, s.clock.Now()); !ok {
 			retryAfter(w, wait)
 			s.apiRefuse(w, r, http.StatusTooManyRequests, "ticket_rate", "too many tickets, slow down", id.Principal.Name)
 			return
@@ -280,7 +280,7 @@ type publishBody struct {
 // {"channel","data"[,"cid"]} → {"offset":N}. The channel rules apply as on
 // a socket: an API key needs a "scope" rule in the namespace and a matching
 // publish:<ns>:<pattern> scope. Messages carry from "api:<key name>".
-func (s *Server) apiPublish(w http.ResponseWriter, r *http.Request) {
+func (s *serviceAPI) apiPublish(w http.ResponseWriter, r *http.Request) {
 	id, ok := s.apiAuth(w, r)
 	if !ok {
 		return
@@ -331,7 +331,7 @@ func (s *Server) apiPublish(w http.ResponseWriter, r *http.Request) {
 // POST /api/v1/disconnect {"user"}. It needs an API key with a
 // disconnect:user:<pattern> scope covering the user; other API keys'
 // sockets ("api:<name>") need disconnect:api:<pattern> (disconnectAllowed).
-func (s *Server) apiDisconnect(w http.ResponseWriter, r *http.Request) {
+func (s *serviceAPI) apiDisconnect(w http.ResponseWriter, r *http.Request) {
 	id, ok := s.apiAuth(w, r)
 	if !ok {
 		return

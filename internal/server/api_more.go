@@ -28,26 +28,26 @@ import (
 // apiRoute is one service-API endpoint.
 type apiRoute struct {
 	Method, Path string
-	handler      func(*Server, http.ResponseWriter, *http.Request)
+	handler      func(*serviceAPI, http.ResponseWriter, *http.Request)
 }
 
 // apiRoutes lists every /api/v1 endpoint.
 var apiRoutes = []apiRoute{
-	{"POST", "/api/v1/tickets", (*Server).apiTickets},
-	{"POST", "/api/v1/publish", (*Server).apiPublish},
-	{"POST", "/api/v1/broadcast", (*Server).apiBroadcast},
-	{"POST", "/api/v1/disconnect", (*Server).apiDisconnect},
-	{"POST", "/api/v1/presence", (*Server).apiPresence},
-	{"POST", "/api/v1/history", (*Server).apiHistory},
-	{"POST", "/api/v1/channels", (*Server).apiChannels},
-	{"POST", "/api/v1/info", (*Server).apiInfo},
-	{"GET", "/api/v1/rooms", (*Server).apiRoomsGet}, // the chat's saved rooms; see rooms.go
-	{"PUT", "/api/v1/rooms", (*Server).apiRoomsPut},
+	{"POST", "/api/v1/tickets", (*serviceAPI).apiTickets},
+	{"POST", "/api/v1/publish", (*serviceAPI).apiPublish},
+	{"POST", "/api/v1/broadcast", (*serviceAPI).apiBroadcast},
+	{"POST", "/api/v1/disconnect", (*serviceAPI).apiDisconnect},
+	{"POST", "/api/v1/presence", (*serviceAPI).apiPresence},
+	{"POST", "/api/v1/history", (*serviceAPI).apiHistory},
+	{"POST", "/api/v1/channels", (*serviceAPI).apiChannels},
+	{"POST", "/api/v1/info", (*serviceAPI).apiInfo},
+	{"GET", "/api/v1/rooms", (*serviceAPI).apiRoomsGet}, // the chat's saved rooms; see rooms.go
+	{"PUT", "/api/v1/rooms", (*serviceAPI).apiRoomsPut},
 }
 
 // registerAPIRoutes adds apiRoutes to mux and returns the list of them for
 // the 404 answer.
-func (s *Server) registerAPIRoutes(mux *http.ServeMux) string {
+func (s *serviceAPI) registerAPIRoutes(mux *http.ServeMux) string {
 	names := make([]string, 0, len(apiRoutes))
 	for _, rt := range apiRoutes {
 		h := rt.handler
@@ -80,7 +80,7 @@ type broadcastResult struct {
 // others; the answer is 200 whenever the request itself was valid. With a
 // cid, a retried broadcast stores nothing twice: each channel gets its own
 // cid derived from it (the store dedupes per sender and cid).
-func (s *Server) apiBroadcast(w http.ResponseWriter, r *http.Request) {
+func (s *serviceAPI) apiBroadcast(w http.ResponseWriter, r *http.Request) {
 	id, ok := s.apiAuth(w, r)
 	if !ok {
 		return
@@ -167,7 +167,7 @@ func broadcastCID(cid, channel string) string {
 // (limits.user_messages_per_second), as every socket request is charged:
 // reads through the API are not a way around the limits. It answers 429
 // itself when the budget is spent.
-func (s *Server) apiRate(w http.ResponseWriter, r *http.Request, who string) bool {
+func (s *serviceAPI) apiRate(w http.ResponseWriter, r *http.Request, who string) bool {
 	if ok, wait := s.userMsgs.Allow(who, s.clock.Now()); !ok {
 		retryAfter(w, wait)
 		s.apiRefuse(w, r, http.StatusTooManyRequests, "api_rate", "too many requests, slow down", who)
@@ -182,7 +182,7 @@ func itoa(n int) string {
 }
 
 // apiChannelBody reads {"channel"} bodies (presence) and checks the right.
-func (s *Server) apiChannelRight(w http.ResponseWriter, r *http.Request, id guard.Identity, channel string, a authz.Action) (authz.Channel, bool) {
+func (s *serviceAPI) apiChannelRight(w http.ResponseWriter, r *http.Request, id guard.Identity, channel string, a authz.Action) (authz.Channel, bool) {
 	who := id.Principal.Name
 	ch, err := authz.ParseChannel(channel)
 	if err != nil {
@@ -201,7 +201,7 @@ func (s *Server) apiChannelRight(w http.ResponseWriter, r *http.Request, id guar
 // {"channel"} → {"users":[...]}, as a socket's presence request answers.
 // It needs the presence right (for an API key: a presence:<ns>:<pattern>
 // scope where the namespace's presence rule lists scope).
-func (s *Server) apiPresence(w http.ResponseWriter, r *http.Request) {
+func (s *serviceAPI) apiPresence(w http.ResponseWriter, r *http.Request) {
 	id, ok := s.apiAuth(w, r)
 	if !ok {
 		return
@@ -226,7 +226,7 @@ func (s *Server) apiPresence(w http.ResponseWriter, r *http.Request) {
 // 50 and is clamped to 1000, before is exclusive, and an answer cut short
 // by the byte budget (half of limits.send_queue_bytes) says "more": ask
 // again with before set to the first offset received.
-func (s *Server) apiHistory(w http.ResponseWriter, r *http.Request) {
+func (s *serviceAPI) apiHistory(w http.ResponseWriter, r *http.Request) {
 	id, ok := s.apiAuth(w, r)
 	if !ok {
 		return
@@ -304,7 +304,7 @@ func (s *Server) apiHistory(w http.ResponseWriter, r *http.Request) {
 // "subscribers","users"}][,"more":true]}. Only API keys may list, and only
 // channels their channels:<ns>:<pattern> scopes cover; pattern ("room:*",
 // "room:lobby") narrows further. At most 1000 channels are listed.
-func (s *Server) apiChannels(w http.ResponseWriter, r *http.Request) {
+func (s *serviceAPI) apiChannels(w http.ResponseWriter, r *http.Request) {
 	id, ok := s.apiAuth(w, r)
 	if !ok {
 		return
@@ -393,7 +393,7 @@ type nodeInfo struct {
 // apiInfo describes the nodes: POST /api/v1/info → {"node":<id>,
 // "nodes":[{"id","started","connections","subscriptions","channels",
 // "draining"}]}. It needs an API key with the info:node:* scope.
-func (s *Server) apiInfo(w http.ResponseWriter, r *http.Request) {
+func (s *serviceAPI) apiInfo(w http.ResponseWriter, r *http.Request) {
 	id, ok := s.apiAuth(w, r)
 	if !ok {
 		return
@@ -430,7 +430,7 @@ func (s *Server) apiInfo(w http.ResponseWriter, r *http.Request) {
 // nodeID names this node: the host name and the listen port, which tell
 // nodes apart in one deployment and mean something to an operator. Only
 // characters of a channel name are kept, so info:node:<id> scopes work.
-func (s *Server) nodeID() string {
+func (s *serviceAPI) nodeID() string {
 	host, err := os.Hostname()
 	if err != nil || host == "" {
 		host = "node"

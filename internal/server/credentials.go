@@ -46,7 +46,7 @@ func (s *Server) wireCredentials() error {
 
 // verifyBearer authenticates an Authorization: Bearer credential (an API
 // key or a JWT) for the service API.
-func (s *Server) verifyBearer(ctx context.Context, raw string) (guard.Identity, *guard.Refusal) {
+func (s *serviceAPI) verifyBearer(ctx context.Context, raw string) (guard.Identity, *guard.Refusal) {
 	return s.creds.Check(ctx, guard.Bearer(raw))
 }
 

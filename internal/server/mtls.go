@@ -49,7 +49,7 @@ func (s *Server) applyClientCAs(c *tls.Config) {
 
 // apiClientCert refuses a service-API request without a verified client
 // certificate when mutual TLS is configured.
-func (s *Server) apiClientCert(w http.ResponseWriter, r *http.Request) bool {
+func (s *serviceAPI) apiClientCert(w http.ResponseWriter, r *http.Request) bool {
 	if s.clientCAs == nil {
 		return true
 	}

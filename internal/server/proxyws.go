@@ -318,9 +318,10 @@ func (s *Server) gatewayGet(w http.ResponseWriter, r *http.Request) {
 // other origins) and disconnect (to end a user's proxied sockets). The
 // chat's endpoints (publish, rooms) are serve mode's only.
 func (s *Server) proxyAPIHandler() http.Handler {
+	api := s.newServiceAPI()
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /api/v1/tickets", s.apiTickets)
-	mux.HandleFunc("POST /api/v1/disconnect", s.apiDisconnect)
+	mux.HandleFunc("POST /api/v1/tickets", api.apiTickets)
+	mux.HandleFunc("POST /api/v1/disconnect", api.apiDisconnect)
 	mux.HandleFunc("/api/v1/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, apiErrorBody(apiNotFound, "no such API endpoint in proxy mode (POST /api/v1/tickets, /api/v1/disconnect)"))
 	})

@@ -42,7 +42,7 @@ func (s *Server) chatRooms(r *http.Request, u store.User) []string {
 }
 
 // roomsAuth checks Origin (PUT), the session and its CSRF token.
-func (s *Server) roomsAuth(w http.ResponseWriter, r *http.Request, needOrigin bool) (store.User, bool) {
+func (s *serviceAPI) roomsAuth(w http.ResponseWriter, r *http.Request, needOrigin bool) (store.User, bool) {
 	if rf := s.apiOrigin(r, needOrigin); rf != nil {
 		s.apiRefusal(w, r, rf, "")
 		return store.User{}, false
@@ -63,7 +63,7 @@ func (s *Server) roomsAuth(w http.ResponseWriter, r *http.Request, needOrigin bo
 	return u, true
 }
 
-func (s *Server) apiRoomsGet(w http.ResponseWriter, r *http.Request) {
+func (s *serviceAPI) apiRoomsGet(w http.ResponseWriter, r *http.Request) {
 	u, ok := s.roomsAuth(w, r, false)
 	if !ok {
 		return
@@ -80,7 +80,7 @@ func (s *Server) apiRoomsGet(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"rooms": rooms, "saved": saved})
 }
 
-func (s *Server) apiRoomsPut(w http.ResponseWriter, r *http.Request) {
+func (s *serviceAPI) apiRoomsPut(w http.ResponseWriter, r *http.Request) {
 	u, ok := s.roomsAuth(w, r, true)
 	if !ok {
 		return

@@ -93,7 +93,7 @@ func (s *Server) apiRoutes(mux *http.ServeMux) {
 		mux.Handle("/api/v1/", s.proxyAPIHandler())
 		return
 	}
-	mux.Handle("/api/v1/", s.apiHandler())
+	mux.Handle("/api/v1/", s.newServiceAPI().apiHandler()) // api.go
 }
 
 func limitBody(next http.Handler) http.Handler {
