@@ -74,71 +74,9 @@ func (s *SQLite) committer() {
 		defer t.Stop()
 		sweep = t.C
 	}
-	batch := make([]*pubReq, 0, s.opts.MaxBatch)
-	for {
-		var r *pubReq
-		var ok bool
-		select {
-		case r, ok = <-s.reqs:
-		case <-sweep:
-			s.sweep()
-			continue
-		}
-		if !ok {
-			return
-		}
-		batch = append(batch[:0], r)
-	fill:
-		for len(batch) < s.opts.MaxBatch {
-			select {
-			case r, ok := <-s.reqs:
-				if !ok {
-					break fill
-				}
-				batch = append(batch, r)
-			default:
-				break fill
-			}
-		}
-		s.commitBatch(batch)
-		clear(batch)
-	}
-}
-
-// commitBatch commits batch in one transaction and answers every request.
-// On any failure nothing of the batch is stored and every caller gets an
-// error wrapping ErrUnavailable: never a false acknowledgement.
-func (s *SQLite) commitBatch(batch []*pubReq) {
-	live := batch[:0:0]
-	for _, r := range batch {
-		if err := r.ctx.Err(); err != nil {
-			// Gone before its turn: not stored, and the caller already returned.
-			r.done <- pubAnswer{err: fmt.Errorf("store: publish: %w", err)}
-			continue
-		}
-		live = append(live, r)
-	}
-	if len(live) == 0 {
-		return
-	}
-	start := time.Now()
-	results, stored, err := s.writeBatch(live)
-	if s.opts.OnCommitDuration != nil {
-		s.opts.OnCommitDuration(time.Since(start))
-	}
-	if err != nil {
-		err = fmt.Errorf("store: publish: %w: %w", ErrUnavailable, err)
-		for _, r := range live {
-			r.done <- pubAnswer{err: err}
-		}
-		return
-	}
-	if fn := s.onCommit.Load(); fn != nil && len(stored) > 0 {
-		(*fn)(stored)
-	}
-	for i, r := range live {
-		r.done <- pubAnswer{res: results[i]}
-	}
+	groupCommit(s.reqs, s.opts.MaxBatch, sweep, s.sweep, func(batch []*pubReq) {
+		commitBatch(batch, s.writeBatch, &s.onCommit, s.opts.OnCommitDuration)
+	})
 }
 
 type dedupeKey struct{ from, cid string }
