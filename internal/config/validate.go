@@ -108,8 +108,8 @@ func (c Config) validateNetwork(p *problems) {
 			p.add(fmt.Sprintf("trusted_proxies[%d]", i), "%q is not a CIDR or address (allowed: e.g. 10.0.0.0/8, 192.0.2.7, fd00::/8)", cidr)
 		}
 	}
-	// Redis is refused by name: this build cannot open it, and a config
-	// that passes check must be one serve can start.
+	// A config that passes check must be one serve can start: each store
+	// and broker is checked as far as can be without connecting.
 	switch {
 	case c.Store == "":
 	case strings.HasPrefix(c.Store, "sqlite:") && len(c.Store) > len("sqlite:"):
@@ -119,6 +119,9 @@ func (c Config) validateNetwork(p *problems) {
 		}
 		if c.SecretsKeyFile == "" {
 			p.add("secrets_key_file", "must be set with a shared store (%s): every node needs the same key to open TOTP secrets, so none may make its own (allowed: the path of a file holding 32 random bytes in base64, e.g. made with: head -c 32 /dev/urandom | base64 > secrets.key, given to every node)", redactURL(c.Store))
+		}
+		if c.Proxy.Upstream != "" && c.Proxy.IdentitySecretFile == "" {
+			p.add("proxy.identity_secret_file", "must be set with a shared store (%s): the backend checks one signature whichever node relays, so no node may make a secret of its own (allowed: the path of a file holding at least 32 random bytes, given to every node and to the backend)", redactURL(c.Store))
 		}
 	default:
 		p.add("store", "%q is not a store (allowed: empty for SQLite in data_dir, sqlite:PATH, or postgres://USER@HOST:5432/DB)", redactURL(c.Store))

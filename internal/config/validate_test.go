@@ -78,6 +78,17 @@ func TestValidate(t *testing.T) {
 		{"broker unknown", func(c *Config) { c.Broker = "nats://x" }, "broker"},
 		{"store postgres needs secrets_key_file", func(c *Config) { c.Store = "postgres://u:secret@h/db" }, "secrets_key_file"},
 		{"store postgres ok", func(c *Config) { c.Store = "postgres://u@h:5432/db"; c.SecretsKeyFile = "/run/secrets/key" }, ""},
+		{"proxy on a shared store needs its identity secret", func(c *Config) {
+			c.Store = "postgres://u@h:5432/db"
+			c.SecretsKeyFile = "/k"
+			c.Proxy.Upstream = "ws://127.0.0.1:9000/"
+		}, "proxy.identity_secret_file"},
+		{"proxy on a shared store with its identity secret ok", func(c *Config) {
+			c.Store = "postgres://u@h:5432/db"
+			c.SecretsKeyFile = "/k"
+			c.Proxy.Upstream = "ws://127.0.0.1:9000/"
+			c.Proxy.IdentitySecretFile = "/run/secrets/identity"
+		}, ""},
 		{"store postgres without database", func(c *Config) { c.Store = "postgres://u@h:5432"; c.SecretsKeyFile = "/k" }, "store"},
 		{"broker redis ok", func(c *Config) { c.Broker = "redis://:secret@r:6379/2?prefix=prod:" }, ""},
 		{"broker rediss ok", func(c *Config) { c.Broker = "rediss://r:6380/0" }, ""},
