@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -20,6 +21,10 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/wsguard/wsguard/internal/broker/brokertest"
+	"github.com/wsguard/wsguard/internal/store/pgtest"
 )
 
 // binary builds wsguard once per test run.
@@ -266,6 +271,22 @@ func TestKill9KeepsAcknowledged(t *testing.T) {
 // BENCHMARKS.md).
 func TestBenchDeliversEverything(t *testing.T) {
 	bin := binary(t)
+	benchDatabases := func() int {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		c, err := pgx.Connect(ctx, pgtest.AdminURL())
+		if err != nil {
+			t.Fatalf("PostgreSQL for the cluster bench: %v", err)
+		}
+		defer c.Close(context.Background())
+		var n int
+		if err := c.QueryRow(ctx, "SELECT count(*) FROM pg_database WHERE datname LIKE 'wsguard_bench_%'").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	databases := benchDatabases()
 	for _, tc := range []struct {
 		args []string
 		want []string
@@ -273,6 +294,10 @@ func TestBenchDeliversEverything(t *testing.T) {
 		{nil, []string{"| users | 20: each subscriber its own user |", "| publisher / load client | http (service API, one call at a time) / gorilla |"}},
 		{[]string{"--one-user", "--publisher", "socket", "--client", "coder"},
 			[]string{"| users | 1: one user for all subscribers (--one-user) |", "/ coder |", "--one-user"}},
+		// Three nodes on PostgreSQL and Redis: publishes go through node 1
+		// and reach subscribers on nodes 2 and 3 only across the broker.
+		{[]string{"--nodes", "3", "--postgres", pgtest.AdminURL(), "--redis", brokertest.RedisURL(t)},
+			[]string{"| nodes | 3, one cluster", "| PostgreSQL and Redis CPU per delivery |", "--nodes 3"}},
 	} {
 		args := append([]string{"bench", "--conns", "20", "--messages", "5", "--inflight", "2", "--timeout", "60s", "--memory-samples", "2"}, tc.args...)
 		cmd := exec.Command(bin, args...)
@@ -286,5 +311,8 @@ func TestBenchDeliversEverything(t *testing.T) {
 				t.Fatalf("bench %v output lacks %q:\n%s", tc.args, want, out)
 			}
 		}
+	}
+	if n := benchDatabases(); n != databases {
+		t.Fatalf("the cluster bench left its database behind: %d wsguard_bench_ databases, %d before", n, databases)
 	}
 }

@@ -73,7 +73,26 @@ type Options struct {
 	MemorySamples int
 	// Timeout bounds the whole run. Zero means 5 minutes.
 	Timeout time.Duration
+	// Nodes is how many server processes run as one cluster. Zero means 1,
+	// a single node on its default store and broker. With more, subscribers
+	// are spread over the nodes in turn and every publish goes through the
+	// first: wsguard's nodes share a PostgreSQL database made for the run
+	// and a Redis, Centrifugo's share the same Redis as its engine.
+	Nodes int
+	// Postgres is the URL of a PostgreSQL maintenance database where a
+	// cluster run creates (and afterwards drops) a database of its own.
+	// Zero means DefaultPostgres.
+	Postgres string
+	// Redis is the URL of the Redis a cluster run's nodes share, each run
+	// under a key prefix of its own. Zero means DefaultRedis.
+	Redis string
 }
+
+// The services a cluster run uses unless told otherwise: the machine's own.
+const (
+	DefaultPostgres = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+	DefaultRedis    = "redis://127.0.0.1:6379/0"
+)
 
 func (o *Options) defaults() {
 	if o.Conns <= 0 {
@@ -103,6 +122,15 @@ func (o *Options) defaults() {
 	if o.MemorySamples <= 0 {
 		o.MemorySamples = 5
 	}
+	if o.Nodes <= 0 {
+		o.Nodes = 1
+	}
+	if o.Postgres == "" {
+		o.Postgres = DefaultPostgres
+	}
+	if o.Redis == "" {
+		o.Redis = DefaultRedis
+	}
 }
 
 func (o *Options) check() error {
@@ -129,6 +157,7 @@ func (o *Options) userFor(i int) string {
 // Result is what one run measured.
 type Result struct {
 	Target                string
+	Nodes                 int // server processes, one cluster
 	Conns, Messages, Size int
 	InFlight              int
 	Users                 int     // distinct users the subscribers are seated as
@@ -150,12 +179,19 @@ type Result struct {
 	DeliveriesPerSec                     float64       // from first publish to last delivery
 	CPUPerDelivery                       time.Duration // server CPU time / deliveries
 	FanOutCPU                            time.Duration // server CPU time during the fan-out, in 10 ms ticks
-	P50, P99, Max                        time.Duration // publish sent to push received
+	// With several nodes: the CPU the machine's PostgreSQL and Redis
+	// processes used during the fan-out, per delivery, which the nodes'
+	// own figure leaves out.
+	BackingCPUPerDelivery time.Duration
+	P50, P99, Max         time.Duration // publish sent to push received
 }
 
 // Markdown renders r as the rows BENCHMARKS.md keeps.
 func (r Result) Markdown() string {
 	var b strings.Builder
+	if r.Nodes > 1 {
+		fmt.Fprintf(&b, "| nodes | %d, one cluster: subscribers spread over all, publishes through the first |\n", r.Nodes)
+	}
 	fmt.Fprintf(&b, "| subscribers × messages × bytes (in flight) | %d × %d × %d (%d) |\n", r.Conns, r.Messages, r.Size, r.InFlight)
 	users := "each subscriber its own user"
 	if r.Users == 1 {
@@ -170,6 +206,9 @@ func (r Result) Markdown() string {
 	fmt.Fprintf(&b, "| connection set-ups per second (handshake + subscribe) | %.0f |\n", r.SetUps)
 	fmt.Fprintf(&b, "| deliveries per second | %.0f (%d delivered) |\n", r.DeliveriesPerSec, r.Deliveries)
 	fmt.Fprintf(&b, "| server CPU per delivery | %.2f µs (%s in all) |\n", float64(r.CPUPerDelivery.Nanoseconds())/1000, r.FanOutCPU)
+	if r.Nodes > 1 {
+		fmt.Fprintf(&b, "| PostgreSQL and Redis CPU per delivery | %.2f µs |\n", float64(r.BackingCPUPerDelivery.Nanoseconds())/1000)
+	}
 	fmt.Fprintf(&b, "| delivery latency p50 / p99 / max | %s / %s / %s |\n", r.P50.Round(time.Microsecond*100), r.P99.Round(time.Microsecond*100), r.Max.Round(time.Microsecond*100))
 	return b.String()
 }
@@ -218,8 +257,9 @@ func perConn(before, after memory, conns int) (kib, noiseKiB float64, noisy bool
 // system is one server under test: how to start it, open an
 // authenticated subscriber, publish, and read its pushes.
 type system interface {
-	// dial opens a connection authenticated as user, ready to subscribe.
-	dial(ctx context.Context, user string) (wsConn, error)
+	// dial opens subscriber i's connection, to one of the nodes in turn,
+	// authenticated as user and ready to subscribe.
+	dial(ctx context.Context, i int, user string) (wsConn, error)
 	// subscribe subscribes ws to the bench channel and waits for the answer.
 	subscribe(ctx context.Context, ws wsConn) error
 	// publisher prepares publishing the way how names (PublishHTTP or
@@ -228,7 +268,8 @@ type system interface {
 	// sentAt returns the publisher timestamps of the message pushes in a
 	// frame, answering any server ping on ws as the protocol asks.
 	sentAt(ctx context.Context, ws wsConn, frame []byte) []int64
-	proc() *node
+	// procs are the server processes, the first the one publishes go through.
+	procs() []*node
 	stop()
 }
 
@@ -249,9 +290,9 @@ func Run(ctx context.Context, opt Options, progress io.Writer) (Result, error) {
 	var err error
 	switch opt.Target {
 	case "", "wsguard":
-		sys, err = startWSGuard(ctx, opt.Binary, opt.Client, opt.Conns+1)
+		sys, err = startWSGuard(ctx, opt)
 	case "centrifugo":
-		sys, err = startCentrifugo(ctx, opt.CentrifugoBinary, opt.Client)
+		sys, err = startCentrifugo(ctx, opt)
 	default:
 		err = fmt.Errorf("bench: unknown target %q (allowed: wsguard, centrifugo)", opt.Target)
 	}
@@ -259,9 +300,9 @@ func Run(ctx context.Context, opt Options, progress io.Writer) (Result, error) {
 		return Result{}, err
 	}
 	defer sys.stop()
-	n := sys.proc()
+	ns := sys.procs()
 
-	res := Result{Target: opt.Target, Conns: opt.Conns, Messages: opt.Messages, Size: opt.Size, InFlight: opt.InFlight,
+	res := Result{Target: opt.Target, Nodes: opt.Nodes, Conns: opt.Conns, Messages: opt.Messages, Size: opt.Size, InFlight: opt.InFlight,
 		Users: opt.Conns, Publisher: opt.Publisher, Client: opt.Client}
 	if res.Target == "" {
 		res.Target = "wsguard"
@@ -269,11 +310,11 @@ func Run(ctx context.Context, opt Options, progress io.Writer) (Result, error) {
 	if opt.OneUser {
 		res.Users = 1
 	}
-	mem0, err := n.sampleMemory(opt.MemorySamples)
+	mem0, err := sampleMemory(ns, opt.MemorySamples)
 	if err != nil {
 		return res, err
 	}
-	g0, h0, s0, err := n.goStats()
+	g0, h0, s0, err := goStatsOf(ns)
 	if err != nil {
 		return res, err
 	}
@@ -284,7 +325,7 @@ func Run(ctx context.Context, opt Options, progress io.Writer) (Result, error) {
 	if opt.OneUser {
 		users = "all as one user"
 	}
-	say("opening %d connections (%s, %s client)...", opt.Conns, users, opt.Client)
+	say("opening %d connections to %d node(s) (%s, %s client)...", opt.Conns, len(ns), users, opt.Client)
 	conns := make([]wsConn, opt.Conns)
 	defer func() {
 		for _, ws := range conns {
@@ -295,7 +336,7 @@ func Run(ctx context.Context, opt Options, progress io.Writer) (Result, error) {
 	}()
 	start := time.Now()
 	if err := parallel(ctx, opt.Conns, opt.DialConcurrency, func(i int) error {
-		ws, err := sys.dial(ctx, opt.userFor(i))
+		ws, err := sys.dial(ctx, i, opt.userFor(i))
 		conns[i] = ws
 		return err
 	}); err != nil {
@@ -353,18 +394,18 @@ func Run(ctx context.Context, opt Options, progress io.Writer) (Result, error) {
 	res.SetUps = float64(opt.Conns) / (handshakes + subscribes).Seconds()
 
 	// 3. What the idle subscribed connections hold.
-	mem1, err := n.sampleMemory(opt.MemorySamples)
+	mem1, err := sampleMemory(ns, opt.MemorySamples)
 	if err != nil {
 		return res, err
 	}
 	res.IdleKiB, res.IdleNoiseKiB, res.IdleNoisy = perConn(mem0, mem1, opt.Conns)
 	say("server RSS after forced GC, idle: %s MiB; with %d subscribed: %s MiB", mib(mem0.samples), opt.Conns, mib(mem1.samples))
-	g1, h1, s1, err := n.goStats()
+	g1, h1, s1, err := goStatsOf(ns)
 	if err != nil {
 		return res, err
 	}
 	if opt.HeapProfile != "" {
-		if err := n.saveProfile(opt.HeapProfile, "/debug/pprof/heap"); err != nil {
+		if err := ns[0].saveProfile(opt.HeapProfile, "/debug/pprof/heap"); err != nil {
 			return res, fmt.Errorf("bench: heap profile: %w", err)
 		}
 	}
@@ -380,11 +421,12 @@ func Run(ctx context.Context, opt Options, progress io.Writer) (Result, error) {
 	}
 	profDone := make(chan error, 1)
 	if opt.CPUProfile != "" {
-		go func() { profDone <- n.cpuProfile(opt.CPUProfile, 10*time.Second) }()
+		go func() { profDone <- ns[0].cpuProfile(opt.CPUProfile, 10*time.Second) }()
 	} else {
 		profDone <- nil
 	}
-	_, cpu0, _ := n.usage()
+	cpu0, _ := cpuOf(ns)
+	backing0 := backingCPU()
 	pad := strings.Repeat("x", max(0, opt.Size-len(`{"t":1700000000000000000,"p":""}`)))
 	start = time.Now()
 	for i := 1; i <= opt.Messages; i++ {
@@ -408,7 +450,8 @@ func Run(ctx context.Context, opt Options, progress io.Writer) (Result, error) {
 	case <-ctx.Done():
 	}
 	elapsed := time.Since(start)
-	_, cpu1, _ := n.usage()
+	cpu1, _ := cpuOf(ns)
+	backing1 := backingCPU()
 	res.Deliveries = received.Load()
 	if res.Deliveries < total {
 		why := ""
@@ -425,6 +468,9 @@ func Run(ctx context.Context, opt Options, progress io.Writer) (Result, error) {
 	res.DeliveriesPerSec = float64(res.Deliveries) / elapsed.Seconds()
 	res.FanOutCPU = cpu1 - cpu0
 	res.CPUPerDelivery = res.FanOutCPU / time.Duration(res.Deliveries)
+	if opt.Nodes > 1 {
+		res.BackingCPUPerDelivery = (backing1 - backing0) / time.Duration(res.Deliveries)
+	}
 	// Every delivery has been counted, and each reader appends before it
 	// counts (an atomic add), so the latencies are all in place.
 	all := make([]time.Duration, 0, total)

@@ -28,10 +28,11 @@ import (
 // only; wsguard's every publish is durable on disk, which is the harder
 // job.
 type centrifugoSys struct {
-	n       *node
-	client  string // the load client's WebSocket library
-	host    string // localhost:PORT
-	api     string // http://127.0.0.1:PORT (internal port: API, metrics, pprof)
+	nodes   []*node
+	hosts   []string // localhost:PORT of each node
+	api     string   // http://127.0.0.1:PORT of the first node (internal port: API, metrics, pprof)
+	client  string   // the load client's WebSocket library
+	dir     string   // what the nodes share, removed by stop
 	roots   *x509.CertPool
 	tokens  *minter
 	http    *http.Client
@@ -40,105 +41,136 @@ type centrifugoSys struct {
 
 const centrifugoAPIKey = "bench-api-key" // #nosec G101 -- a throwaway key for a loopback bench server
 
-func startCentrifugo(ctx context.Context, bin, client string) (*centrifugoSys, error) {
-	if bin == "" {
+// startCentrifugo starts opt.Nodes Centrifugo nodes: one on its memory
+// engine, or several sharing the Redis wsguard's cluster uses, as its
+// Redis engine (PUB/SUB between nodes, history and presence in Redis).
+func startCentrifugo(ctx context.Context, opt Options) (sys *centrifugoSys, err error) {
+	if opt.CentrifugoBinary == "" {
 		return nil, errors.New("bench: target centrifugo needs --centrifugo PATH (go install github.com/centrifugal/centrifugo/v6@v6.9.1)")
 	}
 	dir, err := os.MkdirTemp("", "centrifugo-bench-")
 	if err != nil {
 		return nil, err
 	}
-	port, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	internal, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	certPEM, keyPEM, roots, err := selfSigned()
-	if err != nil {
-		return nil, err
-	}
-	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certFile, certPEM, 0o600); err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
-		return nil, err
-	}
 	secret := make([]byte, 32)
 	_, _ = rand.Read(secret)
-	cfg := map[string]any{
-		"http_server": map[string]any{
-			"address": "127.0.0.1", "port": port,
-			"internal_address": "127.0.0.1", "internal_port": strconv.Itoa(internal),
-			"tls": map[string]any{"enabled": true, "cert_pem": certFile, "key_pem": keyFile},
-			// TLS on the client port only; the internal port (API, metrics)
-			// stays plain HTTP on loopback, like wsguard's admin listener.
-			"tls_external": true,
-		},
-		"log": map[string]any{"level": "error"},
-		"client": map[string]any{
-			"token":           map[string]any{"hmac_secret_key": string(secretHex(secret))},
-			"allowed_origins": []string{"https://localhost:" + strconv.Itoa(port)},
-		},
-		"channel": map[string]any{"without_namespace": map[string]any{
-			"allow_subscribe_for_client": true, "history_size": 1000, "history_ttl": "300s",
-			// For the socket publisher (bench --publisher socket).
-			"allow_publish_for_client": true,
-		}},
-		"http_api":   map[string]any{"key": centrifugoAPIKey},
-		"prometheus": map[string]any{"enabled": true},
-		"health":     map[string]any{"enabled": true},
-		"debug":      map[string]any{"enabled": true},
-	}
-	b, _ := json.Marshal(cfg)
-	cfgPath := filepath.Join(dir, "config.json")
-	if err := os.WriteFile(cfgPath, b, 0o600); err != nil {
-		return nil, err
-	}
 	c := &centrifugoSys{
-		n:      &node{dir: dir, admin: "127.0.0.1:" + strconv.Itoa(internal), clkTick: 100},
-		host:   "localhost:" + strconv.Itoa(port),
-		api:    "http://127.0.0.1:" + strconv.Itoa(internal),
-		client: client,
-		roots:  roots,
+		dir:    dir,
+		client: opt.Client,
 		tokens: &minter{secret: secretHex(secret)},
 		http:   &http.Client{Timeout: 30 * time.Second},
 		// The same channel name grammar both accept; Centrifugo's "room:"
 		// would be a namespace needing its own config.
 		channel: "bench",
 	}
-	c.n.cmd = exec.CommandContext(ctx, bin, "--config", cfgPath) // #nosec G204 -- the operator names the binary to measure
-	logf, err := os.Create(filepath.Join(dir, "centrifugo.log")) // #nosec G304 -- our own scratch dir
-	if err == nil {
-		c.n.cmd.Stdout, c.n.cmd.Stderr = logf, logf
-	}
-	if err := c.n.cmd.Start(); err != nil {
+	defer func() {
+		if err != nil {
+			c.stop()
+		}
+	}()
+	certFile, keyFile, roots, err := writeCert(dir)
+	if err != nil {
 		return nil, err
 	}
-	if err := waitHealthy(c.http, c.api+"/health"); err != nil {
-		c.stop()
-		return nil, err
+	c.roots = roots
+	ports, internals := make([]int, opt.Nodes), make([]int, opt.Nodes)
+	var origins []string
+	for i := range opt.Nodes {
+		if ports[i], err = freePort(); err != nil {
+			return nil, err
+		}
+		if internals[i], err = freePort(); err != nil {
+			return nil, err
+		}
+		c.hosts = append(c.hosts, "localhost:"+strconv.Itoa(ports[i]))
+		origins = append(origins, "https://"+c.hosts[i])
+	}
+	var engine map[string]any
+	if opt.Nodes > 1 {
+		redisURL, err := withPrefix(opt.Redis)
+		if err != nil {
+			return nil, err
+		}
+		engine = map[string]any{"type": "redis", "redis": map[string]any{
+			"address": "redis://" + redisAddress(redisURL), "prefix": redisPrefix(redisURL),
+		}}
+	}
+	for i := range opt.Nodes {
+		cfg := map[string]any{
+			"http_server": map[string]any{
+				"address": "127.0.0.1", "port": ports[i],
+				"internal_address": "127.0.0.1", "internal_port": strconv.Itoa(internals[i]),
+				"tls": map[string]any{"enabled": true, "cert_pem": certFile, "key_pem": keyFile},
+				// TLS on the client port only; the internal port (API, metrics)
+				// stays plain HTTP on loopback, like wsguard's admin listener.
+				"tls_external": true,
+			},
+			"log": map[string]any{"level": "error"},
+			"client": map[string]any{
+				"token":           map[string]any{"hmac_secret_key": string(secretHex(secret))},
+				"allowed_origins": origins,
+			},
+			"channel": map[string]any{"without_namespace": map[string]any{
+				"allow_subscribe_for_client": true, "history_size": 1000, "history_ttl": "300s",
+				// For the socket publisher (bench --publisher socket).
+				"allow_publish_for_client": true,
+			}},
+			"http_api":   map[string]any{"key": centrifugoAPIKey},
+			"prometheus": map[string]any{"enabled": true},
+			"health":     map[string]any{"enabled": true},
+			"debug":      map[string]any{"enabled": true},
+		}
+		if engine != nil {
+			cfg["engine"] = engine
+		}
+		ndir := filepath.Join(dir, fmt.Sprintf("node%d", i+1))
+		if err := os.Mkdir(ndir, 0o700); err != nil {
+			return nil, err
+		}
+		b, _ := json.Marshal(cfg)
+		cfgPath := filepath.Join(ndir, "config.json")
+		if err := os.WriteFile(cfgPath, b, 0o600); err != nil {
+			return nil, err
+		}
+		n := &node{dir: ndir, admin: "127.0.0.1:" + strconv.Itoa(internals[i]), clkTick: 100}
+		c.nodes = append(c.nodes, n)
+		n.cmd = exec.CommandContext(ctx, opt.CentrifugoBinary, "--config", cfgPath) // #nosec G204 -- the operator names the binary to measure
+		logf, err := os.Create(filepath.Join(ndir, "centrifugo.log"))               // #nosec G304 -- our own scratch dir
+		if err == nil {
+			n.cmd.Stdout, n.cmd.Stderr = logf, logf
+		}
+		if err := n.cmd.Start(); err != nil {
+			return nil, err
+		}
+	}
+	c.api = "http://127.0.0.1:" + strconv.Itoa(internals[0])
+	for _, n := range c.nodes {
+		if err := waitHealthy(c.http, "http://"+n.admin+"/health"); err != nil {
+			return nil, err
+		}
 	}
 	return c, nil
 }
 
 func secretHex(b []byte) []byte { return fmt.Appendf(nil, "%x", b) }
 
-func (c *centrifugoSys) proc() *node { return c.n }
-func (c *centrifugoSys) stop()       { c.n.stop() }
+func (c *centrifugoSys) procs() []*node { return c.nodes }
 
-func (c *centrifugoSys) dial(ctx context.Context, user string) (wsConn, error) {
+func (c *centrifugoSys) stop() {
+	stopAll(c.nodes)
+	_ = os.RemoveAll(c.dir)
+}
+
+func (c *centrifugoSys) dial(ctx context.Context, i int, user string) (wsConn, error) {
 	tok, err := c.tokens.mint(user) // sub is the Centrifugo user
 	if err != nil {
 		return nil, err
 	}
+	host := c.hosts[i%len(c.hosts)]
 	ws, err := dialWS(ctx, c.client, dialSpec{
-		url:    "wss://" + c.host + "/connection/websocket",
+		url:    "wss://" + host + "/connection/websocket",
 		tls:    &tls.Config{RootCAs: c.roots, ServerName: "localhost", MinVersion: tls.VersionTLS12},
-		header: http.Header{"Origin": {"https://" + c.host}},
+		header: http.Header{"Origin": {"https://" + host}},
 	})
 	if err != nil {
 		return nil, err
@@ -186,7 +218,7 @@ func (c *centrifugoSys) command(ctx context.Context, ws wsConn, id int, cmd stri
 // its own, not waiting for each reply.
 func (c *centrifugoSys) publisher(ctx context.Context, how string) (func(context.Context, int, []byte) error, error) {
 	if how == PublishSocket {
-		ws, err := c.dial(ctx, "bench-publisher")
+		ws, err := c.dial(ctx, 0, "bench-publisher")
 		if err != nil {
 			return nil, err
 		}

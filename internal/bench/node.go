@@ -158,23 +158,32 @@ type memory struct {
 	samples        []int64 // bytes, in the order read
 }
 
-// sampleMemory forces a collection and reads RSS samples times, a short
-// pause apart. A first collection, whose reading is dropped, lets what
-// came before finish: the first reading after a burst of work is still
-// falling as the runtime hands freed pages back.
-func (n *node) sampleMemory(samples int) (memory, error) {
+// sampleMemory forces a collection on every node and reads their RSS,
+// summed, samples times, a short pause apart. A first collection, whose
+// reading is dropped, lets what came before finish: the first reading
+// after a burst of work is still falling as the runtime hands freed pages
+// back.
+func sampleMemory(ns []*node, samples int) (memory, error) {
 	time.Sleep(time.Second)
-	n.forceGC()
+	for _, n := range ns {
+		n.forceGC()
+	}
 	time.Sleep(time.Second)
 	rss := make([]int64, 0, samples)
 	for range samples {
-		n.forceGC()
-		time.Sleep(300 * time.Millisecond)
-		r, _, err := n.usage()
-		if err != nil {
-			return memory{}, err
+		for _, n := range ns {
+			n.forceGC()
 		}
-		rss = append(rss, r)
+		time.Sleep(300 * time.Millisecond)
+		var sum int64
+		for _, n := range ns {
+			r, _, err := n.usage()
+			if err != nil {
+				return memory{}, err
+			}
+			sum += r
+		}
+		rss = append(rss, sum)
 	}
 	sorted := slices.Sorted(slices.Values(rss))
 	// The spread of the middle readings: one straggler (RSS still falling
@@ -184,6 +193,68 @@ func (n *node) sampleMemory(samples int) (memory, error) {
 		mid = mid[1 : len(mid)-1]
 	}
 	return memory{median: sorted[len(sorted)/2], spread: mid[len(mid)-1] - mid[0], samples: rss}, nil
+}
+
+// cpuOf is the CPU time every node has used so far.
+func cpuOf(ns []*node) (time.Duration, error) {
+	var sum time.Duration
+	for _, n := range ns {
+		_, cpu, err := n.usage()
+		if err != nil {
+			return 0, err
+		}
+		sum += cpu
+	}
+	return sum, nil
+}
+
+// goStatsOf adds up the Go runtime's figures of every node.
+func goStatsOf(ns []*node) (goroutines, heap, stack float64, err error) {
+	for _, n := range ns {
+		g, h, s, err := n.goStats()
+		if err != nil {
+			return 0, 0, 0, err
+		}
+		goroutines, heap, stack = goroutines+g, heap+h, stack+s
+	}
+	return goroutines, heap, stack, nil
+}
+
+// backingCPU is the CPU time used so far by the machine's PostgreSQL and
+// Redis processes, which a cluster's nodes lean on: a node that does less
+// work itself because its store or broker does more must not look cheaper
+// for it. A process that exits between two readings takes its share with
+// it, which the bench avoids by keeping its connections open throughout.
+func backingCPU() time.Duration {
+	dirs, _ := os.ReadDir("/proc")
+	var ticks float64
+	for _, d := range dirs {
+		if d.Name()[0] < '0' || d.Name()[0] > '9' {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + d.Name() + "/stat") // #nosec G304 -- /proc entries
+		if err != nil {
+			continue
+		}
+		s := string(stat)
+		open, closing := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if open < 0 || closing < open || closing+2 > len(s) {
+			continue
+		}
+		switch s[open+1 : closing] {
+		case "postgres", "redis-server":
+		default:
+			continue
+		}
+		f := strings.Fields(s[closing+2:])
+		if len(f) < 13 {
+			continue
+		}
+		ut, _ := strconv.ParseFloat(f[11], 64)
+		st, _ := strconv.ParseFloat(f[12], 64)
+		ticks += ut + st
+	}
+	return time.Duration(ticks / 100 * float64(time.Second))
 }
 
 // forceGC asks the server for a garbage collection. Both servers serve Go's

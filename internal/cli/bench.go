@@ -32,6 +32,9 @@ func benchCmd(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&opt.Client, "client", bench.ClientGorilla, "the load client's WebSocket library: gorilla or coder")
 	fs.IntVar(&opt.MemorySamples, "memory-samples", 5, "RSS readings, each after a forced GC, whose median is the memory figure")
 	fs.DurationVar(&opt.Timeout, "timeout", 5*time.Minute, "bound on the whole run")
+	fs.IntVar(&opt.Nodes, "nodes", 1, "server processes run as one cluster: subscribers spread over them, publishes through the first (wsguard on PostgreSQL and Redis, Centrifugo on its Redis engine)")
+	fs.StringVar(&opt.Postgres, "postgres", bench.DefaultPostgres, "with --nodes > 1: PostgreSQL maintenance database where the run creates and drops a database of its own")
+	fs.StringVar(&opt.Redis, "redis", bench.DefaultRedis, "with --nodes > 1: the Redis the nodes share (the run uses a key prefix of its own)")
 	if err := fs.Parse(args); err != nil {
 		return flagError(fs, err)
 	}
@@ -44,12 +47,15 @@ func benchCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	oneUser := ""
+	extra := ""
 	if opt.OneUser {
-		oneUser = " --one-user"
+		extra = " --one-user"
+	}
+	if opt.Nodes > 1 {
+		extra += fmt.Sprintf(" --nodes %d", opt.Nodes)
 	}
 	fmt.Fprintf(stdout, "wsguard bench --target %s --conns %d --messages %d --size %d --inflight %d --publisher %s --client %s%s (%s, %d CPUs, %s)\n\n",
-		res.Target, opt.Conns, opt.Messages, opt.Size, opt.InFlight, res.Publisher, res.Client, oneUser,
+		res.Target, opt.Conns, opt.Messages, opt.Size, opt.InFlight, res.Publisher, res.Client, extra,
 		runtime.Version(), runtime.NumCPU(), time.Now().UTC().Format(time.DateOnly))
 	fmt.Fprintf(stdout, "| measure | %s |\n", res.Target)
 	fmt.Fprintln(stdout, "|---|---|")
