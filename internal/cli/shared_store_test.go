@@ -8,10 +8,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wsguard/wsguard/internal/atrest"
 	"github.com/wsguard/wsguard/internal/store"
 	"github.com/wsguard/wsguard/internal/store/pgtest"
+	"github.com/wsguard/wsguard/internal/tlsconf"
 )
 
 // TestUserAddOnSharedStore: the CLI acts on the shared store, with the
@@ -22,7 +24,12 @@ func TestUserAddOnSharedStore(t *testing.T) {
 	dbURL := pgtest.NewDatabase(t)
 	keyFile := filepath.Join(dir, "shared.key")
 	cfgFile := filepath.Join(dir, "node.yaml")
-	body := "data_dir: " + filepath.Join(dir, "data") + "\nstore: " + dbURL + "\nsecrets_key_file: " + keyFile + "\n"
+	certFile, tlsKeyFile, err := tlsconf.EnsureDevCA(filepath.Join(dir, "tls"), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := "data_dir: " + filepath.Join(dir, "data") + "\nstore: " + dbURL + "\nsecrets_key_file: " + keyFile +
+		"\ntls: {cert_file: " + certFile + ", key_file: " + tlsKeyFile + "}\n"
 	if err := os.WriteFile(cfgFile, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}

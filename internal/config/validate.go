@@ -151,6 +151,13 @@ func (c Config) validateTLS(p *problems) {
 	if (t.CertFile == "") != (t.KeyFile == "") {
 		p.add("tls.cert_file", "tls.cert_file and tls.key_file must be set together (allowed: both, or neither for ACME or the dev CA)")
 	}
+	// The dev CA is made per node, in its own data_dir: behind one load
+	// balancer a client that trusts one node's CA would refuse the next
+	// node's certificate. A cluster shares one certificate, or each node
+	// gets one for the same names from ACME.
+	if c.SharedStore() && c.TLSEnabled() && t.CertFile == "" && t.KeyFile == "" && len(t.ACMEDomains) == 0 {
+		p.add("tls.cert_file", "must be set with a shared store (%s): the dev CA is made per node, so a client that trusts one node would refuse the others (allowed: tls.cert_file and tls.key_file naming one certificate given to every node, or tls.acme_domains)", redactURL(c.Store))
+	}
 	if len(t.ACMEDomains) > 0 && t.CertFile != "" {
 		p.add("tls.acme_domains", "cannot be combined with tls.cert_file (allowed: one certificate source)")
 	}

@@ -77,7 +77,22 @@ func TestValidate(t *testing.T) {
 		{"store sqlite ok", func(c *Config) { c.Store = "sqlite:/var/db" }, ""},
 		{"broker unknown", func(c *Config) { c.Broker = "nats://x" }, "broker"},
 		{"store postgres needs secrets_key_file", func(c *Config) { c.Store = "postgres://u:secret@h/db" }, "secrets_key_file"},
-		{"store postgres ok", func(c *Config) { c.Store = "postgres://u@h:5432/db"; c.SecretsKeyFile = "/run/secrets/key" }, ""},
+		{"store postgres ok", func(c *Config) {
+			c.Store = "postgres://u@h:5432/db"
+			c.SecretsKeyFile = "/run/secrets/key"
+			c.TLS.CertFile, c.TLS.KeyFile = "/run/secrets/tls.crt", "/run/secrets/tls.key"
+		}, ""},
+		// Each node's dev CA differs: a cluster shares one certificate or uses ACME.
+		{"store postgres on the dev CA", func(c *Config) { c.Store = "postgres://u@h:5432/db"; c.SecretsKeyFile = "/k" }, "tls.cert_file"},
+		{"store postgres with ACME ok", func(c *Config) {
+			c.Store = "postgres://u@h:5432/db"
+			c.SecretsKeyFile = "/k"
+			c.TLS.ACMEDomains = []string{"chat.example.com"}
+		}, ""},
+		{"store postgres behind a TLS proxy ok", func(c *Config) {
+			c.Store, c.SecretsKeyFile = "postgres://u@h:5432/db", "/k"
+			c.PublicURL, c.Listen, c.InsecureDev = "http://127.0.0.1:8080", "127.0.0.1:8080", true
+		}, ""},
 		{"proxy on a shared store needs its identity secret", func(c *Config) {
 			c.Store = "postgres://u@h:5432/db"
 			c.SecretsKeyFile = "/k"
@@ -88,6 +103,7 @@ func TestValidate(t *testing.T) {
 			c.SecretsKeyFile = "/k"
 			c.Proxy.Upstream = "ws://127.0.0.1:9000/"
 			c.Proxy.IdentitySecretFile = "/run/secrets/identity"
+			c.TLS.CertFile, c.TLS.KeyFile = "/c", "/k"
 		}, ""},
 		{"store postgres without database", func(c *Config) { c.Store = "postgres://u@h:5432"; c.SecretsKeyFile = "/k" }, "store"},
 		{"broker redis ok", func(c *Config) { c.Broker = "redis://:secret@r:6379/2?prefix=prod:" }, ""},

@@ -18,6 +18,7 @@ import (
 	"github.com/wsguard/wsguard/internal/config"
 	"github.com/wsguard/wsguard/internal/store"
 	"github.com/wsguard/wsguard/internal/store/pgtest"
+	"github.com/wsguard/wsguard/internal/tlsconf"
 )
 
 // postgresConfig is a node's config on a fresh shared database.
@@ -30,6 +31,12 @@ func postgresConfig(t *testing.T) (config.Config, string) {
 	cfg.DataDir = t.TempDir()
 	cfg.Store = pgtest.NewDatabase(t)
 	cfg.SecretsKeyFile = filepath.Join(t.TempDir(), "shared.key")
+	// The certificate every node of a cluster is given (a dev CA's leaf
+	// made apart from any node's data_dir stands in for the operator's).
+	cfg.TLS.CertFile, cfg.TLS.KeyFile, err = tlsconf.EnsureDevCA(t.TempDir(), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
 	return cfg, cfg.Store
 }
 
