@@ -13,7 +13,10 @@
 # MAX_SECONDS and each run by RUN_MINUTES.
 #
 # Knobs (environment): CONNS MESSAGES SIZE RUNS CODER_RUNS ONE_USER_RUNS
-# RUN_MINUTES MAX_SECONDS OUT CENTRIFUGO.
+# RUN_MINUTES MAX_SECONDS OUT CENTRIFUGO, PUBLISHERS and INFLIGHTS (the
+# scenarios, space-separated), NODES (servers per run: with more than one,
+# wsguard runs on PostgreSQL and Redis and Centrifugo on its Redis engine,
+# at POSTGRES and REDIS when set, the bench's defaults otherwise).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +29,9 @@ ONE_USER_RUNS="${ONE_USER_RUNS:-3}" # per server, http publisher, in flight 1
 RUN_MINUTES="${RUN_MINUTES:-10}"    # the bench's own bound on one run
 MAX_SECONDS="${MAX_SECONDS:-21600}" # no run starts after this many seconds
 OUT="${OUT:-bench-compare-$(date -u +%Y%m%dT%H%M%SZ).txt}"
+PUBLISHERS="${PUBLISHERS:-http socket}"
+INFLIGHTS="${INFLIGHTS:-1 10}"
+NODES="${NODES:-1}"
 CENTRIFUGO_VERSION=v6.9.1
 
 echo "== building wsguard"
@@ -55,9 +61,9 @@ fi
   echo "# bench-compare $(date -u +%FT%TZ)"
   echo "# $(uname -srm), $(nproc) CPUs, $(go version)"
   echo "# $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null || true)"
-  echo "# $(git rev-parse --short HEAD 2>/dev/null || true) CONNS=$CONNS MESSAGES=$MESSAGES SIZE=$SIZE RUNS=$RUNS CODER_RUNS=$CODER_RUNS ONE_USER_RUNS=$ONE_USER_RUNS RUN_MINUTES=$RUN_MINUTES"
+  echo "# $(git rev-parse --short HEAD 2>/dev/null || true) CONNS=$CONNS MESSAGES=$MESSAGES SIZE=$SIZE RUNS=$RUNS CODER_RUNS=$CODER_RUNS ONE_USER_RUNS=$ONE_USER_RUNS RUN_MINUTES=$RUN_MINUTES NODES=$NODES PUBLISHERS=$PUBLISHERS INFLIGHTS=$INFLIGHTS"
 } >"$OUT"
-printf 'run\ttarget\tclient\tusers\tpublisher\tinflight\texit\thandshakes_per_s\tsetups_per_s\tidle_memory\tdeliveries_per_s\tcpu_per_delivery\tlatency_p50_p99_max\n' >"$OUT.tsv"
+printf 'run\ttarget\tnodes\tclient\tusers\tpublisher\tinflight\texit\tload\thandshakes_per_s\tsubscribes_per_s\tsetups_per_s\tidle_memory\tdeliveries_per_s\tcpu_per_delivery\tbacking_cpu_per_delivery\tlatency_p50_p99_max\n' >"$OUT.tsv"
 
 began=$SECONDS
 n=0
@@ -74,12 +80,16 @@ one() {
   fi
   n=$((n + 1))
   local args=(bench --target "$target" --conns "$CONNS" --messages "$MESSAGES" --size "$SIZE"
-    --inflight "$inflight" --publisher "$publisher" --client "$client" --timeout "${RUN_MINUTES}m")
+    --inflight "$inflight" --publisher "$publisher" --client "$client" --timeout "${RUN_MINUTES}m" --nodes "$NODES")
+  [ -n "${POSTGRES:-}" ] && args+=(--postgres "$POSTGRES")
+  [ -n "${REDIS:-}" ] && args+=(--redis "$REDIS")
   [ "$target" = centrifugo ] && args+=(--centrifugo "$CENTRIFUGO")
   [ "$users" = one ] && args+=(--one-user)
   local log; log="$(mktemp)"
-  echo "== run $n: $target, $client, $users user(s), $publisher publisher, in flight $inflight"
+  echo "== run $n: $target ($NODES node(s)), $client, $users user(s), $publisher publisher, in flight $inflight"
   local rc=0
+  # The load average as the run starts: what else the machine was doing.
+  local load; load="$(cut -d' ' -f1 /proc/loadavg)"
   # The bench bounds itself; timeout is the backstop if it does not.
   timeout --kill-after=30s "$((RUN_MINUTES * 60 + 60))s" "$bin" "${args[@]}" >"$log" 2>&1 || rc=$?
   {
@@ -87,10 +97,10 @@ one() {
     echo "=== run $n target=$target client=$client users=$users publisher=$publisher inflight=$inflight exit=$rc $(date -u +%FT%TZ)"
     cat "$log"
   } >>"$OUT"
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "$target" "$client" "$users" "$publisher" "$inflight" "$rc" \
-    "$(row 'handshakes per second' "$log")" "$(row 'connection set-ups per second (handshake + subscribe)' "$log")" "$(row 'idle memory per connection (server RSS)' "$log")" \
-    "$(row 'deliveries per second' "$log")" "$(row 'server CPU per delivery' "$log")" \
-    "$(row 'delivery latency p50 / p99 / max' "$log")" >>"$OUT.tsv"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "$target" "$NODES" "$client" "$users" "$publisher" "$inflight" "$rc" "$load" \
+    "$(row 'handshakes per second' "$log")" "$(row 'subscribes per second' "$log")" "$(row 'connection set-ups per second (handshake + subscribe)' "$log")" \
+    "$(row 'idle memory per connection (server RSS)' "$log")" "$(row 'deliveries per second' "$log")" "$(row 'server CPU per delivery' "$log")" \
+    "$(row 'PostgreSQL and Redis CPU per delivery' "$log")" "$(row 'delivery latency p50 / p99 / max' "$log")" >>"$OUT.tsv"
   tail -n 1 "$OUT.tsv"
   rm -f "$log"
 }
@@ -105,8 +115,8 @@ pair() {
   fi
 }
 
-for publisher in http socket; do
-  for inflight in 1 10; do
+for publisher in $PUBLISHERS; do
+  for inflight in $INFLIGHTS; do
     for ((r = 1; r <= RUNS; r++)); do pair gorilla distinct "$publisher" "$inflight" "$r"; done
     for ((r = 1; r <= CODER_RUNS; r++)); do pair coder distinct "$publisher" "$inflight" "$r"; done
   done

@@ -92,7 +92,7 @@ func startCentrifugo(ctx context.Context, opt Options) (sys *centrifugoSys, err 
 			return nil, err
 		}
 		engine = map[string]any{"type": "redis", "redis": map[string]any{
-			"address": "redis://" + redisAddress(redisURL), "prefix": redisPrefix(redisURL),
+			"address": []string{"redis://" + redisAddress(redisURL)}, "prefix": redisPrefix(redisURL),
 		}}
 	}
 	for i := range opt.Nodes {
