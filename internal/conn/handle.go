@@ -141,7 +141,14 @@ func (c *Conn) subscribe(ctx context.Context, req Request) {
 
 	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	latest, err := c.store.Latest(sctx, req.Channel)
+	// In a cluster the hub knows where a channel it delivers stands, which
+	// spares the shared store a query per subscribe; otherwise (one node:
+	// the store answers from memory) the store says.
+	latest, known := c.hub.Latest(req.Channel)
+	var err error
+	if !known {
+		latest, err = c.store.Latest(sctx, req.Channel)
+	}
 	var page []store.Message
 	recovered := true
 	if err == nil && req.Since != nil {

@@ -206,6 +206,17 @@ func TestThreeNodesConcurrentPublishersInOrder(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
+	// A node that delivers the channel answers a subscribe's "latest"
+	// itself, with the last offset it delivered; one with no subscriber
+	// of it does not know, and the store must say.
+	for name, h := range map[string]*Hub{"node B": b, "node C": c} {
+		if latest, ok := h.Latest("room:a"); !ok || latest != 2*each {
+			t.Fatalf("%s: Latest = %d, %v; want %d, true", name, latest, ok, 2*each)
+		}
+	}
+	if latest, ok := a.Latest("room:a"); ok {
+		t.Fatalf("node A has no subscriber of room:a, yet Latest = %d, true", latest)
+	}
 }
 
 // TestClusterPresence: with a Redis roster each node's presence request

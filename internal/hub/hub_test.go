@@ -173,3 +173,18 @@ func TestFanoutSplitReachesEachOnce(t *testing.T) {
 		t.Fatalf("the late subscriber got %d messages, want 1", late.frames.Load())
 	}
 }
+
+// On one node the hub does not order events and never answers Latest:
+// the store, which keeps each channel's last offset in memory, does.
+func TestLatestOnlyWhenOrdering(t *testing.T) {
+	h := New(nil, broker.NewMemory())
+	stop := h.Start()
+	defer stop()
+	r := &recorder{got: make(chan struct{}, 4)}
+	h.Subscribe("room:a", r, "alice", false)
+	h.Committed([]store.Message{msg("room:a", 1)})
+	<-r.got
+	if latest, ok := h.Latest("room:a"); ok {
+		t.Fatalf("an unordered hub answered Latest = %d, true", latest)
+	}
+}

@@ -82,6 +82,31 @@ func (h *Hub) stateOf(channel string) *chanState {
 	return sh.state[channel]
 }
 
+// Latest returns the last offset the hub delivered on channel, when it
+// orders the channel's events and knows where the channel stands: a
+// subscribe on a node of a cluster then answers without asking the shared
+// store. Read under the channel's delivery lock, after the caller has
+// joined the channel, it is exact for that subscriber: every delivery done
+// before it is at or below it, and every delivery after it reaches the
+// subscriber. Committed messages still on their way from other nodes
+// arrive later as live frames above it. ok is false when the caller must
+// ask the store.
+func (h *Hub) Latest(channel string) (offset uint64, ok bool) {
+	if !h.ordered {
+		return 0, false
+	}
+	st := h.stateOf(channel)
+	if st == nil {
+		return 0, false
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.gone || !st.known {
+		return 0, false
+	}
+	return st.last, true
+}
+
 // deliverOrdered delivers a batch of channel in offset order, dropping
 // what was delivered already and filling gaps from the store.
 func (h *Hub) deliverOrdered(channel string, batch []broker.Encoded) {
