@@ -23,6 +23,13 @@ type Limiter interface {
 	Allow(key string, now time.Time) (ok bool, retryAfter time.Duration)
 }
 
+// UserIPLimiter charges one message to its user's limit and its IP's at
+// once (one call: in a cluster, one Redis round trip). refused says which
+// refused: 1 the user's, 2 the IP's.
+type UserIPLimiter interface {
+	Allow(user, ip string, now time.Time) (ok bool, refused int)
+}
+
 // Hooks let the server count what happens; every field may be nil.
 type Hooks struct {
 	MessageIn   func()
@@ -60,8 +67,9 @@ type Options struct {
 	// MessagesPerSecond and MessageBurst limit requests per connection (M4). Zero means 20 and 40.
 	MessagesPerSecond float64
 	MessageBurst      int
-	// UserLimit and IPLimit are shared across connections; nil means none.
-	UserLimit, IPLimit Limiter
+	// UserIPLimit is the user's and the IP's message limits, shared across
+	// connections; nil means none.
+	UserIPLimit UserIPLimiter
 	// IdleTimeout closes a connection that sends nothing, pongs included (M8). Zero means 60 s.
 	IdleTimeout time.Duration
 	// PingInterval is how often the server pings. Zero means 25 s.
@@ -413,13 +421,13 @@ func (c *Conn) allowRate(frame []byte) bool {
 	now := time.Now()
 	ok := c.limiter.AllowN(now, 1)
 	limit := "connection"
-	if ok && c.opt.UserLimit != nil {
-		ok, _ = c.opt.UserLimit.Allow(c.User(), now)
-		limit = "user"
-	}
-	if ok && c.opt.IPLimit != nil {
-		ok, _ = c.opt.IPLimit.Allow(c.opt.IP, now)
-		limit = "ip"
+	if ok && c.opt.UserIPLimit != nil {
+		var refused int
+		if ok, refused = c.opt.UserIPLimit.Allow(c.User(), c.opt.IP, now); refused == 2 {
+			limit = "ip"
+		} else {
+			limit = "user"
+		}
 	}
 	if ok {
 		c.rateLimited = 0

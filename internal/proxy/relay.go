@@ -32,6 +32,12 @@ type Limiter interface {
 	Allow(key string, now time.Time) (ok bool, retryAfter time.Duration)
 }
 
+// UserIPLimiter charges one message to its user's limit and its IP's at
+// once; refused says which refused: 1 the user's, 2 the IP's.
+type UserIPLimiter interface {
+	Allow(user, ip string, now time.Time) (ok bool, refused int)
+}
+
 // Hooks let the server count what happens; every field may be nil. They
 // run on the relay's goroutines and must not block.
 type Hooks struct {
@@ -61,10 +67,10 @@ type Options struct {
 	// and 40.
 	MessagesPerSecond float64
 	MessageBurst      int
-	// UserLimit and IPLimit are shared across connections, keyed by User
-	// and IP; nil means none.
-	UserLimit, IPLimit Limiter
-	User, IP           string
+	// UserIPLimit is the user's and the IP's message limits, shared across
+	// connections, keyed by User and IP; nil means none.
+	UserIPLimit UserIPLimiter
+	User, IP    string
 	// JSONOnly accepts only text frames holding one JSON value, both ways.
 	JSONOnly bool
 	// IdleTimeout closes a side that sends nothing, pongs included, for
@@ -316,14 +322,12 @@ func (c *Conn) allowRate() string {
 	if !c.limiter.AllowN(now, 1) {
 		return "connection"
 	}
-	if c.opt.UserLimit != nil {
-		if ok, _ := c.opt.UserLimit.Allow(c.opt.User, now); !ok {
+	if c.opt.UserIPLimit != nil {
+		if ok, refused := c.opt.UserIPLimit.Allow(c.opt.User, c.opt.IP, now); !ok {
+			if refused == 2 {
+				return "ip"
+			}
 			return "user"
-		}
-	}
-	if c.opt.IPLimit != nil {
-		if ok, _ := c.opt.IPLimit.Allow(c.opt.IP, now); !ok {
-			return "ip"
 		}
 	}
 	return ""

@@ -294,3 +294,67 @@ func TestRedisCounterRebuiltAfterRedisLosesData(t *testing.T) {
 		t.Fatal("the cap was exceeded after Redis lost its data")
 	}
 }
+
+// TestRedisPairChargesBothOrNeither: a user's and an IP's message limits,
+// asked in one call on three nodes. The pair holds the user to its burst
+// across the nodes; a refusal by one limit takes no token from the other;
+// and the pair agrees with each limit asked alone (the same buckets).
+func TestRedisPairChargesBothOrNeither(t *testing.T) {
+	cs := nodes(t, 3, ClusterOptions{})
+	var pairs []Pair
+	for _, c := range cs {
+		p := NewPair(c.Limiter("user-msgs", 1, 5), c.Limiter("ip-msgs", 1, 8))
+		if _, ok := p.(redisPair); !ok {
+			t.Fatalf("two limits of one cluster make a %T, want one Redis call per message", p)
+		}
+		pairs = append(pairs, p)
+	}
+	now := time.Now()
+	allowed := 0
+	for i := range 12 {
+		if ok, refused := pairs[i%3].Allow("alice", "192.0.2.1", now); ok {
+			allowed++
+		} else if refused != 1 {
+			t.Fatalf("message %d refused by limit %d, want the user's (1)", i, refused)
+		}
+	}
+	if allowed != 5 {
+		t.Fatalf("three nodes allowed alice %d messages, want her burst of 5", allowed)
+	}
+	// alice's refusals took nothing from the IP: 3 of its 8 are left.
+	for i := range 3 {
+		if ok, refused := pairs[i].Allow("bob", "192.0.2.1", now); !ok {
+			t.Fatalf("bob's message %d refused by limit %d: alice's refused messages were charged to the IP", i, refused)
+		}
+	}
+	if ok, refused := pairs[0].Allow("carol", "192.0.2.1", now); ok || refused != 2 {
+		t.Fatalf("ninth message from the IP: ok=%v refused=%d, want refused by the IP limit (2)", ok, refused)
+	}
+	// The same buckets as the limits asked one at a time.
+	if ok, _ := cs[1].Limiter("ip-msgs", 1, 8).Allow("192.0.2.1", now); ok {
+		t.Fatal("the IP bucket the pair emptied allowed a message asked alone")
+	}
+	if ok, _ := pairs[2].Allow("alice", "192.0.2.2", now.Add(time.Second)); !ok {
+		t.Fatal("one second later alice's refilled token was refused")
+	}
+}
+
+// Limits that are not one cluster's are asked one after the other.
+func TestLocalPair(t *testing.T) {
+	p := NewPair(NewLocal(1, 2), NewLocal(1, 3))
+	now := time.Now()
+	for i := range 2 {
+		if ok, _ := p.Allow("alice", "ip", now); !ok {
+			t.Fatalf("message %d refused within both bursts", i)
+		}
+	}
+	if ok, refused := p.Allow("alice", "ip", now); ok || refused != 1 {
+		t.Fatalf("third of alice's: ok=%v refused=%d, want refused by the user limit (1)", ok, refused)
+	}
+	if ok, refused := p.Allow("bob", "ip", now); !ok {
+		t.Fatalf("bob's first refused by %d", refused)
+	}
+	if ok, refused := p.Allow("carol", "ip", now); ok || refused != 2 {
+		t.Fatalf("fourth from the IP: ok=%v refused=%d, want refused by the IP limit (2)", ok, refused)
+	}
+}

@@ -108,22 +108,21 @@ func (m *proxyMember) Revoke(code int, reason string) { m.pc.Close(code, reason)
 // subprotocol and the two relayed. It holds what the relay needs: no chat
 // hub, store or channel rules; revocations reach it through members.
 type proxyEndpoint struct {
-	gw       *gateway
-	sock     *sockets
-	admit    func(http.ResponseWriter, *http.Request) (guard.Identity, func(), bool)
-	clientIP func(*http.Request) string
-	secure   func(*http.Request) bool // arrived over TLS (trusted_proxies considered)
-	clock    clock.Clock
-	members  members
-	limits   config.Limits
-	jsonOnly bool
-	userMsgs ratelimit.Limiter
-	ipMsgs   ratelimit.Limiter
-	metrics  *metrics.Metrics
-	audit    *audit.Log
-	log      *slog.Logger
-	activity func(*liveConn) // a message on the socket uses its session (live.go)
-	recheck  func(*liveConn) // the session read again once registered (live.go)
+	gw         *gateway
+	sock       *sockets
+	admit      func(http.ResponseWriter, *http.Request) (guard.Identity, func(), bool)
+	clientIP   func(*http.Request) string
+	secure     func(*http.Request) bool // arrived over TLS (trusted_proxies considered)
+	clock      clock.Clock
+	members    members
+	limits     config.Limits
+	jsonOnly   bool
+	userIPMsgs ratelimit.Pair
+	metrics    *metrics.Metrics
+	audit      *audit.Log
+	log        *slog.Logger
+	activity   func(*liveConn) // a message on the socket uses its session (live.go)
+	recheck    func(*liveConn) // the session read again once registered (live.go)
 }
 
 // members is where a socket registers so that revocations (logout,
@@ -139,7 +138,7 @@ func (s *Server) proxyEndpoint() *proxyEndpoint {
 	return &proxyEndpoint{
 		gw: s.gateway, sock: s.sock, admit: s.admit, clientIP: s.clientIP, secure: s.proxies.Secure,
 		clock: s.clock, members: s.hub, limits: s.cfg.Limits, jsonOnly: s.cfg.Proxy.JSONOnly,
-		userMsgs: s.userMsgs, ipMsgs: s.ipMsgs, metrics: s.metrics, audit: s.audit, log: s.log,
+		userIPMsgs: ratelimit.NewPair(s.userMsgs, s.ipMsgs), metrics: s.metrics, audit: s.audit, log: s.log,
 		activity: s.sessionActivity, recheck: s.recheckSession,
 	}
 }
@@ -207,8 +206,7 @@ func (e *proxyEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		QueueBytes:        lim.SendQueueBytes,
 		MessagesPerSecond: lim.MessagesPerSecond,
 		MessageBurst:      lim.MessageBurst,
-		UserLimit:         e.userMsgs,
-		IPLimit:           e.ipMsgs,
+		UserIPLimit:       e.userIPMsgs,
 		User:              id.Principal.Name,
 		IP:                ip,
 		JSONOnly:          e.jsonOnly,

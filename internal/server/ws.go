@@ -40,8 +40,7 @@ type chatEndpoint struct {
 	readLimit  int64 // the largest client message (Server.readLimit)
 	compressed bool  // permessage-deflate negotiated when offered
 	replays    *conn.ReplayGate
-	userMsgs   ratelimit.Limiter
-	ipMsgs     ratelimit.Limiter
+	userIPMsgs ratelimit.Pair
 	bans       ratelimit.BanList
 	metrics    *metrics.Metrics
 	audit      *audit.Log
@@ -59,7 +58,7 @@ func (s *Server) chatEndpoint() *chatEndpoint {
 	return &chatEndpoint{
 		sock: s.sock, admit: s.admit, clientIP: s.clientIP, clock: s.clock, upgrader: &s.upgrader,
 		hub: s.hub, store: s.store, rules: s.rules, limits: s.cfg.Limits, readLimit: s.readLimit(),
-		compressed: s.cfg.Compression.Enabled, replays: s.replays, userMsgs: s.userMsgs, ipMsgs: s.ipMsgs,
+		compressed: s.cfg.Compression.Enabled, replays: s.replays, userIPMsgs: ratelimit.NewPair(s.userMsgs, s.ipMsgs),
 		bans: s.bans, metrics: s.metrics, audit: s.audit, activity: s.sessionActivity, recheck: s.recheckSession,
 		hookConnect: s.hookConnect, backend: s.connBackend(), hookClosed: s.hookClosed,
 	}
@@ -120,8 +119,7 @@ func (e *chatEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Replays:           e.replays,
 		MessagesPerSecond: lim.MessagesPerSecond,
 		MessageBurst:      lim.MessageBurst,
-		UserLimit:         e.userMsgs,
-		IPLimit:           e.ipMsgs,
+		UserIPLimit:       e.userIPMsgs,
 		IdleTimeout:       lim.IdleTimeout.D(),
 		PingInterval:      lim.PingInterval.D(),
 		WriteTimeout:      lim.WriteTimeout.D(),
