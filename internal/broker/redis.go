@@ -273,8 +273,14 @@ func (r *Redis) Close() error {
 	return errors.Join(err, r.client.Close())
 }
 
+// ErrLinkDown is wrapped by the errors of a Redis broker whose link is
+// down. The broker says so once in the log when the link is lost and once
+// when it is back; callers need not log each refused publish, which during
+// an outage would be one line per commit.
+var ErrLinkDown = errors.New("redis link down")
+
 func (r *Redis) downError() error {
-	return fmt.Errorf("redis link down: %w", *r.downErr.Load())
+	return fmt.Errorf("%w: %w", ErrLinkDown, *r.downErr.Load())
 }
 
 func (r *Redis) setDownErr(err error) { r.downErr.Store(&err) }
