@@ -315,9 +315,37 @@ func TestClusterSurvivesRestarts(t *testing.T) {
 	}
 	t.Logf("with Redis down, sign-in, handshake, publish and subscribe took %v", time.Since(opened).Round(time.Millisecond))
 
+	var missed uint64 // the last offset acknowledged while Redis was down
+	for _, p := range pubs {
+		p.mu.Lock()
+		for _, off := range p.acks[phaseRedisDown] {
+			missed = max(missed, off)
+		}
+		p.mu.Unlock()
+	}
+	missed = max(missed, lateAck.Offset)
 	rs.Start()
-	mark(phaseRedisBack)
+	back := mark(phaseRedisBack)
 	allReady(http.StatusOK, "after Redis came back")
+	// Every subscriber, on the node that did not publish at all too, soon
+	// has what was published while Redis was down (by the node's resync,
+	// or by the gap the next message reveals, whichever comes first).
+	for _, s := range subs {
+		for {
+			offs, err := s.received()
+			if err != nil {
+				t.Fatalf("%s after Redis came back: %v", s.node, err)
+			}
+			if len(offs) > 0 && offs[len(offs)-1] >= missed {
+				break
+			}
+			if time.Since(back) > 15*time.Second {
+				t.Fatalf("%s: 15 s after Redis came back, has %d pushes, not offset %d published while it was down", s.node, len(offs), missed)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	t.Logf("every subscriber had what was published with Redis down %v after it came back", time.Since(back).Round(time.Millisecond))
 	await(10, 0)
 	// A publish on node 1 reaches the socket that subscribed on node 3
 	// during the outage.
@@ -357,7 +385,7 @@ func TestClusterSurvivesRestarts(t *testing.T) {
 	}
 
 	pg.Start()
-	back := mark(phasePostgresBack)
+	back = mark(phasePostgresBack)
 	allReady(http.StatusOK, "after PostgreSQL came back")
 	t.Logf("all nodes ready %v after PostgreSQL took connections again", time.Since(back).Round(time.Millisecond))
 	await(10, 0)
