@@ -401,6 +401,16 @@ func TestClusterSurvivesRestarts(t *testing.T) {
 		if l := nd.log.String(); strings.Contains(l, "panic") {
 			t.Fatalf("%s logged a panic:\n%s", nd.name, l)
 		}
+		// The outage is told once, not once per retry or per publish.
+		if n := strings.Count(nd.log.String(), "redis broker link lost"); n != 1 {
+			t.Errorf("%s logged the Redis link lost %d times, want once", nd.name, n)
+		}
+		for _, line := range strings.Split(nd.log.String(), "\n") {
+			if strings.HasPrefix(line, "redis: ") || strings.Contains(line, "broker publish failed") {
+				t.Errorf("%s logged, during the Redis outage: %s", nd.name, line)
+				break
+			}
+		}
 		if st := status(nd, "/healthz"); st != http.StatusOK {
 			t.Fatalf("%s: /healthz %d after the outages", nd.name, st)
 		}
