@@ -60,11 +60,18 @@ type cluster struct {
 	roots *x509.CertPool
 }
 
-// newCluster prepares n nodes sharing store, broker, key and certificate.
+// newCluster prepares n nodes sharing store, broker, key and certificate,
+// on the machine's test PostgreSQL and Redis.
 func newCluster(t *testing.T, n int) *cluster {
 	t.Helper()
 	dbURL := pgtest.NewDatabase(t)     // fails saying what to install when PostgreSQL is missing
 	redisURL := brokertest.RedisURL(t) // likewise for Redis; a prefix of this test's own
+	return newClusterOn(t, n, dbURL, redisURL)
+}
+
+// newClusterOn prepares n nodes on the store dbURL and the broker redisURL.
+func newClusterOn(t *testing.T, n int, dbURL, redisURL string) *cluster {
+	t.Helper()
 	shared := t.TempDir()
 	key := make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {

@@ -2,6 +2,7 @@ package broker_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -77,8 +78,8 @@ func TestRedisOutageResync(t *testing.T) {
 	srv.Stop()
 	eventually(t, "a not ready", func() bool { return a.Ping(ctx) != nil })
 	ev := broker.Event{Kind: broker.KindMessage, Channel: "room:o", Batch: []broker.Encoded{{Offset: 1, Frame: []byte(`{}`)}}}
-	if err := a.Publish(ctx, ev); err == nil {
-		t.Fatal("publish with Redis down answered nil")
+	if err := a.Publish(ctx, ev); !errors.Is(err, broker.ErrLinkDown) {
+		t.Fatalf("publish with Redis down answered %v, want ErrLinkDown (logged once, not per publish)", err)
 	}
 	if msgs.Load() != 1 {
 		t.Fatalf("own event delivered %d times locally with Redis down, want 1", msgs.Load())

@@ -122,6 +122,7 @@ func NewRedis(rawURL string, o RedisOptions) (*Redis, error) {
 	if _, err := rand.Read(id); err != nil {
 		return nil, err
 	}
+	quietGoRedis.Do(func() { redis.SetLogger(goRedisLog{}) })
 	r := &Redis{client: redis.NewClient(opt), prefix: prefix, node: hex.EncodeToString(id),
 		ping: o.PingInterval, handlers: map[int]Handler{}, listening: map[string]int{},
 		waiting: map[string][]chan struct{}{}, done: make(chan struct{})}
@@ -141,6 +142,20 @@ func NewRedis(rawURL string, o RedisOptions) (*Redis, error) {
 	go r.run(ctx)
 	return r, nil
 }
+
+// goRedisLog takes go-redis's own log lines to slog at debug level. By
+// default go-redis prints them to stderr, and while Redis is down it prints
+// one for every failed dial: several a second per node, for the whole
+// outage, outside the server's log format. The broker and the limits
+// already say, once each, when Redis is lost and when it is back.
+type goRedisLog struct{}
+
+func (goRedisLog) Printf(_ context.Context, format string, v ...any) {
+	slog.Debug("redis client: " + fmt.Sprintf(format, v...))
+}
+
+// quietGoRedis installs goRedisLog once: go-redis's logger is process-wide.
+var quietGoRedis sync.Once
 
 // Client is the Redis client, for the cluster-wide limits sharing it.
 func (r *Redis) Client() *redis.Client { return r.client }
@@ -273,8 +288,14 @@ func (r *Redis) Close() error {
 	return errors.Join(err, r.client.Close())
 }
 
+// ErrLinkDown is wrapped by the errors of a Redis broker whose link is
+// down. The broker says so once in the log when the link is lost and once
+// when it is back; callers need not log each refused publish, which during
+// an outage would be one line per commit.
+var ErrLinkDown = errors.New("redis link down")
+
 func (r *Redis) downError() error {
-	return fmt.Errorf("redis link down: %w", *r.downErr.Load())
+	return fmt.Errorf("%w: %w", ErrLinkDown, *r.downErr.Load())
 }
 
 func (r *Redis) setDownErr(err error) { r.downErr.Store(&err) }

@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"hash/maphash"
 	"log/slog"
 	"runtime"
@@ -354,8 +355,9 @@ func (h *Hub) publishCommitted(msgs []store.Message) {
 		events[i].Batch = append(events[i].Batch, broker.Encoded{Offset: m.Offset, Frame: EncodePush(m)})
 	}
 	for _, e := range events {
-		if err := h.broker.Publish(context.Background(), e); err != nil {
-			// The messages are durable: subscribers recover them with since.
+		if err := h.broker.Publish(context.Background(), e); err != nil && !errors.Is(err, broker.ErrLinkDown) {
+			// The messages are durable: subscribers recover them with
+			// since. A link known to be down was logged once by the broker.
 			slog.Warn("broker publish failed", "channel", e.Channel, "offset", e.Batch[0].Offset, "err", err)
 		}
 	}

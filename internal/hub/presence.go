@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"sort"
 	"time"
@@ -89,8 +90,9 @@ func (h *Hub) flushPresence() {
 				continue
 			}
 			frame := EncodePresence(channel, names(pc.join), names(pc.leave), limit)
-			if err := h.broker.Publish(context.Background(), broker.Event{Kind: broker.KindPresence, Channel: channel, Frame: frame}); err != nil {
-				// Presence requests still answer; the next change pushes again.
+			if err := h.broker.Publish(context.Background(), broker.Event{Kind: broker.KindPresence, Channel: channel, Frame: frame}); err != nil && !errors.Is(err, broker.ErrLinkDown) {
+				// Presence requests still answer; the next change pushes
+				// again. A link known to be down was logged once by the broker.
 				slog.Warn("broker publish failed", "channel", channel, "push", "presence", "err", err)
 			}
 		}

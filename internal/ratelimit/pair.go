@@ -76,6 +76,9 @@ return 0
 
 func (p redisPair) Allow(keyA, keyB string, now time.Time) (bool, int) {
 	c := p.a.c
+	if c.unreachable() {
+		return localPair{p.a.local, p.b.local}.Allow(keyA, keyB, now)
+	}
 	ctx, cancel := c.call()
 	defer cancel()
 	refused, err := pairScript.Run(ctx, c.client, []string{p.a.key + keyA, p.b.key + keyB}, micros(now),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -32,6 +33,12 @@ import (
 // flood control that shut the service when Redis fails would turn a Redis
 // outage into a complete one. Connection slots held meanwhile are written
 // back when Redis answers again.
+//
+// Once a call has failed, decisions are local at once, without asking
+// Redis, until the heartbeat, which asks every second while Redis is
+// unreachable, finds it answering again: otherwise every message,
+// handshake and login would first wait out Timeout on a Redis that is
+// gone, and the outage would slow every socket to a crawl.
 //
 // # Connection slots and dead nodes
 //
@@ -104,12 +111,20 @@ func (c *Cluster) heartbeat() {
 	defer close(c.done)
 	t := time.NewTicker(c.opt.Heartbeat)
 	defer t.Stop()
+	// While Redis is unreachable, nothing else asks it (see unreachable):
+	// probe often, so that cluster-wide decisions resume soon after it is back.
+	probe := time.NewTicker(min(c.opt.Heartbeat, time.Second))
+	defer probe.Stop()
 	for {
 		select {
 		case <-c.ctx.Done():
 			return
 		case <-t.C:
 			c.beat()
+		case <-probe.C:
+			if c.down.Load() {
+				c.beat()
+			}
 		}
 	}
 }
@@ -138,6 +153,10 @@ func (c *Cluster) beat() {
 	}
 }
 
+// unreachable reports whether Redis failed the last time it was asked
+// and the heartbeat has not found it back: decide locally without asking.
+func (c *Cluster) unreachable() bool { return c.down.Load() }
+
 // call returns a context for one Redis call.
 func (c *Cluster) call() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(c.ctx, c.opt.Timeout)
@@ -156,6 +175,17 @@ func (c *Cluster) ok(err error) bool {
 		slog.Warn("cluster-wide limits: Redis unreachable, deciding on this node alone until it answers", "err", err)
 	}
 	return false
+}
+
+// errUnreachable stands for a Redis call not made: see unreachable.
+var errUnreachable = errors.New("redis unreachable")
+
+// okErr is ok, answering nil or err.
+func (c *Cluster) okErr(err error) error {
+	if c.ok(err) {
+		return nil
+	}
+	return err
 }
 
 func micros(t time.Time) int64 { return t.UnixMicro() }
@@ -209,6 +239,9 @@ return -1
 
 // Allow takes a token from key's bucket; see Limiter.
 func (l *RedisLimiter) Allow(key string, now time.Time) (bool, time.Duration) {
+	if l.c.unreachable() {
+		return l.local.Allow(key, now)
+	}
 	ctx, cancel := l.c.call()
 	defer cancel()
 	wait, err := limiterScript.Run(ctx, l.c.client, []string{l.key + key},
@@ -276,13 +309,18 @@ func (rc *RedisCounter) Acquire(key string, limit int) bool {
 	if limit <= 0 {
 		return false
 	}
-	ctx, cancel := rc.c.call()
-	defer cancel()
-	got, err := acquireScript.Run(ctx, rc.c.client, []string{rc.key + key, rc.c.prefix + "nodes"},
-		rc.c.node, limit, micros(time.Now())).Int()
+	var got int
+	err := errUnreachable
+	if !rc.c.unreachable() {
+		ctx, cancel := rc.c.call()
+		defer cancel()
+		got, err = acquireScript.Run(ctx, rc.c.client, []string{rc.key + key, rc.c.prefix + "nodes"},
+			rc.c.node, limit, micros(time.Now())).Int()
+		err = rc.c.okErr(err)
+	}
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	if !rc.c.ok(err) {
+	if err != nil {
 		// This node alone: its own slots against the cap.
 		if rc.held[key] >= limit {
 			return false
@@ -315,6 +353,12 @@ func (rc *RedisCounter) Release(key string) {
 	rc.mu.Unlock()
 	if dirty {
 		return // the heartbeat writes the count back
+	}
+	if rc.c.unreachable() {
+		rc.mu.Lock()
+		rc.dirty[key] = struct{}{}
+		rc.mu.Unlock()
+		return
 	}
 	ctx, cancel := rc.c.call()
 	defer cancel()

@@ -1,6 +1,7 @@
 package ratelimit
 
 import (
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -356,5 +357,54 @@ func TestLocalPair(t *testing.T) {
 	}
 	if ok, refused := p.Allow("carol", "ip", now); ok || refused != 2 {
 		t.Fatalf("fourth from the IP: ok=%v refused=%d, want refused by the IP limit (2)", ok, refused)
+	}
+}
+
+// TestRedisLimitsDownDecideWithoutWaiting: once Redis has failed a call,
+// limits decide locally at once instead of each waiting out the Redis
+// timeout (a message flood control that took 500 ms per message would
+// stall every socket for the whole outage); when Redis is back the
+// heartbeat notices within about a second and decisions are cluster-wide
+// again.
+func TestRedisLimitsDownDecideWithoutWaiting(t *testing.T) {
+	srv := brokertest.StartRedis(t)
+	o, prefix, err := broker.ParseRedisURL(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cs []*Cluster
+	for range 2 {
+		client := redis.NewClient(o)
+		c := NewCluster(client, prefix, ClusterOptions{Timeout: 500 * time.Millisecond})
+		t.Cleanup(func() { _ = c.Close(); _ = client.Close() })
+		cs = append(cs, c)
+	}
+	a := cs[0].Limiter("msg", 1, 1000)
+	srv.Stop()
+	a.Allow("k", time.Now()) // notices the outage, at most one timeout
+	start := time.Now()
+	for range 100 {
+		if ok, _ := a.Allow("k", time.Now()); !ok {
+			t.Fatal("refused within the burst with Redis down")
+		}
+	}
+	if d := time.Since(start); d > 250*time.Millisecond {
+		t.Fatalf("100 decisions with Redis down took %v: each waited on Redis", d)
+	}
+	srv.Start()
+	// Cluster-wide again: one token of a burst of 1 taken on a is refused on b.
+	one, other := cs[0].Limiter("one", 0.001, 1), cs[1].Limiter("one", 0.001, 1)
+	deadline := time.Now().Add(5 * time.Second)
+	for i := 0; ; i++ {
+		key := "after" + strconv.Itoa(i)
+		okA, _ := one.Allow(key, time.Now())
+		okB, _ := other.Allow(key, time.Now())
+		if okA && !okB {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("limits still decided per node 5 s after Redis came back")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

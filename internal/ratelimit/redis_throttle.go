@@ -136,6 +136,9 @@ return redis.error_reply('unknown op')
 `)
 
 func (t *RedisThrottle) run(key, op string, now time.Time) (int64, bool) {
+	if t.c.unreachable() {
+		return 0, false
+	}
 	ctx, cancel := t.c.call()
 	defer cancel()
 	p := t.p
@@ -195,6 +198,9 @@ func (t *RedisThrottle) Reset(key string) { t.del(key) }
 
 func (t *RedisThrottle) del(key string) {
 	t.local.Reset(key)
+	if t.c.unreachable() {
+		return
+	}
 	ctx, cancel := t.c.call()
 	defer cancel()
 	t.c.ok(t.c.client.Del(ctx, t.key+key).Err())
@@ -248,6 +254,9 @@ return bannedNow
 
 // Fail counts a failure for ip; see Bans.Fail.
 func (b *RedisBans) Fail(ip string, now time.Time) bool {
+	if b.c.unreachable() {
+		return b.local.Fail(ip, now)
+	}
 	ctx, cancel := b.c.call()
 	defer cancel()
 	n, err := banScript.Run(ctx, b.c.client, []string{b.key + ip}, micros(now), b.threshold,
@@ -260,6 +269,9 @@ func (b *RedisBans) Fail(ip string, now time.Time) bool {
 
 // Banned reports whether ip is banned; see Bans.Banned.
 func (b *RedisBans) Banned(ip string, now time.Time) (bool, time.Duration) {
+	if b.c.unreachable() {
+		return b.local.Banned(ip, now)
+	}
 	ctx, cancel := b.c.call()
 	defer cancel()
 	v, err := b.c.client.HGet(ctx, b.key+ip, "u").Int64()
@@ -275,6 +287,9 @@ func (b *RedisBans) Banned(ip string, now time.Time) (bool, time.Duration) {
 // Unban lifts ip's ban; see Bans.Unban.
 func (b *RedisBans) Unban(ip string) {
 	b.local.Unban(ip)
+	if b.c.unreachable() {
+		return
+	}
 	ctx, cancel := b.c.call()
 	defer cancel()
 	b.c.ok(b.c.client.Del(ctx, b.key+ip).Err())

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/wsguard/wsguard/internal/authz"
+	"github.com/wsguard/wsguard/internal/broker"
 	"github.com/wsguard/wsguard/internal/config"
 	"github.com/wsguard/wsguard/internal/origin"
 	"github.com/wsguard/wsguard/internal/realip"
@@ -48,8 +49,14 @@ func CheckConfig(cfg config.Config) error {
 	if err := (&Server{cfg: cfg}).loadClientCAs(); err != nil {
 		errs = append(errs, err)
 	}
-	if _, err := openBroker(cfg); err != nil {
-		errs = append(errs, err)
+	// Parse the broker URL as openBroker would, without opening it: a Redis
+	// broker opened here connected and subscribed, and was never closed, so
+	// every `wsguard serve` kept a second link to Redis (and logged each
+	// outage twice) for as long as it ran.
+	if cfg.Broker != "" && cfg.Broker != "memory" {
+		if _, _, err := broker.ParseRedisURL(cfg.Broker); err != nil {
+			errs = append(errs, fmt.Errorf("broker: %w", err))
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -1,5 +1,7 @@
 // Package pgtest gives tests a PostgreSQL database of their own: created
-// with a random name on the test server, dropped when the test ends.
+// with a random name on the test server, dropped when the test ends. A test
+// that needs to restart PostgreSQL starts a private server (NewServer)
+// instead.
 //
 // The server is the one at 127.0.0.1:5432 (user postgres, trust auth);
 // WSGUARD_TEST_POSTGRES overrides the admin URL. A test that cannot reach
@@ -33,7 +35,12 @@ func AdminURL() string {
 // its URL; t.Cleanup drops it (closing whatever is still connected).
 func NewDatabase(t testing.TB) string {
 	t.Helper()
-	admin := AdminURL()
+	return newDatabase(t, AdminURL())
+}
+
+// newDatabase creates a database on the server at admin (see NewDatabase).
+func newDatabase(t testing.TB, admin string) string {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, admin)
