@@ -291,14 +291,17 @@ func TestClusterSurvivesRestarts(t *testing.T) {
 	mark(phaseRedisDown)
 	rs.Stop()
 	allReady(http.StatusServiceUnavailable, "with Redis down")
-	// At the usual pace (25 publishes 40 ms apart): the limits every
-	// message passes do not wait on the missing Redis each time.
-	if d := await(25, 0); d > 5*time.Second {
-		t.Errorf("with Redis down, 25 publishes per socket took %v", d)
+	// Not a speed test: the bounds below are far above what a loaded CI
+	// machine takes and below what the defect they guard costs (every
+	// limit waiting out the 500 ms Redis timeout on each call: 25
+	// publishes then take at least 12.5 s; a handshake, a publish and a
+	// subscribe at least 3 s).
+	if d := await(25, 0); d > 10*time.Second {
+		t.Errorf("with Redis down, 25 publishes per socket took %v: the limits wait on the missing Redis", d)
 	}
-	opened := time.Now()
 	lb := c.newBrowser(t)
 	lb.signIn(n3, "late")
+	opened := time.Now()
 	late := lb.session(n3)
 	f := request(t, late, map[string]any{"id": 1, "op": "publish", "channel": restartChannel, "data": map[string]any{"text": "late"}})
 	var lateAck struct {
@@ -310,10 +313,10 @@ func TestClusterSurvivesRestarts(t *testing.T) {
 	// A channel no node listened to before: node 3 asks Redis for it while
 	// Redis is gone, and must have it once Redis is back.
 	request(t, late, map[string]any{"id": 2, "op": "subscribe", "channel": "room:late"})
-	if d := time.Since(opened); d > 3*time.Second {
-		t.Errorf("with Redis down, sign-in, handshake, publish and subscribe took %v", d)
+	if d := time.Since(opened); d > 2500*time.Millisecond {
+		t.Errorf("with Redis down, handshake, publish and subscribe took %v: the limits wait on the missing Redis", d)
 	}
-	t.Logf("with Redis down, sign-in, handshake, publish and subscribe took %v", time.Since(opened).Round(time.Millisecond))
+	t.Logf("with Redis down, handshake, publish and subscribe took %v", time.Since(opened).Round(time.Millisecond))
 
 	var missed uint64 // the last offset acknowledged while Redis was down
 	for _, p := range pubs {
