@@ -51,8 +51,9 @@ if ! go version -m "$CENTRIFUGO" 2>/dev/null | grep -Eq "^[[:space:]]+mod[[:spac
 fi
 go version -m "$CENTRIFUGO" | sed -n '1,2p'
 
-# Two sockets per subscriber (client and server side) plus some spare.
-need=$((2 * CONNS + 1000))
+# One socket per subscriber in each process (the load client's and the
+# server's, which inherit this limit apart), plus some spare.
+need=$((CONNS + 1000))
 if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt "$need" ]; then
   ulimit -n "$need" 2>/dev/null || { echo "ulimit -n is $(ulimit -n), need $need: raise it and run again" >&2; exit 1; }
 fi
