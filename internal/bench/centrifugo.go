@@ -109,6 +109,13 @@ func startCentrifugo(ctx context.Context, opt Options) (sys *centrifugoSys, err 
 			"client": map[string]any{
 				"token":           map[string]any{"hmac_secret_key": string(secretHex(secret))},
 				"allowed_origins": origins,
+				// The load client reads a socket only from its subscribe on,
+				// so a server ping during a long set-up phase (three nodes
+				// seating 10,000 users) would go unanswered and Centrifugo
+				// would close with 3012 "no pong". wsguard pings with
+				// WebSocket ping frames and closes only after 60 s without
+				// any input, which the subscribe itself is.
+				"ping_interval": "120s",
 			},
 			"channel": map[string]any{"without_namespace": map[string]any{
 				"allow_subscribe_for_client": true, "history_size": 1000, "history_ttl": "300s",
