@@ -56,6 +56,15 @@ func dialWS(ctx context.Context, client string, s dialSpec) (wsConn, error) {
 		if err != nil {
 			return nil, handshakeErr(err, resp)
 		}
+		// gorilla's own ping handler fails the read when the pong's write
+		// misses its 1 s deadline, which a load client sharing two busy
+		// cores with the servers sometimes does: that ends a subscriber
+		// for the client's sake, not the server's. A late pong is the
+		// server's to judge (its idle timeout), so answer and go on.
+		ws.SetPingHandler(func(data string) error {
+			_ = ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(10*time.Second))
+			return nil
+		})
 		return &gorillaConn{ws: ws}, nil
 	case ClientCoder:
 		hc := &http.Client{Transport: &http.Transport{TLSClientConfig: s.tls}}
