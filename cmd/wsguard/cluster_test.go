@@ -310,32 +310,15 @@ func (b *browser) ticket(nd *clusterNode) string {
 	return r.Ticket
 }
 
-// request sends one request on ws and returns its answer, skipping pushes.
+// request sends one request on ws and returns its answer, skipping pushes;
+// the answer must be ok.
 func request(t *testing.T, ws *websocket.Conn, v map[string]any) frame {
 	t.Helper()
-	b, _ := json.Marshal(v)
-	_ = ws.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	if err := ws.WriteMessage(websocket.TextMessage, b); err != nil {
-		t.Fatal(err)
+	f := ask(t, ws, v)
+	if !f.OK {
+		t.Fatalf("%v failed: %+v", v, f.Error)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		_ = ws.SetReadDeadline(deadline)
-		_, msg, err := ws.ReadMessage()
-		if err != nil {
-			t.Fatalf("waiting for the answer to %s: %v", b, err)
-		}
-		var f frame
-		if err := json.Unmarshal(msg, &f); err != nil {
-			t.Fatalf("frame %s: %v", msg, err)
-		}
-		if f.Push == "" && f.ID == v["id"] {
-			if !f.OK {
-				t.Fatalf("%s failed: %s", b, msg)
-			}
-			return f
-		}
-	}
+	return f
 }
 
 func TestCluster(t *testing.T) {
