@@ -141,7 +141,7 @@ func startWSGuard(ctx context.Context, opt Options) (sys *wsguardSys, err error)
 		}
 		n := &node{dir: ndir, admin: "127.0.0.1:" + strconv.Itoa(admins[i]), clkTick: 100}
 		w.nodes = append(w.nodes, n)
-		n.cmd = exec.CommandContext(ctx, opt.Binary, "serve")
+		n.cmd = exec.CommandContext(ctx, opt.Binary, "serve") // #nosec G204 -- this same binary, the bench's own child
 		n.cmd.Env = env
 		logf, err := os.Create(filepath.Join(ndir, "wsguard.log")) // #nosec G304 -- our own scratch dir
 		if err == nil {
