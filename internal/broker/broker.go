@@ -36,13 +36,22 @@ type Encoded struct {
 
 // Event is one broker event. For KindMessage, Batch holds the messages of
 // Channel that one group commit stored, in offset order: a subscriber gets
-// them in one wake-up and, usually, one write. For KindPresence, Frame is
-// the encoded push.
+// them in one wake-up and, usually, one write. For KindPresence, Join and
+// Leave are the publishing node's own changes since its last push (More
+// when a list was cut) and Origin names that node: each receiver merges
+// them with its own changes into one push per interval. Frame is the same
+// changes encoded as a push, for nodes that predate Join and Leave and
+// deliver it as it is.
 type Event struct {
 	Kind    Kind      `json:"kind"`
 	Channel string    `json:"channel,omitempty"`
 	Batch   []Encoded `json:"batch,omitempty"`
 	Frame   []byte    `json:"frame,omitempty"`
+	// Presence changes (KindPresence).
+	Join   []string `json:"join,omitempty"`
+	Leave  []string `json:"leave,omitempty"`
+	More   bool     `json:"more,omitempty"`
+	Origin string   `json:"origin,omitempty"`
 	// Revocation targets: a session (by public id), or every session of a user.
 	SessionID string `json:"session,omitempty"`
 	User      string `json:"user,omitempty"`

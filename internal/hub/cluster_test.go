@@ -3,7 +3,10 @@ package hub
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -273,4 +276,230 @@ func TestClusterPresence(t *testing.T) {
 		t.Fatal(err)
 	}
 	wait(b, "bob")
+}
+
+// presenceNode starts a hub on its own Redis broker at u, pushing presence
+// every interval, and counts the pushes its flushes deliver to channel.
+func presenceNode(t *testing.T, u, channel string, interval time.Duration) (*Hub, *atomic.Int64) {
+	t.Helper()
+	br, err := broker.NewRedis(u, broker.RedisOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for br.Ping(context.Background()) != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("broker not ready in 10 s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	h := New(nil, br)
+	h.PresenceInterval = interval
+	var flushed atomic.Int64
+	h.presenceDelivered = func(c string) {
+		if c == channel {
+			flushed.Add(1)
+		}
+	}
+	stop := h.Start()
+	t.Cleanup(func() { stop(); _ = br.Close() })
+	return h, &flushed
+}
+
+// joinAcross seats perNode distinct users on each hub, in rounds spread
+// over a few intervals so that several nodes' flushes fall in one
+// interval, and returns every user seated (name → node index).
+func joinAcross(channel string, nodes []*Hub, perNode int, interval time.Duration) map[string]int {
+	users := map[string]int{}
+	const rounds = 4
+	for r := range rounds {
+		for i, h := range nodes {
+			for k := r; k < perNode; k += rounds {
+				u := fmt.Sprintf("n%d-u%02d", i, k)
+				users[u] = i
+				h.Subscribe(channel, &counter{}, u, false)
+			}
+		}
+		time.Sleep(interval / 2)
+	}
+	return users
+}
+
+// waitTold waits until w has been told of every user in want (10 s at most).
+func waitTold(t *testing.T, name string, w *watcher, want map[string]int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, joined, _ := w.seen()
+		missing := 0
+		for u := range want {
+			if !joined[u] {
+				missing++
+			}
+		}
+		if missing == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %d of %d joins never pushed", name, missing, len(want))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// samePushes fails unless every presence push w got was delivered by its
+// own node's flush (counted in flushed). A flush counts its push just after
+// delivering it, so the two may differ for a moment: it waits up to 5 s for
+// them to agree.
+func samePushes(t *testing.T, name string, w *watcher, flushed *atomic.Int64) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got, _, _ := w.seen()
+		flushes := flushed.Load()
+		if int64(got) == flushes {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("subscriber on %s got %d presence pushes, its node's flushes delivered %d: pushes of other nodes reached it", name, got, flushes)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestClusterPresenceOnePushPerInterval: users join one channel on three
+// nodes at once. A presence-seeing subscriber on node A is told of all of
+// them, each once, and every push it gets is one of node A's own flushes
+// (node A merges what B and C tell it): before, it got B's and C's pushes
+// as well, up to three per interval.
+func TestClusterPresenceOnePushPerInterval(t *testing.T) {
+	u := brokertest.RedisURL(t)
+	const channel, interval = "room:crowd", 150 * time.Millisecond
+	a, flushedA := presenceNode(t, u, channel, interval)
+	b, _ := presenceNode(t, u, channel, interval)
+	c, _ := presenceNode(t, u, channel, interval)
+	wa := &watcher{}
+	a.Subscribe(channel, wa, "watcher", true)
+	users := joinAcross(channel, []*Hub{a, b, c}, 20, interval)
+	waitTold(t, "node A", wa, users)
+	time.Sleep(2 * interval) // any push still due lands
+
+	samePushes(t, "node A", wa, flushedA)
+	wa.mu.Lock()
+	defer wa.mu.Unlock()
+	told := map[string]int{}
+	for _, p := range wa.pushes {
+		if len(p.Leave) != 0 || p.More {
+			t.Fatalf("unexpected push %+v", p)
+		}
+		for _, name := range p.Join {
+			told[name]++
+		}
+	}
+	for name, n := range told {
+		if n != 1 {
+			t.Fatalf("%s told %d times, want once", name, n)
+		}
+	}
+	t.Logf("%d joins over 3 nodes told in %d pushes", len(users), len(wa.pushes))
+}
+
+// TestClusterPresenceNotRepublished: each node publishes only its own
+// joins, each once: what it heard from the other nodes it merges into its
+// own subscribers' push but never publishes again (no echo, no loop).
+// A subscriber on node C is told of every join exactly once.
+func TestClusterPresenceNotRepublished(t *testing.T) {
+	u := brokertest.RedisURL(t)
+	const channel, interval = "room:echo", 100 * time.Millisecond
+	a, _ := presenceNode(t, u, channel, interval)
+	b, _ := presenceNode(t, u, channel, interval)
+	c, flushedC := presenceNode(t, u, channel, interval)
+	nodes := []*Hub{a, b, c}
+
+	// A spy on the broker sees every node's presence events.
+	spy, err := broker.NewRedis(u, broker.RedisOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer spy.Close()
+	var mu sync.Mutex
+	var events []broker.Event
+	defer spy.Subscribe(func(e broker.Event) {
+		if e.Kind == broker.KindPresence {
+			mu.Lock()
+			events = append(events, e)
+			mu.Unlock()
+		}
+	})()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := spy.Listen(ctx, channel); err != nil {
+		t.Fatal(err)
+	}
+
+	wc := &watcher{}
+	c.Subscribe(channel, wc, "watcher", true)
+	users := joinAcross(channel, nodes, 20, interval)
+	waitTold(t, "node C", wc, users)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		seen := map[string]bool{}
+		for _, e := range events {
+			for _, name := range e.Join {
+				seen[name] = true
+			}
+		}
+		mu.Unlock()
+		if len(seen) >= len(users) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the spy saw %d of %d joins published", len(seen), len(users))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(3 * interval) // an echo, if any, would be out by now
+
+	origin := map[string]int{}
+	for i, h := range nodes {
+		origin[h.origin] = i
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	published := map[string]int{}
+	for _, e := range events {
+		from, ok := origin[e.Origin]
+		if !ok {
+			t.Fatalf("presence event without a known origin: %+v", e)
+		}
+		if len(e.Frame) == 0 {
+			t.Fatalf("presence event without a frame for older nodes: %+v", e)
+		}
+		for _, name := range e.Join {
+			published[name]++
+			if want, ok := users[name]; ok && want != from {
+				t.Fatalf("%s joined on node %d was published by node %d", name, want, from)
+			}
+		}
+	}
+	for name := range users {
+		if published[name] != 1 {
+			t.Fatalf("%s published %d times, want once", name, published[name])
+		}
+	}
+	samePushes(t, "node C", wc, flushedC)
+	wc.mu.Lock()
+	defer wc.mu.Unlock()
+	told := map[string]int{}
+	for _, p := range wc.pushes {
+		for _, name := range p.Join {
+			told[name]++
+		}
+	}
+	for name := range users {
+		if told[name] != 1 {
+			t.Fatalf("node C's subscriber told of %s %d times, want once", name, told[name])
+		}
+	}
 }

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"hash/maphash"
@@ -114,6 +115,12 @@ type Hub struct {
 	// presenceArmed is whether a flushPresence is due; the timer exists
 	// only while something is pending.
 	presenceArmed atomic.Bool
+	// origin names this hub in the presence changes it publishes, so that
+	// it ignores its own when the broker hands them back.
+	origin string
+	// presenceDelivered, when set (tests), is told of each presence push
+	// a flush delivers to the local subscribers.
+	presenceDelivered func(channel string)
 
 	// committed carries group commits from the store's committer to the
 	// fan-out goroutine, so that the next commit does not wait for this
@@ -129,7 +136,7 @@ const fanoutBacklog = 64
 // New returns a hub publishing through st and fanning out through b. It
 // subscribes to b at once; Close unsubscribes.
 func New(st store.Log, b broker.Broker) *Hub {
-	h := &Hub{store: st, broker: b, ordered: broker.Distributed(b), seed: maphash.MakeSeed(), members: map[Member]struct{}{},
+	h := &Hub{store: st, broker: b, ordered: broker.Distributed(b), seed: maphash.MakeSeed(), members: map[Member]struct{}{}, origin: rand.Text(),
 		committed: make(chan []store.Message, fanoutBacklog), stopped: make(chan struct{})}
 	for i := range h.shards {
 		h.shards[i].state = map[string]*chanState{}
@@ -383,7 +390,15 @@ func (h *Hub) onEvent(e broker.Event) {
 		}
 		h.deliver(e.Channel, fs, false)
 	case broker.KindPresence:
-		h.deliver(e.Channel, []*Frame{{Channel: e.Channel, Data: e.Frame, Sent: time.Now()}}, true)
+		switch e.Origin {
+		case "":
+			// From a node that predates merged pushes: its push as it is.
+			h.deliver(e.Channel, []*Frame{{Channel: e.Channel, Data: e.Frame, Sent: time.Now()}}, true)
+		case h.origin:
+			// Our own, handed back: delivered by the flush that published it.
+		default:
+			h.noteRemotePresence(e)
+		}
 	case broker.KindRevoke, broker.KindKick:
 		h.closeMatching(e.SessionID, e.User, e.Reason)
 	case broker.KindResync:

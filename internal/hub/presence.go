@@ -20,16 +20,64 @@ import (
 // interval however many join. A join and a leave of the same user within
 // one interval cancel out. Nothing runs while nothing is pending: one timer
 // for the hub is armed by the first change and ends with its flush.
+//
+// In a cluster each node publishes its own changes (names, not a push) to
+// the others at its flush, and merges the changes other nodes told it
+// into its own next push: a subscriber gets one push per interval however
+// many nodes there are, not one per node. A change on another node so
+// reaches a subscriber up to about two intervals later. Changes heard from
+// other nodes are never published again.
 
 const (
 	defaultPresenceInterval = 200 * time.Millisecond
 	defaultPresenceNames    = 100
 )
 
-// presenceChange is what a channel's presence push will say: users newly
-// present and users gone since the last push.
-type presenceChange struct {
+// nameChange is who joined and who left.
+type nameChange struct {
 	join, leave map[string]struct{}
+}
+
+func newNameChange() nameChange {
+	return nameChange{join: map[string]struct{}{}, leave: map[string]struct{}{}}
+}
+
+// note records a join (or leave) of user; a leave after a join of the same
+// user (or the reverse) cancels both.
+func (c nameChange) note(user string, joined bool) {
+	add, undo := c.join, c.leave
+	if !joined {
+		add, undo = c.leave, c.join
+	}
+	if _, ok := undo[user]; ok {
+		delete(undo, user) // left and came back (or came and left): no change to tell
+	} else {
+		add[user] = struct{}{}
+	}
+}
+
+func (c nameChange) empty() bool { return len(c.join) == 0 && len(c.leave) == 0 }
+
+// presenceChange is what a channel's next presence push will say.
+type presenceChange struct {
+	// local is this node's own changes, published to the other nodes.
+	local nameChange
+	// all is local merged with the changes other nodes told: the push
+	// delivered to this node's subscribers.
+	all nameChange
+	// more is whether another node cut its lists: the push says more.
+	more bool
+}
+
+// pendingChange returns channel's pending change, made if none. The caller
+// holds sh.mu.
+func (sh *shard) pendingChange(channel string) *presenceChange {
+	pc := sh.pending[channel]
+	if pc == nil {
+		pc = &presenceChange{local: newNameChange(), all: newNameChange()}
+		sh.pending[channel] = pc
+	}
+	return pc
 }
 
 // notePresence records that user joined (or left) channel on this node.
@@ -38,20 +86,37 @@ func (h *Hub) notePresence(sh *shard, channel, user string, joined bool) {
 	if h.PresencePushes != nil && !h.PresencePushes(channel) {
 		return
 	}
-	pc := sh.pending[channel]
-	if pc == nil {
-		pc = &presenceChange{join: map[string]struct{}{}, leave: map[string]struct{}{}}
-		sh.pending[channel] = pc
+	pc := sh.pendingChange(channel)
+	pc.local.note(user, joined)
+	pc.all.note(user, joined)
+	h.armPresence()
+}
+
+// noteRemotePresence records the changes another node published, for this
+// node's next push; they are not published again.
+func (h *Hub) noteRemotePresence(e broker.Event) {
+	if h.PresencePushes != nil && !h.PresencePushes(e.Channel) {
+		return
 	}
-	add, undo := pc.join, pc.leave
-	if !joined {
-		add, undo = pc.leave, pc.join
+	if len(e.Join) == 0 && len(e.Leave) == 0 && !e.More {
+		return
 	}
-	if _, ok := undo[user]; ok {
-		delete(undo, user) // left and came back (or came and left): no change to tell
-	} else {
-		add[user] = struct{}{}
+	sh := h.shard(e.Channel)
+	sh.mu.Lock()
+	pc := sh.pendingChange(e.Channel)
+	for _, u := range e.Join {
+		pc.all.note(u, true)
 	}
+	for _, u := range e.Leave {
+		pc.all.note(u, false)
+	}
+	pc.more = pc.more || e.More
+	h.armPresence()
+	sh.mu.Unlock()
+}
+
+// armPresence starts the flush timer unless one is due.
+func (h *Hub) armPresence() {
 	if h.presenceArmed.CompareAndSwap(false, true) {
 		interval := h.PresenceInterval
 		if interval <= 0 {
@@ -61,7 +126,9 @@ func (h *Hub) notePresence(sh *shard, channel, user string, joined bool) {
 	}
 }
 
-// flushPresence publishes one push per channel with pending changes.
+// flushPresence, per channel with pending changes, publishes this node's
+// own changes to the other nodes and delivers one push, its own and the
+// other nodes' changes merged, to the local subscribers.
 func (h *Hub) flushPresence() {
 	// Disarm first: a change noted while this flush runs arms the next one
 	// (or is taken by this one, leaving the next with nothing to do).
@@ -86,14 +153,24 @@ func (h *Hub) flushPresence() {
 		sh.pending = map[string]*presenceChange{}
 		sh.mu.Unlock()
 		for channel, pc := range taken {
-			if len(pc.join) == 0 && len(pc.leave) == 0 {
+			if !pc.local.empty() {
+				join, leave, more := capNames(names(pc.local.join), names(pc.local.leave), limit)
+				e := broker.Event{Kind: broker.KindPresence, Channel: channel, Join: join, Leave: leave, More: more, Origin: h.origin,
+					Frame: encodePresence(channel, join, leave, more)}
+				if err := h.broker.Publish(context.Background(), e); err != nil && !errors.Is(err, broker.ErrLinkDown) {
+					// Presence requests still answer; the next change pushes
+					// again. A link known to be down was logged once by the broker.
+					slog.Warn("broker publish failed", "channel", channel, "push", "presence", "err", err)
+				}
+			}
+			if pc.all.empty() && !pc.more {
 				continue
 			}
-			frame := EncodePresence(channel, names(pc.join), names(pc.leave), limit)
-			if err := h.broker.Publish(context.Background(), broker.Event{Kind: broker.KindPresence, Channel: channel, Frame: frame}); err != nil && !errors.Is(err, broker.ErrLinkDown) {
-				// Presence requests still answer; the next change pushes
-				// again. A link known to be down was logged once by the broker.
-				slog.Warn("broker publish failed", "channel", channel, "push", "presence", "err", err)
+			join, leave, more := capNames(names(pc.all.join), names(pc.all.leave), limit)
+			frame := encodePresence(channel, join, leave, more || pc.more)
+			h.deliver(channel, []*Frame{{Channel: channel, Data: frame, Sent: time.Now()}}, true)
+			if h.presenceDelivered != nil {
+				h.presenceDelivered(channel)
 			}
 		}
 	}
@@ -113,13 +190,23 @@ func names(set map[string]struct{}) []string {
 // either was cut the push carries "more": true, telling clients that the
 // lists are partial and to ask presence for the whole member list.
 func EncodePresence(channel string, join, leave []string, limit int) []byte {
-	more := false
+	join, leave, more := capNames(join, leave, limit)
+	return encodePresence(channel, join, leave, more)
+}
+
+// capNames cuts join and leave to limit names each and reports whether it
+// cut either.
+func capNames(join, leave []string, limit int) (j, l []string, more bool) {
 	if len(join) > limit {
 		join, more = join[:limit], true
 	}
 	if len(leave) > limit {
 		leave, more = leave[:limit], true
 	}
+	return join, leave, more
+}
+
+func encodePresence(channel string, join, leave []string, more bool) []byte {
 	if join == nil {
 		join = []string{}
 	}
