@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/wsguard/wsguard/internal/config"
 )
 
 // What a cluster run (Options.Nodes > 1) needs besides its nodes: a
@@ -26,7 +28,7 @@ func createDatabase(ctx context.Context, admin string) (dbURL string, drop func(
 	defer cancel()
 	conn, err := pgx.Connect(cctx, admin)
 	if err != nil {
-		return "", nil, fmt.Errorf("bench: a cluster run needs PostgreSQL (--postgres, now %s): %w", redactURL(admin), err)
+		return "", nil, fmt.Errorf("bench: a cluster run needs PostgreSQL (--postgres, now %s): %w", config.RedactURL(admin), err)
 	}
 	defer conn.Close(context.Background())
 	var b [8]byte
@@ -56,7 +58,7 @@ func createDatabase(ctx context.Context, admin string) (dbURL string, drop func(
 func withPrefix(redisURL string) (string, error) {
 	u, err := url.Parse(redisURL)
 	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
-		return "", fmt.Errorf("bench: --redis %q is not a redis:// or rediss:// URL", redactURL(redisURL))
+		return "", fmt.Errorf("bench: --redis %q is not a redis:// or rediss:// URL", config.RedactURL(redisURL))
 	}
 	var b [4]byte
 	_, _ = rand.Read(b[:])
@@ -82,13 +84,6 @@ func redisAddress(redisURL string) string {
 		return ""
 	}
 	return u.Host
-}
-
-func redactURL(s string) string {
-	if u, err := url.Parse(s); err == nil {
-		return u.Redacted()
-	}
-	return "(unparsable URL)"
 }
 
 // writeCert writes one self-signed certificate for localhost into dir,

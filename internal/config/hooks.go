@@ -60,13 +60,13 @@ func (c Config) validateHooks(p *problems) {
 		u, err := url.Parse(raw)
 		switch {
 		case err != nil || u.Host == "" || u.Hostname() == "" || (u.Scheme != "https" && u.Scheme != "http"):
-			p.add(key, "%q is not a URL (allowed: https://host/path)", redactURL(raw))
+			p.add(key, "%q is not a URL (allowed: https://host/path)", RedactURL(raw))
 		case u.User != nil:
-			p.add(key, "%q carries credentials in the URL; requests are signed with hooks.secret_file instead (allowed: https://host/path)", redactURL(raw))
+			p.add(key, "%q carries credentials in the URL; requests are signed with hooks.secret_file instead (allowed: https://host/path)", RedactURL(raw))
 		case u.Scheme == "http" && !isLoopbackHost(u.Hostname()):
-			p.add(key, "%q is plain http to another host; a network attacker could read and answer the server's questions (allowed: https://..., or http:// to a loopback address with hooks.allow_loopback_http: true)", redactURL(raw))
+			p.add(key, "%q is plain http to another host; a network attacker could read and answer the server's questions (allowed: https://..., or http:// to a loopback address with hooks.allow_loopback_http: true)", RedactURL(raw))
 		case u.Scheme == "http" && !h.AllowLoopbackHTTP:
-			p.add(key, "%q is plain http; set hooks.allow_loopback_http: true to allow it to a loopback address (allowed: https://...)", redactURL(raw))
+			p.add(key, "%q is plain http; set hooks.allow_loopback_http: true to allow it to a loopback address (allowed: https://...)", RedactURL(raw))
 		}
 	}
 	if h.Enabled() && strings.TrimSpace(h.SecretFile) == "" {

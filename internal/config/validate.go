@@ -115,25 +115,25 @@ func (c Config) validateNetwork(p *problems) {
 	case strings.HasPrefix(c.Store, "sqlite:") && len(c.Store) > len("sqlite:"):
 	case c.SharedStore():
 		if u, err := url.Parse(c.Store); err != nil || u.Host == "" || len(u.Path) < 2 {
-			p.add("store", "%q is not a PostgreSQL URL (allowed: postgres://USER@HOST:5432/DB?sslmode=verify-full)", redactURL(c.Store))
+			p.add("store", "%q is not a PostgreSQL URL (allowed: postgres://USER@HOST:5432/DB?sslmode=verify-full)", RedactURL(c.Store))
 		}
 		if c.SecretsKeyFile == "" {
-			p.add("secrets_key_file", "must be set with a shared store (%s): every node needs the same key to open TOTP secrets, so none may make its own (allowed: the path of a file holding 32 random bytes in base64, e.g. made with: head -c 32 /dev/urandom | base64 > secrets.key, given to every node)", redactURL(c.Store))
+			p.add("secrets_key_file", "must be set with a shared store (%s): every node needs the same key to open TOTP secrets, so none may make its own (allowed: the path of a file holding 32 random bytes in base64, e.g. made with: head -c 32 /dev/urandom | base64 > secrets.key, given to every node)", RedactURL(c.Store))
 		}
 		if c.Proxy.Upstream != "" && c.Proxy.IdentitySecretFile == "" {
-			p.add("proxy.identity_secret_file", "must be set with a shared store (%s): the backend checks one signature whichever node relays, so no node may make a secret of its own (allowed: the path of a file holding at least 32 random bytes, given to every node and to the backend)", redactURL(c.Store))
+			p.add("proxy.identity_secret_file", "must be set with a shared store (%s): the backend checks one signature whichever node relays, so no node may make a secret of its own (allowed: the path of a file holding at least 32 random bytes, given to every node and to the backend)", RedactURL(c.Store))
 		}
 	default:
-		p.add("store", "%q is not a store (allowed: empty for SQLite in data_dir, sqlite:PATH, or postgres://USER@HOST:5432/DB)", redactURL(c.Store))
+		p.add("store", "%q is not a store (allowed: empty for SQLite in data_dir, sqlite:PATH, or postgres://USER@HOST:5432/DB)", RedactURL(c.Store))
 	}
 	switch {
 	case c.Broker == "", c.Broker == "memory":
 	case strings.HasPrefix(c.Broker, "redis://"), strings.HasPrefix(c.Broker, "rediss://"):
 		if _, _, err := broker.ParseRedisURL(c.Broker); err != nil {
-			p.add("broker", "%q: %v (allowed: redis://[USER:PASSWORD@]HOST[:PORT][/DB][?prefix=P] or rediss://...)", redactURL(c.Broker), err)
+			p.add("broker", "%q: %v (allowed: redis://[USER:PASSWORD@]HOST[:PORT][/DB][?prefix=P] or rediss://...)", RedactURL(c.Broker), err)
 		}
 	default:
-		p.add("broker", "%q is not a broker (allowed: empty or memory for in-process, redis://HOST:6379/N or rediss://...)", redactURL(c.Broker))
+		p.add("broker", "%q is not a broker (allowed: empty or memory for in-process, redis://HOST:6379/N or rediss://...)", RedactURL(c.Broker))
 	}
 	if c.DrainTimeout <= 0 {
 		p.add("drain_timeout", "must be positive (allowed: a duration such as 10s)")
@@ -156,7 +156,7 @@ func (c Config) validateTLS(p *problems) {
 	// node's certificate. A cluster shares one certificate, or each node
 	// gets one for the same names from ACME.
 	if c.SharedStore() && c.TLSEnabled() && t.CertFile == "" && t.KeyFile == "" && len(t.ACMEDomains) == 0 {
-		p.add("tls.cert_file", "must be set with a shared store (%s): the dev CA is made per node, so a client that trusts one node would refuse the others (allowed: tls.cert_file and tls.key_file naming one certificate given to every node, or tls.acme_domains)", redactURL(c.Store))
+		p.add("tls.cert_file", "must be set with a shared store (%s): the dev CA is made per node, so a client that trusts one node would refuse the others (allowed: tls.cert_file and tls.key_file naming one certificate given to every node, or tls.acme_domains)", RedactURL(c.Store))
 	}
 	if len(t.ACMEDomains) > 0 && t.CertFile != "" {
 		p.add("tls.acme_domains", "cannot be combined with tls.cert_file (allowed: one certificate source)")
@@ -558,8 +558,9 @@ func isLoopbackHost(host string) bool {
 	return err == nil && a.Zone() == "" && a.Unmap().IsLoopback()
 }
 
-// redactURL drops user info (passwords) from a DSN before it is printed.
-func redactURL(s string) string {
+// RedactURL drops user info (passwords) from a DSN before it is printed;
+// every message that names a store or broker URL goes through it.
+func RedactURL(s string) string {
 	u, err := url.Parse(s)
 	if err != nil || u.User == nil {
 		if strings.Contains(s, "@") {

@@ -128,7 +128,7 @@ func ParseRequest(b []byte) (Request, error) {
 	}
 	for _, c := range r.CID {
 		if c < 0x21 || c > 0x7e {
-			return fail(errors.New("invalid request: cid must be printable ASCII"))
+			return fail(errors.New("invalid request: cid must be printable ASCII without spaces (allowed: the characters ! to ~)"))
 		}
 	}
 	if len(r.Token) > maxTokenLength {

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/wsguard/wsguard/internal/config"
 )
 
 // DefaultAdminURL is the server the tests use unless WSGUARD_TEST_POSTGRES says otherwise.
@@ -48,7 +50,7 @@ func newDatabase(t testing.TB, admin string) string {
 		t.Fatalf("PostgreSQL is not reachable at %s: %v\n"+
 			"install and start it (Debian: apt-get install postgresql; pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start),\n"+
 			"allow user postgres from 127.0.0.1 (pg_hba.conf: host all all 127.0.0.1/32 trust), or set WSGUARD_TEST_POSTGRES to an admin URL;\n"+
-			"scripts/test.sh does this on a fresh Debian machine", redact(admin), err)
+			"scripts/test.sh does this on a fresh Debian machine", config.RedactURL(admin), err)
 	}
 	defer conn.Close(context.Background())
 	var b [8]byte
@@ -78,12 +80,4 @@ func newDatabase(t testing.TB, admin string) string {
 	}
 	u.Path = "/" + name
 	return u.String()
-}
-
-func redact(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	return u.Redacted()
 }
